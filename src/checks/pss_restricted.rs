@@ -1,0 +1,5 @@
+//! Checks of this category.
+
+use crate::engine::Check;
+
+pub static CHECKS: &[&Check] = &[];

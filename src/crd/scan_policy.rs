@@ -1,0 +1,119 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Severity;
+
+/// Cluster-wide scan configuration: which checks run, at what severity, and
+/// which findings are accepted risks. The operator reads the one named
+/// `default`; `palisade scan --policy FILE` reads the same document.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "palisade.dev",
+    version = "v1alpha1",
+    kind = "ScanPolicy",
+    plural = "scanpolicies",
+    shortname = "spol",
+    category = "palisade"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanPolicySpec {
+    /// Which checks run. By default every check in the catalog runs.
+    #[serde(default, skip_serializing_if = "CheckSelection::is_empty")]
+    pub checks: CheckSelection,
+
+    /// Severities to use instead of a check's default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub severity_overrides: Vec<SeverityOverride>,
+
+    /// Accepted risks: matching findings are reported as suppressed, with the
+    /// reason, instead of counting against the object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<Exception>,
+
+    /// Namespaces to scan (operator only). By default all.
+    #[serde(default, skip_serializing_if = "NamespaceSelection::is_empty")]
+    pub namespaces: NamespaceSelection,
+
+    /// How often the operator re-evaluates everything, e.g. `30m` or `6h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub rescan_interval: Option<String>,
+}
+
+/// Check selection by id (or by another tool's alias, such as `KSV017`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSelection {
+    /// Only these checks run. Empty means all checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enabled: Vec<String>,
+    /// These checks never run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disabled: Vec<String>,
+}
+
+impl CheckSelection {
+    pub fn is_empty(&self) -> bool {
+        self.enabled.is_empty() && self.disabled.is_empty()
+    }
+}
+
+/// A different severity for one check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeverityOverride {
+    /// Check id.
+    pub check: String,
+    pub severity: Severity,
+}
+
+/// An accepted risk. A finding is suppressed when it matches every field that
+/// is set: its check, the object's namespace, kind, name and labels.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Exception {
+    /// A name for the exception, shown on suppressed findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Check ids (or aliases) this exception covers; `*` for all.
+    #[schemars(length(min = 1))]
+    pub checks: Vec<String>,
+    /// Namespaces of the objects; empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Kinds of the objects (`Deployment`, `ClusterRole`, …); empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
+    /// Object names, with `*` and `?` wildcards; empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Labels the objects must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// Why the risk is accepted. Required: it is shown on every suppressed finding.
+    #[schemars(length(min = 1))]
+    pub reason: String,
+    /// When the exception stops applying (RFC 3339); the finding then returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Time>,
+}
+
+/// Namespace scoping for the operator.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelection {
+    /// Only these namespaces are scanned. Empty means all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// These namespaces are never scanned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+impl NamespaceSelection {
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+}

@@ -1,0 +1,166 @@
+//! The pure middle: objects and policy in, sorted findings out.
+//!
+//! No client, no clock, no I/O. The same inventory and policy give the same
+//! findings in the same order, byte for byte, in the CLI and the operator.
+
+mod check;
+mod finding;
+mod severity;
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+pub use check::{Alias, Applies, Category, Check, Tool, alias};
+pub use finding::{Finding, Suppression, SuppressionSource, Violation, Violations};
+pub use severity::{Severity, UnknownSeverity};
+
+use crate::model::{Inventory, ObjectRef, Workload};
+use crate::policy::Policy;
+
+/// One object a check looks at.
+#[derive(Clone, Copy, Debug)]
+pub enum Subject<'a> {
+    Workload(&'a Workload),
+    Namespace(&'a Namespace),
+    ServiceAccount(&'a ServiceAccount),
+    Role(&'a Role),
+    ClusterRole(&'a ClusterRole),
+    RoleBinding(&'a RoleBinding),
+    ClusterRoleBinding(&'a ClusterRoleBinding),
+}
+
+impl Subject<'_> {
+    pub fn applies(&self) -> Applies {
+        match self {
+            Subject::Workload(_) => Applies::Workload,
+            Subject::Namespace(_) => Applies::Namespace,
+            Subject::ServiceAccount(_) => Applies::ServiceAccount,
+            Subject::Role(_) | Subject::ClusterRole(_) => Applies::Role,
+            Subject::RoleBinding(_) | Subject::ClusterRoleBinding(_) => Applies::Binding,
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Subject::Workload(w) => &w.metadata,
+            Subject::Namespace(o) => &o.metadata,
+            Subject::ServiceAccount(o) => &o.metadata,
+            Subject::Role(o) => &o.metadata,
+            Subject::ClusterRole(o) => &o.metadata,
+            Subject::RoleBinding(o) => &o.metadata,
+            Subject::ClusterRoleBinding(o) => &o.metadata,
+        }
+    }
+
+    pub fn object_ref(&self) -> ObjectRef {
+        let rbac = "rbac.authorization.k8s.io/v1";
+        match self {
+            Subject::Workload(w) => w.object.clone(),
+            Subject::Namespace(o) => ObjectRef::new("v1", "Namespace", &o.metadata),
+            Subject::ServiceAccount(o) => ObjectRef::new("v1", "ServiceAccount", &o.metadata),
+            Subject::Role(o) => ObjectRef::new(rbac, "Role", &o.metadata),
+            Subject::ClusterRole(o) => ObjectRef::new(rbac, "ClusterRole", &o.metadata),
+            Subject::RoleBinding(o) => ObjectRef::new(rbac, "RoleBinding", &o.metadata),
+            Subject::ClusterRoleBinding(o) => {
+                ObjectRef::new(rbac, "ClusterRoleBinding", &o.metadata)
+            }
+        }
+    }
+}
+
+/// What checks may look up beyond their subject.
+pub struct Context<'a> {
+    pub inventory: &'a Inventory,
+}
+
+/// Every subject of an inventory, in inventory order.
+pub fn subjects(inventory: &Inventory) -> impl Iterator<Item = Subject<'_>> {
+    let workloads = inventory.workloads.iter().map(Subject::Workload);
+    let namespaces = inventory.namespaces.values().map(Subject::Namespace);
+    let accounts = inventory
+        .service_accounts
+        .iter()
+        .map(Subject::ServiceAccount);
+    let roles = inventory.roles.iter().map(Subject::Role);
+    let cluster_roles = inventory.cluster_roles.iter().map(Subject::ClusterRole);
+    let bindings = inventory.role_bindings.iter().map(Subject::RoleBinding);
+    let cluster_bindings = inventory
+        .cluster_role_bindings
+        .iter()
+        .map(Subject::ClusterRoleBinding);
+    workloads
+        .chain(namespaces)
+        .chain(accounts)
+        .chain(roles)
+        .chain(cluster_roles)
+        .chain(bindings)
+        .chain(cluster_bindings)
+}
+
+/// Evaluates every subject of the inventory; findings sorted and deduplicated.
+pub fn evaluate(
+    inventory: &Inventory,
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> Vec<Finding> {
+    let cx = Context { inventory };
+    let mut findings = Vec::new();
+    for subject in subjects(inventory) {
+        evaluate_into(&subject, &cx, catalog, policy, &mut findings);
+    }
+    finish(findings)
+}
+
+/// Evaluates one subject (the operator re-evaluates objects one at a time).
+pub fn evaluate_subject(
+    subject: &Subject<'_>,
+    cx: &Context<'_>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    evaluate_into(subject, cx, catalog, policy, &mut findings);
+    finish(findings)
+}
+
+fn evaluate_into(
+    subject: &Subject<'_>,
+    cx: &Context<'_>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+    findings: &mut Vec<Finding>,
+) {
+    let applies = subject.applies();
+    let mut violations = Violations::default();
+    let mut object: Option<ObjectRef> = None;
+    for &check in catalog.iter().filter(|c| c.applies == applies) {
+        if !policy.is_enabled(check) {
+            continue;
+        }
+        (check.run)(subject, cx, &mut violations);
+        if violations.is_empty() {
+            continue;
+        }
+        let object = object.get_or_insert_with(|| subject.object_ref());
+        for violation in violations.take() {
+            let severity = policy.severity(check, violation.severity.unwrap_or(check.severity));
+            let suppressed = policy.suppression(check, subject, object, &violation);
+            findings.push(Finding {
+                object: object.clone(),
+                check,
+                severity,
+                message: violation.message,
+                path: violation.path.into(),
+                container: violation.container,
+                suppressed,
+            });
+        }
+    }
+}
+
+fn finish(mut findings: Vec<Finding>) -> Vec<Finding> {
+    findings.sort();
+    findings.dedup();
+    findings
+}

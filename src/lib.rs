@@ -1,0 +1,12 @@
+//! Palisade: Kubernetes security scanning for workloads and RBAC.
+//!
+//! One pure engine ([`engine`]) evaluates the normalized objects of [`model`]
+//! against the [`checks`] catalog and a [`policy`]; the CLI feeds it manifest
+//! files, the operator feeds it the cluster.
+
+pub mod checks;
+pub mod cli;
+pub mod crd;
+pub mod engine;
+pub mod model;
+pub mod policy;

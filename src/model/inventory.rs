@@ -1,0 +1,62 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+
+use super::{Resource, Workload};
+
+/// Everything one evaluation sees: the objects of a manifest set or of a
+/// cluster's caches. Checks that need several objects (network policies of a
+/// namespace, RBAC bindings of a service account) look them up here.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub workloads: Vec<Workload>,
+    pub namespaces: BTreeMap<String, Namespace>,
+    pub network_policies: Vec<NetworkPolicy>,
+    pub service_accounts: Vec<ServiceAccount>,
+    pub roles: Vec<Role>,
+    pub cluster_roles: Vec<ClusterRole>,
+    pub role_bindings: Vec<RoleBinding>,
+    pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+}
+
+impl Inventory {
+    pub fn from_resources<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> Inventory {
+        let mut inventory = Inventory::default();
+        for resource in resources {
+            inventory.add(resource);
+        }
+        inventory
+    }
+
+    pub fn add(&mut self, resource: &Resource) {
+        if let Some(workload) = Workload::from_resource(resource) {
+            self.workloads.push(workload);
+            return;
+        }
+        match resource {
+            Resource::Namespace(ns) => {
+                let name = ns.metadata.name.clone().unwrap_or_default();
+                self.namespaces.insert(name, ns.clone());
+            }
+            Resource::NetworkPolicy(np) => self.network_policies.push(np.clone()),
+            Resource::ServiceAccount(sa) => self.service_accounts.push(sa.clone()),
+            Resource::Role(r) => self.roles.push(r.clone()),
+            Resource::ClusterRole(r) => self.cluster_roles.push(r.clone()),
+            Resource::RoleBinding(r) => self.role_bindings.push(r.clone()),
+            Resource::ClusterRoleBinding(r) => self.cluster_role_bindings.push(r.clone()),
+            _ => {}
+        }
+    }
+
+    /// Network policies in a namespace.
+    pub fn network_policies_in<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a NetworkPolicy> + 'a {
+        self.network_policies
+            .iter()
+            .filter(move |np| np.metadata.namespace.as_deref().unwrap_or("") == namespace)
+    }
+}

@@ -1,0 +1,18 @@
+//! The normalized objects the engine evaluates.
+//!
+//! Both front ends build the same model: the loader from manifest files, the
+//! operator from its watch caches. The engine never sees raw documents.
+
+mod inventory;
+mod object;
+mod path;
+mod resource;
+mod selector;
+mod workload;
+
+pub use inventory::Inventory;
+pub use object::ObjectRef;
+pub use path::FieldPath;
+pub use resource::{DecodeError, Resource};
+pub use selector::selector_matches;
+pub use workload::{ContainerEntry, ContainerKind, Workload};

@@ -1,0 +1,190 @@
+use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::{FieldPath, ObjectRef, Resource};
+
+/// A pod template taken from any workload kind, with the path of the template
+/// inside the user's object so findings point at the exact field.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// The object the template came from (Deployment, CronJob, bare Pod, …).
+    pub object: ObjectRef,
+    /// That object's own metadata: labels, annotations, ownerReferences.
+    pub metadata: ObjectMeta,
+    /// The pod template's metadata (equal to `metadata` for a Pod).
+    pub template_metadata: ObjectMeta,
+    /// Path of the template metadata, e.g. `spec.template.metadata`.
+    pub template_metadata_path: FieldPath,
+    pub spec: PodSpec,
+    /// Path of the pod spec, e.g. `spec.jobTemplate.spec.template.spec`.
+    pub spec_path: FieldPath,
+    /// Containers, init containers and ephemeral containers, in that order.
+    pub containers: Vec<ContainerEntry>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContainerKind {
+    Container,
+    Init,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    /// The pod spec field that holds containers of this kind.
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Container => "containers",
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+/// One container of any kind, with its path (`…containers[name=app]`).
+#[derive(Clone, Debug)]
+pub struct ContainerEntry {
+    pub kind: ContainerKind,
+    pub container: Container,
+    pub path: FieldPath,
+}
+
+impl ContainerEntry {
+    pub fn name(&self) -> &str {
+        &self.container.name
+    }
+
+    /// An init container with `restartPolicy: Always` runs for the pod's whole
+    /// life (a sidecar), so long-running checks such as probes apply to it.
+    pub fn is_sidecar(&self) -> bool {
+        self.kind == ContainerKind::Init
+            && self.container.restart_policy.as_deref() == Some("Always")
+    }
+}
+
+impl Workload {
+    /// Builds the workload view of a resource; `None` for kinds without a pod template.
+    pub fn from_resource(resource: &Resource) -> Option<Workload> {
+        let object = resource.object_ref();
+        let metadata = resource.metadata().clone();
+        let root = FieldPath::default();
+        let (template, template_path): (PodTemplateSpec, FieldPath) = match resource {
+            Resource::Pod(pod) => {
+                let template = PodTemplateSpec {
+                    metadata: Some(pod.metadata.clone()),
+                    spec: pod.spec.clone(),
+                };
+                return Some(Self::build(object, metadata, template, root.clone(), root));
+            }
+            Resource::PodTemplate(t) => (t.template.clone()?, root.field("template")),
+            Resource::Deployment(d) => (d.spec.as_ref()?.template.clone(), spec_template(&root)),
+            Resource::ReplicaSet(r) => (r.spec.as_ref()?.template.clone()?, spec_template(&root)),
+            Resource::StatefulSet(s) => (s.spec.as_ref()?.template.clone(), spec_template(&root)),
+            Resource::DaemonSet(d) => (d.spec.as_ref()?.template.clone(), spec_template(&root)),
+            Resource::Job(j) => (j.spec.as_ref()?.template.clone(), spec_template(&root)),
+            Resource::ReplicationController(r) => {
+                (r.spec.as_ref()?.template.clone()?, spec_template(&root))
+            }
+            Resource::CronJob(c) => {
+                let job = c.spec.as_ref()?.job_template.spec.as_ref()?;
+                let path = root
+                    .field("spec")
+                    .field("jobTemplate")
+                    .field("spec")
+                    .field("template");
+                (job.template.clone(), path)
+            }
+            _ => return None,
+        };
+        let meta_path = template_path.field("metadata");
+        Some(Self::build(
+            object,
+            metadata,
+            template,
+            meta_path,
+            template_path,
+        ))
+    }
+
+    fn build(
+        object: ObjectRef,
+        metadata: ObjectMeta,
+        template: PodTemplateSpec,
+        template_metadata_path: FieldPath,
+        template_path: FieldPath,
+    ) -> Workload {
+        let spec = template.spec.unwrap_or_default();
+        let spec_path = template_path.field("spec");
+        let containers = collect_containers(&spec, &spec_path);
+        Workload {
+            object,
+            metadata,
+            template_metadata: template.metadata.unwrap_or_default(),
+            template_metadata_path,
+            spec,
+            spec_path,
+            containers,
+        }
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.object.namespace.as_deref()
+    }
+
+    /// Annotations of the object itself, then of its pod template.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        [&self.metadata, &self.template_metadata]
+            .into_iter()
+            .find_map(|m| m.annotations.as_ref()?.get(key).map(String::as_str))
+    }
+}
+
+fn spec_template(root: &FieldPath) -> FieldPath {
+    root.field("spec").field("template")
+}
+
+fn collect_containers(spec: &PodSpec, spec_path: &FieldPath) -> Vec<ContainerEntry> {
+    let mut entries = Vec::new();
+    let mut push = |kind: ContainerKind, container: Container| {
+        let path = spec_path.field(kind.field()).named(&container.name);
+        entries.push(ContainerEntry {
+            kind,
+            container,
+            path,
+        });
+    };
+    for c in &spec.containers {
+        push(ContainerKind::Container, c.clone());
+    }
+    for c in spec.init_containers.iter().flatten() {
+        push(ContainerKind::Init, c.clone());
+    }
+    for c in spec.ephemeral_containers.iter().flatten() {
+        push(ContainerKind::Ephemeral, ephemeral_as_container(c));
+    }
+    entries
+}
+
+/// Ephemeral containers carry the same security-relevant fields as regular
+/// ones; checks see them as ordinary containers.
+fn ephemeral_as_container(ephemeral: &EphemeralContainer) -> Container {
+    Container {
+        args: ephemeral.args.clone(),
+        command: ephemeral.command.clone(),
+        env: ephemeral.env.clone(),
+        env_from: ephemeral.env_from.clone(),
+        image: ephemeral.image.clone(),
+        image_pull_policy: ephemeral.image_pull_policy.clone(),
+        lifecycle: ephemeral.lifecycle.clone(),
+        liveness_probe: ephemeral.liveness_probe.clone(),
+        name: ephemeral.name.clone(),
+        ports: ephemeral.ports.clone(),
+        readiness_probe: ephemeral.readiness_probe.clone(),
+        resources: ephemeral.resources.clone(),
+        security_context: ephemeral.security_context.clone(),
+        startup_probe: ephemeral.startup_probe.clone(),
+        volume_devices: ephemeral.volume_devices.clone(),
+        volume_mounts: ephemeral.volume_mounts.clone(),
+        working_dir: ephemeral.working_dir.clone(),
+        ..Container::default()
+    }
+}

@@ -4,6 +4,7 @@
 pub mod hardening;
 pub mod images;
 pub mod namespaces;
+mod pod_security;
 pub mod pss_baseline;
 pub mod pss_restricted;
 pub mod rbac;

@@ -73,7 +73,8 @@ impl Workload {
                     metadata: Some(pod.metadata.clone()),
                     spec: pod.spec.clone(),
                 };
-                return Some(Self::build(object, metadata, template, root.clone(), root));
+                let meta_path = root.field("metadata");
+                return Some(Self::build(object, metadata, template, meta_path, root));
             }
             Resource::PodTemplate(t) => (t.template.clone()?, root.field("template")),
             Resource::Deployment(d) => (d.spec.as_ref()?.template.clone(), spec_template(&root)),

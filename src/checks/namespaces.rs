@@ -1,5 +1,570 @@
-//! Checks of this category.
+//! Namespaces as security boundaries: where workloads run, whether the
+//! network isolates them, and whether Pod Security Admission guards them.
+//!
+//! Several checks here look beyond their subject, at the other objects of the
+//! same evaluation (NetworkPolicies, the workloads of a namespace). Objects
+//! without `metadata.namespace` are treated as one namespace, `""`: a chart
+//! rendered without `--namespace` keeps its policies and pods together.
 
-use crate::engine::Check;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-pub static CHECKS: &[&Check] = &[];
+use crate::engine::{
+    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+};
+use crate::model::{FieldPath, Workload, selector_matches};
+
+pub static CHECKS: &[&Check] = &[
+    &DEFAULT_NAMESPACE,
+    &BARE_POD,
+    &MISSING_NETWORK_POLICY,
+    &NAMESPACE_MISSING_POD_SECURITY,
+    &NAMESPACE_WITHOUT_NETWORK_POLICY,
+];
+
+/// The Pod Security Admission label that turns enforcement on.
+pub const PSA_ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
+
+/// Workloads in `default` share it with everything deployed carelessly.
+///
+/// Only an explicit `metadata.namespace: default` is flagged: a manifest
+/// without a namespace (a Helm chart, a kustomize base) gets one at install.
+pub static DEFAULT_NAMESPACE: Check = Check {
+    id: "default-namespace",
+    title: "Workload in the default namespace",
+    category: Category::Namespaces,
+    severity: Severity::Low,
+    applies: Applies::Workload,
+    description: "The `default` namespace is where everything lands by accident: RBAC \
+                  grants, network policies and quotas written for it apply to unrelated \
+                  workloads, and it is rarely given Pod Security enforcement.",
+    remediation: "Deploy the workload into a namespace of its own (or of its team) and set \
+                  `metadata.namespace` accordingly.",
+    frameworks: &["cis-k8s:5.7.4"],
+    aliases: &[
+        alias(Tool::Trivy, "KSV110"),
+        alias(Tool::Kubescape, "C-0061"),
+        alias(Tool::Checkov, "CKV_K8S_21"),
+        alias(Tool::KubeLinter, "use-namespace"),
+    ],
+    run: default_namespace,
+};
+
+/// A Pod without a controller is not recreated when it dies or its node drains.
+pub static BARE_POD: Check = Check {
+    id: "bare-pod",
+    title: "Pod without a controller",
+    category: Category::Namespaces,
+    severity: Severity::Low,
+    applies: Applies::Workload,
+    description: "A Pod created directly, without a Deployment, StatefulSet, DaemonSet or Job \
+                  owning it, is not rescheduled when its node fails or is drained and is not \
+                  replaced by a rollout, so fixes to its spec never reach it.",
+    remediation: "Run the pod from a controller: a Deployment for services, a Job for \
+                  one-off tasks.",
+    frameworks: &[],
+    aliases: &[alias(Tool::Kubescape, "C-0073")],
+    run: bare_pod,
+};
+
+/// Pods not selected by any NetworkPolicy accept traffic from every pod in
+/// the cluster and may connect anywhere.
+///
+/// A pod is isolated for a direction (ingress or egress) once any
+/// NetworkPolicy of its namespace selects it with that direction among its
+/// policy types (as Kubernetes defaults them: `Ingress` always, `Egress` when
+/// the policy has egress rules). A policy with a direction and no rules for
+/// it denies that direction entirely, which counts as isolated. Pods on the
+/// host network are skipped: NetworkPolicy does not apply to them.
+pub static MISSING_NETWORK_POLICY: Check = Check {
+    id: "missing-network-policy",
+    title: "Pod not isolated by a NetworkPolicy",
+    category: Category::Namespaces,
+    severity: Severity::Medium,
+    applies: Applies::Workload,
+    description: "Kubernetes lets every pod talk to every other pod until a NetworkPolicy \
+                  selects it. A compromised pod that no policy isolates can reach databases, \
+                  internal APIs and the cloud metadata service of the whole cluster. Pods \
+                  isolated for only one direction are reported at low severity.",
+    remediation: "Add a NetworkPolicy in the namespace whose `podSelector` matches the pod \
+                  labels, with both `Ingress` and `Egress` policy types (a default-deny policy \
+                  with an empty podSelector, plus policies allowing the traffic needed).",
+    frameworks: &["nsa-cisa", "mitre:T1210"],
+    aliases: &[
+        alias(Tool::Polaris, "missingNetworkPolicy"),
+        alias(Tool::KubeScore, "pod-networkpolicy"),
+        alias(Tool::KubeLinter, "non-isolated-pod"),
+    ],
+    run: missing_network_policy,
+};
+
+/// Without an `enforce` label, the namespace admits privileged pods.
+pub static NAMESPACE_MISSING_POD_SECURITY: Check = Check {
+    id: "namespace-missing-pod-security",
+    title: "Namespace without Pod Security Admission enforcement",
+    category: Category::Namespaces,
+    severity: Severity::Medium,
+    applies: Applies::Namespace,
+    description: "Pod Security Admission enforces the Pod Security Standards only in \
+                  namespaces labelled `pod-security.kubernetes.io/enforce` (unless the \
+                  cluster sets a default). Without the label, anyone who can create a pod \
+                  there can create a privileged one. Kubernetes' own namespaces (`kube-system`, \
+                  `kube-public`, `kube-node-lease`) are reported as suppressed.",
+    remediation: "Label the namespace `pod-security.kubernetes.io/enforce=restricted` (or \
+                  `baseline`); try it first with the `warn` and `audit` labels, and state \
+                  `privileged` explicitly where it is truly needed.",
+    frameworks: &["cis-k8s:5.2.1", "nsa-cisa"],
+    aliases: &[],
+    run: namespace_missing_pod_security,
+};
+
+/// A namespace with workloads and no NetworkPolicy at all has a flat network.
+pub static NAMESPACE_WITHOUT_NETWORK_POLICY: Check = Check {
+    id: "namespace-without-network-policy",
+    title: "Namespace with workloads but no NetworkPolicy",
+    category: Category::Namespaces,
+    severity: Severity::Medium,
+    applies: Applies::Namespace,
+    description: "A namespace that runs workloads but has no NetworkPolicy lets all of its \
+                  pods accept connections from anywhere in the cluster and connect anywhere. \
+                  Only workloads evaluated together with the Namespace object are counted.",
+    remediation: "Add a default-deny NetworkPolicy to the namespace (empty `podSelector`, \
+                  `policyTypes: [Ingress, Egress]`) and policies that allow the traffic its \
+                  workloads need.",
+    frameworks: &["cis-k8s:5.3.2", "nsa-cisa", "mitre:T1210"],
+    aliases: &[alias(Tool::Kubescape, "C-0054")],
+    run: namespace_without_network_policy,
+};
+
+fn default_namespace(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violations) {
+    let Subject::Workload(workload) = subject else {
+        return;
+    };
+    if workload.namespace() == Some("default") {
+        let message = format!(
+            "{} `{}` is in namespace `default`",
+            workload.object.kind, workload.object.name
+        );
+        out.object(FieldPath::new("metadata").field("namespace"), message);
+    }
+}
+
+/// Whether a controller (Deployment's ReplicaSet, Job, DaemonSet, a node for
+/// static pods…) owns the object.
+fn has_controller(workload: &Workload) -> bool {
+    workload
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true))
+}
+
+fn bare_pod(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violations) {
+    let Subject::Workload(workload) = subject else {
+        return;
+    };
+    if workload.object.kind == "Pod" && !has_controller(workload) {
+        let message = format!(
+            "Pod `{}` has no controller: it is not recreated if it fails or its node drains",
+            workload.object.name
+        );
+        out.object(FieldPath::new("kind"), message);
+    }
+}
+
+/// The traffic directions a NetworkPolicy restricts, as the API server
+/// defaults `policyTypes`: `(ingress, egress)`.
+fn policy_directions(policy: &NetworkPolicy) -> (bool, bool) {
+    let Some(spec) = &policy.spec else {
+        return (true, false);
+    };
+    match &spec.policy_types {
+        Some(types) if !types.is_empty() => (
+            types.iter().any(|t| t.eq_ignore_ascii_case("Ingress")),
+            types.iter().any(|t| t.eq_ignore_ascii_case("Egress")),
+        ),
+        _ => (true, spec.egress.as_ref().is_some_and(|e| !e.is_empty())),
+    }
+}
+
+/// Whether the policy's `podSelector` selects pods with these labels (an
+/// absent selector is the empty one, which selects every pod).
+fn selects(policy: &NetworkPolicy, workload: &Workload) -> bool {
+    let empty = LabelSelector::default();
+    let selector = policy
+        .spec
+        .as_ref()
+        .and_then(|s| s.pod_selector.as_ref())
+        .unwrap_or(&empty);
+    selector_matches(selector, workload.template_metadata.labels.as_ref())
+}
+
+fn describe_labels(workload: &Workload) -> String {
+    let labels: Vec<String> = workload
+        .template_metadata
+        .labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if labels.is_empty() {
+        "no labels".to_owned()
+    } else {
+        format!("labels {}", labels.join(","))
+    }
+}
+
+fn missing_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
+    let Subject::Workload(workload) = subject else {
+        return;
+    };
+    if workload.spec.host_network == Some(true) {
+        return;
+    }
+    let namespace = workload.namespace().unwrap_or("");
+    let selecting: Vec<&NetworkPolicy> = cx
+        .inventory
+        .network_policies_in(namespace)
+        .filter(|p| selects(p, workload))
+        .collect();
+    let path = workload.template_metadata_path.field("labels");
+    if selecting.is_empty() {
+        let message = format!(
+            "no NetworkPolicy selects the pods ({}): all ingress and egress traffic is allowed",
+            describe_labels(workload)
+        );
+        out.object(path, message);
+        return;
+    }
+    let (ingress, egress) = selecting
+        .iter()
+        .map(|p| policy_directions(p))
+        .fold((false, false), |(i, e), (pi, pe)| (i || pi, e || pe));
+    let names: Vec<String> = selecting
+        .iter()
+        .map(|p| format!("`{}`", p.metadata.name.as_deref().unwrap_or("")))
+        .collect();
+    for (isolated, direction) in [(ingress, "ingress"), (egress, "egress")] {
+        if !isolated {
+            let message = format!(
+                "NetworkPolicy {} selects the pods but none restricts {direction} traffic",
+                names.join(", ")
+            );
+            out.object(path.clone(), message).severity(Severity::Low);
+        }
+    }
+}
+
+fn namespace_name(namespace: &Namespace) -> &str {
+    namespace.metadata.name.as_deref().unwrap_or("")
+}
+
+fn namespace_missing_pod_security(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violations) {
+    let Subject::Namespace(namespace) = subject else {
+        return;
+    };
+    let labelled = namespace
+        .metadata
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key(PSA_ENFORCE_LABEL));
+    if labelled {
+        return;
+    }
+    let name = namespace_name(namespace);
+    let path = FieldPath::new("metadata")
+        .field("labels")
+        .key(PSA_ENFORCE_LABEL);
+    let message = format!(
+        "namespace `{name}` has no `{PSA_ENFORCE_LABEL}` label: its pods are not checked \
+         against the Pod Security Standards"
+    );
+    let violation = out.object(path, message);
+    // Kubernetes' own namespaces are configured by the distribution, not the user.
+    if matches!(name, "kube-system" | "kube-public" | "kube-node-lease") {
+        violation.suppress_by_default("Kubernetes system namespace");
+    }
+}
+
+fn namespace_without_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
+    let Subject::Namespace(namespace) = subject else {
+        return;
+    };
+    let name = namespace_name(namespace);
+    let workloads: Vec<&Workload> = cx
+        .inventory
+        .workloads
+        .iter()
+        .filter(|w| w.namespace() == Some(name))
+        .collect();
+    if workloads.is_empty() || cx.inventory.network_policies_in(name).next().is_some() {
+        return;
+    }
+    // Count what people deploy (Deployments, not also their ReplicaSets and
+    // Pods when the objects come from a live cluster).
+    let top_level = workloads.iter().filter(|w| !has_controller(w)).count();
+    let count = if top_level > 0 {
+        top_level
+    } else {
+        workloads.len()
+    };
+    let noun = if count == 1 { "workload" } else { "workloads" };
+    let message = format!(
+        "namespace `{name}` has {count} {noun} and no NetworkPolicy: all traffic is allowed"
+    );
+    out.object(FieldPath::new("metadata").field("name"), message);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::{findings, paths};
+    use crate::engine::Severity;
+
+    #[test]
+    fn default_namespace_flags_explicit_default() {
+        let yaml = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: "nginx:1.27"}]}
+"#;
+        let found = findings(yaml, "default-namespace");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "metadata.namespace");
+        assert_eq!(
+            found[0].message,
+            "Deployment `web` is in namespace `default`"
+        );
+    }
+
+    #[test]
+    fn default_namespace_passes_unset_and_other_namespaces() {
+        let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: unset}
+spec: {containers: [{name: app, image: "nginx:1.27"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: elsewhere, namespace: shop}
+spec: {containers: [{name: app, image: "nginx:1.27"}]}
+"#;
+        assert!(paths(yaml, "default-namespace").is_empty());
+    }
+
+    #[test]
+    fn bare_pod_flags_pods_without_controller() {
+        let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: loose
+  namespace: shop
+  ownerReferences:
+  - {apiVersion: v1, kind: ConfigMap, name: cm, uid: "1"}
+spec: {containers: [{name: app, image: "nginx:1.27"}]}
+"#;
+        let found = findings(yaml, "bare-pod");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "kind");
+        assert!(
+            found[0]
+                .message
+                .starts_with("Pod `loose` has no controller")
+        );
+    }
+
+    #[test]
+    fn bare_pod_passes_controlled_pods_and_other_kinds() {
+        let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-5d8f7-x2x9z
+  namespace: shop
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: web-5d8f7, uid: "1", controller: true}
+spec: {containers: [{name: app, image: "nginx:1.27"}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: once, namespace: shop}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: app, image: "busybox:1.36"}]
+"#;
+        assert!(paths(yaml, "bare-pod").is_empty());
+    }
+
+    const WEB: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web, tier: front}}
+    spec: {containers: [{name: app, image: "nginx:1.27"}]}
+"#;
+
+    fn policy(namespace: &str, selector: &str, extra: &str) -> String {
+        format!(
+            r#"
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: np, namespace: {namespace}}}
+spec:
+  podSelector: {selector}
+{extra}
+"#
+        )
+    }
+
+    #[test]
+    fn missing_network_policy_flags_unselected_pods() {
+        let other_labels = format!("{WEB}{}", policy("shop", "{matchLabels: {app: db}}", ""));
+        let other_namespace = format!("{WEB}{}", policy("other", "{}", ""));
+        for yaml in [WEB.to_owned(), other_labels, other_namespace] {
+            let found = findings(&yaml, "missing-network-policy");
+            assert_eq!(found.len(), 1, "{yaml}");
+            assert_eq!(found[0].path, "spec.template.metadata.labels");
+            assert_eq!(found[0].severity, Severity::Medium);
+            assert_eq!(
+                found[0].message,
+                "no NetworkPolicy selects the pods (labels app=web,tier=front): all ingress \
+                 and egress traffic is allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_network_policy_reports_one_open_direction_as_low() {
+        // No policyTypes and no egress rules: the policy restricts ingress only.
+        let ingress_only = format!("{WEB}{}", policy("shop", "{matchLabels: {app: web}}", ""));
+        let found = findings(&ingress_only, "missing-network-policy");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "spec.template.metadata.labels");
+        assert_eq!(found[0].severity, Severity::Low);
+        assert_eq!(
+            found[0].message,
+            "NetworkPolicy `np` selects the pods but none restricts egress traffic"
+        );
+    }
+
+    #[test]
+    fn missing_network_policy_passes_pods_isolated_both_ways() {
+        let deny_all = format!(
+            "{WEB}{}",
+            policy("shop", "{}", "  policyTypes: [Ingress, Egress]")
+        );
+        assert!(paths(&deny_all, "missing-network-policy").is_empty());
+        let expression = format!(
+            "{WEB}{}",
+            policy(
+                "shop",
+                "{matchExpressions: [{key: tier, operator: In, values: [front]}]}",
+                "  egress: [{to: [{podSelector: {}}]}]"
+            )
+        );
+        assert!(paths(&expression, "missing-network-policy").is_empty());
+    }
+
+    #[test]
+    fn missing_network_policy_matches_objects_without_namespace_together() {
+        let yaml = format!(
+            "{}{}",
+            WEB.replace(", namespace: shop", ""),
+            policy("shop", "{}", "  policyTypes: [Ingress, Egress]")
+                .replace(", namespace: shop", "")
+        );
+        assert!(paths(&yaml, "missing-network-policy").is_empty());
+    }
+
+    #[test]
+    fn missing_network_policy_skips_host_network_pods() {
+        let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: agent, namespace: shop}
+spec:
+  hostNetwork: true
+  containers: [{name: app, image: "agent:1.0"}]
+"#;
+        assert!(paths(yaml, "missing-network-policy").is_empty());
+    }
+
+    const NAMESPACE: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+"#;
+
+    #[test]
+    fn namespace_missing_pod_security_flags_unlabelled_namespaces() {
+        let found = findings(NAMESPACE, "namespace-missing-pod-security");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].path,
+            "metadata.labels[pod-security.kubernetes.io/enforce]"
+        );
+        assert!(!found[0].is_suppressed());
+        let system = NAMESPACE.replace("name: shop", "name: kube-system");
+        let found = findings(&system, "namespace-missing-pod-security");
+        assert!(found[0].is_suppressed());
+    }
+
+    #[test]
+    fn namespace_missing_pod_security_passes_labelled_namespaces() {
+        let yaml = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels: {pod-security.kubernetes.io/enforce: restricted}
+"#;
+        assert!(paths(yaml, "namespace-missing-pod-security").is_empty());
+    }
+
+    #[test]
+    fn namespace_without_network_policy_counts_top_level_workloads() {
+        let pod_of_web = r#"
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-x2x9z
+  namespace: shop
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: web-5d8f7, uid: "1", controller: true}
+spec: {containers: [{name: app, image: "nginx:1.27"}]}
+"#;
+        let yaml = format!("{NAMESPACE}---{WEB}{pod_of_web}");
+        let found = findings(&yaml, "namespace-without-network-policy");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "metadata.name");
+        assert_eq!(
+            found[0].message,
+            "namespace `shop` has 1 workload and no NetworkPolicy: all traffic is allowed"
+        );
+    }
+
+    #[test]
+    fn namespace_without_network_policy_passes_empty_or_covered_namespaces() {
+        assert!(paths(NAMESPACE, "namespace-without-network-policy").is_empty());
+        let covered = format!(
+            "{NAMESPACE}---{WEB}{}",
+            policy("shop", "{matchLabels: {app: other}}", "")
+        );
+        assert!(paths(&covered, "namespace-without-network-policy").is_empty());
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, generated files, unit tests,
+# conformance suites, and end-to-end tests against a real API server that
+# this script starts and stops.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export PATH="/usr/local/go/bin:$HOME/go/bin:$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "setup"
+scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "go vet (tests/cluster)"
+(cd tests/cluster && go vet ./...)
+
+step "starting the test cluster"
+cluster_dir="$root/target/test-cluster-ci"
+kubeconfig="$(scripts/test-cluster.sh up "$cluster_dir" | tail -n 1)"
+trap 'scripts/test-cluster.sh down "$cluster_dir" >&2 || true' EXIT
+export PALISADE_TEST_KUBECONFIG="$kubeconfig"
+
+step "cargo test"
+cargo test --locked --all-targets
+cargo test --locked --doc

@@ -1,0 +1,244 @@
+//! Shared support for end-to-end tests against a real Kubernetes API server.
+//!
+//! Each test binary gets a running cluster: the one whose kubeconfig is in
+//! `PALISADE_TEST_KUBECONFIG` (set by `.ci/run`), or one started here with
+//! `scripts/test-cluster.sh up` (reused by later runs until
+//! `scripts/test-cluster.sh down`). There is no skipping: when no cluster can
+//! be had, the test fails with the reason.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// Label on every namespace the tests create, so leftovers can be found.
+pub const TEST_LABEL: &str = "palisade.dev/e2e";
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The kubeconfig of the test cluster, starting the cluster if needed.
+pub fn kubeconfig() -> &'static Path {
+    static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+    KUBECONFIG.get_or_init(|| match std::env::var_os("PALISADE_TEST_KUBECONFIG") {
+        Some(path) => PathBuf::from(path),
+        None => start_cluster(),
+    })
+}
+
+fn start_cluster() -> PathBuf {
+    let script = repo_root().join("scripts/test-cluster.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg("up")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        panic!(
+            "the test cluster did not start ({}):\n{}\n{}",
+            output.status,
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let last_line = stdout.lines().last().unwrap_or_default().trim();
+    PathBuf::from(last_line)
+}
+
+/// The kubectl that matches the test cluster's version (built next to it).
+pub fn kubectl_path() -> PathBuf {
+    let built = repo_root().join("target/bin/kubectl");
+    if built.exists() {
+        built
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
+/// Runs kubectl against the test cluster and returns its stdout; panics with
+/// stderr on failure.
+pub fn kubectl(args: &[&str]) -> String {
+    let output = kubectl_output(args);
+    if !output.status.success() {
+        panic!(
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn kubectl_output(args: &[&str]) -> std::process::Output {
+    Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(args)
+        .output()
+        .expect("kubectl runs")
+}
+
+/// A client for the test cluster with admin rights.
+pub async fn client() -> Client {
+    let path = kubeconfig();
+    let kubeconfig = Kubeconfig::read_from(path)
+        .unwrap_or_else(|e| panic!("cannot read kubeconfig {}: {e}", path.display()));
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is usable");
+    Client::try_from(config).expect("client builds")
+}
+
+/// A namespace of one test, deleted when the test ends. When the test fails,
+/// what is in the namespace and its events are printed first.
+pub struct TestNamespace {
+    pub name: String,
+}
+
+impl TestNamespace {
+    pub async fn create(client: &Client, test: &str) -> TestNamespace {
+        Self::create_with_labels(client, test, &[]).await
+    }
+
+    pub async fn create_with_labels(
+        client: &Client,
+        test: &str,
+        labels: &[(&str, &str)],
+    ) -> TestNamespace {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("e2e-{}-{}-{}", slug(test), std::process::id() % 100_000, n);
+        let mut all_labels: std::collections::BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        all_labels.insert(TEST_LABEL.into(), "true".into());
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(all_labels),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
+        TestNamespace { name }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- debug: objects in namespace {} ---", self.name);
+            let out = kubectl_output(&[
+                "get",
+                "all,roles,rolebindings,serviceaccounts,events",
+                "-n",
+                &self.name,
+                "-o",
+                "wide",
+            ]);
+            eprintln!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Deletion goes on in the background; namespaces are cheap to leave terminating.
+        let _ = kubectl_output(&[
+            "delete",
+            "namespace",
+            &self.name,
+            "--wait=false",
+            "--ignore-not-found",
+        ]);
+    }
+}
+
+fn slug(s: &str) -> String {
+    let slug: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    slug.chars()
+        .take(30)
+        .collect::<String>()
+        .trim_matches('-')
+        .to_owned()
+}
+
+/// Polls `probe` until it returns `Some`, or panics after `timeout` with `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A small seeded generator (xorshift64*) so generated test cases are
+/// reproducible from the seed a failing test prints.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// The seed from `PALISADE_TEST_SEED`, or `default`.
+    pub fn seed_from_env(default: u64) -> u64 {
+        std::env::var("PALISADE_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: u32) -> bool {
+        self.below(100) < percent as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}

@@ -1,4 +1,4 @@
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,9 @@ use crate::engine::Severity;
     kind = "ScanPolicy",
     plural = "scanpolicies",
     shortname = "spol",
-    category = "palisade"
+    category = "palisade",
+    doc = "Cluster-wide scan configuration: which checks run, at what severity, and which findings are accepted risks.",
+    status = "ScanPolicyStatus"
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ScanPolicySpec {
@@ -116,4 +118,55 @@ impl NamespaceSelection {
     pub fn is_empty(&self) -> bool {
         self.include.is_empty() && self.exclude.is_empty()
     }
+}
+
+/// What the operator made of the policy, and the cluster's totals under it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanPolicyStatus {
+    /// `Valid`: `False` (with the offending field in the message) when the
+    /// policy names something that does not exist; the operator then keeps
+    /// using the last valid policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The policy's `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Counts over every report the operator keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<ClusterTotals>,
+    /// Per framework, how many reported objects have no unsuppressed finding
+    /// of a check in that framework.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frameworks: Vec<FrameworkPassRate>,
+}
+
+/// Cluster-wide finding counts (unsuppressed, except `suppressed`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterTotals {
+    /// Objects with a report.
+    pub reports: u32,
+    /// Objects with no unsuppressed finding.
+    pub compliant: u32,
+    pub critical: u32,
+    pub high: u32,
+    pub medium: u32,
+    pub low: u32,
+    pub info: u32,
+    pub suppressed: u32,
+}
+
+/// How many reported objects pass every check of one framework.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameworkPassRate {
+    /// Framework reference as checks list it, e.g. `pss:restricted`.
+    pub framework: String,
+    /// Objects without an unsuppressed finding of this framework.
+    pub passing: u32,
+    /// Objects evaluated.
+    pub total: u32,
+    /// `passing` as a whole percentage of `total`.
+    pub pass_percent: u32,
 }

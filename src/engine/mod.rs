@@ -7,6 +7,8 @@ mod check;
 mod finding;
 mod severity;
 
+use std::sync::OnceLock;
+
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -17,6 +19,7 @@ pub use severity::{Severity, UnknownSeverity};
 
 use crate::model::{Inventory, ObjectRef, Workload};
 use crate::policy::Policy;
+use crate::rbac::RbacAnalysis;
 
 /// One object a check looks at.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +75,42 @@ impl Subject<'_> {
 /// What checks may look up beyond their subject.
 pub struct Context<'a> {
     pub inventory: &'a Inventory,
+    /// The RBAC analysis of the inventory, built on first use…
+    rbac: OnceLock<RbacAnalysis>,
+    /// …unless the caller keeps one up to date and hands it in.
+    shared_rbac: Option<&'a RbacAnalysis>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of one evaluation of `inventory`; the RBAC analysis is
+    /// built from it when a check first needs it.
+    pub fn new(inventory: &'a Inventory) -> Context<'a> {
+        Context {
+            inventory,
+            rbac: OnceLock::new(),
+            shared_rbac: None,
+        }
+    }
+
+    /// The same, with an RBAC analysis the caller maintains (the operator
+    /// updates one incrementally on RBAC watch events).
+    pub fn with_rbac(inventory: &'a Inventory, rbac: &'a RbacAnalysis) -> Context<'a> {
+        Context {
+            inventory,
+            rbac: OnceLock::new(),
+            shared_rbac: Some(rbac),
+        }
+    }
+
+    /// Effective permissions and attack paths of the inventory's RBAC objects.
+    pub fn rbac(&self) -> &RbacAnalysis {
+        match self.shared_rbac {
+            Some(rbac) => rbac,
+            None => self
+                .rbac
+                .get_or_init(|| RbacAnalysis::build(self.inventory)),
+        }
+    }
 }
 
 /// Every subject of an inventory, in inventory order.
@@ -104,7 +143,7 @@ pub fn evaluate(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> Vec<Finding> {
-    let cx = Context { inventory };
+    let cx = Context::new(inventory);
     let mut findings = Vec::new();
     for subject in subjects(inventory) {
         evaluate_into(&subject, &cx, catalog, policy, &mut findings);

@@ -15,6 +15,7 @@ pub struct Workload {
     pub template_metadata: ObjectMeta,
     /// Path of the template metadata, e.g. `spec.template.metadata`.
     pub template_metadata_path: FieldPath,
+    /// The pod spec without its containers: they are moved into `containers`.
     pub spec: PodSpec,
     /// Path of the pod spec, e.g. `spec.jobTemplate.spec.template.spec`.
     pub spec_path: FieldPath,
@@ -113,9 +114,9 @@ impl Workload {
         template_metadata_path: FieldPath,
         template_path: FieldPath,
     ) -> Workload {
-        let spec = template.spec.unwrap_or_default();
+        let mut spec = template.spec.unwrap_or_default();
         let spec_path = template_path.field("spec");
-        let containers = collect_containers(&spec, &spec_path);
+        let containers = take_containers(&mut spec, &spec_path);
         Workload {
             object,
             metadata,
@@ -143,7 +144,10 @@ fn spec_template(root: &FieldPath) -> FieldPath {
     root.field("spec").field("template")
 }
 
-fn collect_containers(spec: &PodSpec, spec_path: &FieldPath) -> Vec<ContainerEntry> {
+/// Moves every container out of `spec` into entries with their paths, so
+/// each container is held once (the inventory of a large cluster or manifest
+/// set is mostly containers).
+fn take_containers(spec: &mut PodSpec, spec_path: &FieldPath) -> Vec<ContainerEntry> {
     let mut entries = Vec::new();
     let mut push = |kind: ContainerKind, container: Container| {
         let path = spec_path.field(kind.field()).named(&container.name);
@@ -153,14 +157,14 @@ fn collect_containers(spec: &PodSpec, spec_path: &FieldPath) -> Vec<ContainerEnt
             path,
         });
     };
-    for c in &spec.containers {
-        push(ContainerKind::Container, c.clone());
+    for c in std::mem::take(&mut spec.containers) {
+        push(ContainerKind::Container, c);
     }
-    for c in spec.init_containers.iter().flatten() {
-        push(ContainerKind::Init, c.clone());
+    for c in spec.init_containers.take().into_iter().flatten() {
+        push(ContainerKind::Init, c);
     }
-    for c in spec.ephemeral_containers.iter().flatten() {
-        push(ContainerKind::Ephemeral, ephemeral_as_container(c));
+    for c in spec.ephemeral_containers.take().into_iter().flatten() {
+        push(ContainerKind::Ephemeral, ephemeral_as_container(&c));
     }
     entries
 }

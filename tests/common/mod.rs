@@ -241,4 +241,17 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
+
+    /// Between one and `max` distinct items.
+    pub fn some<T: Clone + PartialEq>(&mut self, items: &[T], max: usize) -> Vec<T> {
+        let n = 1 + self.below(max);
+        let mut out: Vec<T> = Vec::new();
+        for _ in 0..n {
+            let item = self.pick(items).clone();
+            if !out.contains(&item) {
+                out.push(item);
+            }
+        }
+        out
+    }
 }

@@ -1,0 +1,155 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Severity;
+
+/// The security findings of one namespaced object: a top-level workload
+/// (Deployment, StatefulSet, DaemonSet, CronJob, ReplicationController, or a
+/// Job, ReplicaSet or Pod without a controller), a ServiceAccount, a Role or
+/// a RoleBinding. Written by the Palisade operator; named `<kind>-<name>`.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "palisade.dev",
+    version = "v1alpha1",
+    kind = "ScanReport",
+    plural = "scanreports",
+    shortname = "sr",
+    category = "palisade",
+    doc = "The security findings of one namespaced object, written by the Palisade operator.",
+    namespaced,
+    status = "ReportStatus",
+    printcolumn = r#"{"name":"Kind","type":"string","jsonPath":".spec.target.kind"}"#,
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.target.name"}"#,
+    printcolumn = r#"{"name":"Critical","type":"integer","jsonPath":".status.summary.critical"}"#,
+    printcolumn = r#"{"name":"High","type":"integer","jsonPath":".status.summary.high"}"#,
+    printcolumn = r#"{"name":"Medium","type":"integer","jsonPath":".status.summary.medium"}"#,
+    printcolumn = r#"{"name":"Low","type":"integer","jsonPath":".status.summary.low"}"#,
+    printcolumn = r#"{"name":"Score","type":"integer","jsonPath":".status.summary.score"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReportSpec {
+    /// The scanned object.
+    pub target: ReportTarget,
+}
+
+/// Identifies the scanned object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportTarget {
+    /// `apiVersion` of the object, e.g. `apps/v1`.
+    pub api_version: String,
+    /// Kind of the object, e.g. `Deployment`.
+    pub kind: String,
+    /// Name of the object.
+    pub name: String,
+    /// UID of the object the findings were computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+/// What the last evaluation found. Only written when the findings (or the
+/// policy that produced them) change: an unchanged object is never rewritten.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportStatus {
+    /// Counts of the findings by severity.
+    #[serde(default)]
+    pub summary: Summary,
+
+    /// The findings, worst first, then by check id and field path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<ReportFinding>,
+
+    /// True when `findings` was cut short to keep the object small; the
+    /// summary still counts every finding.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+
+    /// How many findings there are in all, listed or not.
+    #[serde(default)]
+    pub total_findings: u32,
+
+    /// `Compliant`: `True` when no unsuppressed finding is left, `False` when
+    /// some are, `Unknown` when the object could not be fully evaluated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+
+    /// The report's `metadata.generation` this status was written for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The target's `metadata.generation` when these findings were written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_generation: Option<i64>,
+
+    /// The target's `metadata.resourceVersion` when these findings were written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_resource_version: Option<String>,
+
+    /// Hash of the ScanPolicy in force for these findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_hash: Option<String>,
+
+    /// Content hash of this status without its timestamps; the operator skips
+    /// the write when it has not changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings_digest: Option<String>,
+}
+
+/// Finding counts. Suppressed findings count only in `suppressed`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub critical: u32,
+    pub high: u32,
+    pub medium: u32,
+    pub low: u32,
+    pub info: u32,
+    /// Findings accepted by an exception, an annotation or built-in noise control.
+    pub suppressed: u32,
+    /// The worst severity of an unsuppressed finding; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst: Option<Severity>,
+    /// 100 for no findings, falling with each finding by its severity
+    /// (critical 40, high 20, medium 5, low 1), never below 0.
+    pub score: u32,
+}
+
+/// One finding of one check in the target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportFinding {
+    /// Check id, e.g. `privileged-container`.
+    pub check: String,
+    pub title: String,
+    pub severity: Severity,
+    pub category: String,
+    pub message: String,
+    /// Field path in the target, e.g.
+    /// `spec.template.spec.containers[name=app].securityContext.privileged`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    pub remediation: String,
+    /// Framework references, e.g. `pss:baseline`, `cis-k8s:5.2.2`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frameworks: Vec<String>,
+    /// Why the finding does not count, when it is suppressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<FindingSuppression>,
+    /// When the operator first saw this finding (same check and path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<Time>,
+}
+
+/// The reason a finding is suppressed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingSuppression {
+    /// `annotation`, `policy/<exception name>` or `builtin`.
+    pub source: String,
+    pub reason: String,
+}

@@ -1,0 +1,816 @@
+//! Reads Kubernetes manifests from files, directories and standard input
+//! into typed [`Resource`]s, each with the place it came from.
+//!
+//! - Files: YAML streams (`---`-separated documents) and JSON files (one
+//!   value or several concatenated). Directories are walked recursively for
+//!   `.yaml`, `.yml` and `.json` files, in sorted order, skipping hidden
+//!   files and directories. `-` is standard input.
+//! - `kind: List` and every `*List` kind (`DeploymentList`) stand for their
+//!   `items`; items of a typed list may omit `apiVersion` and `kind`.
+//! - Documents without `apiVersion` and `kind` and kinds Palisade does not
+//!   scan are skipped and counted; empty documents are ignored.
+//!
+//! Which problems stop a scan and which only skip a file is described on
+//! [`Loaded`].
+
+mod documents;
+mod error;
+mod policy;
+mod read;
+mod split;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use documents::MAX_ERRORS_PER_FILE;
+pub use error::LoadError;
+pub use policy::read_policy;
+pub use read::MAX_FILE_SIZE;
+pub use split::{RawDocument, split_documents};
+
+use crate::model::{ObjectRef, Resource};
+use documents::{Document, each_json_document, each_yaml_document, list_item_lines};
+
+/// The name standard input is reported under.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Where an object came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The file as given on the command line (joined with the path found
+    /// under a directory), or `<stdin>`.
+    pub file: Arc<str>,
+    /// 1-based line where the object's document, or List item, starts.
+    pub line: usize,
+    /// 0-based index of the document in the file.
+    pub document: usize,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A decoded object and its source.
+#[derive(Clone, Debug)]
+pub struct LoadedObject {
+    pub resource: Resource,
+    pub source: Source,
+}
+
+/// Documents and files that were read but not scanned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Documents that are not Kubernetes objects (no `apiVersion` and `kind`).
+    pub non_kubernetes: usize,
+    /// Kubernetes objects of kinds Palisade does not scan, by `Kind` (core
+    /// group) or `Kind.group`, as `kubectl` names them.
+    pub kinds: BTreeMap<String, usize>,
+    /// Files found in a directory walk that could not be read as manifests
+    /// (each also gives a warning).
+    pub files: usize,
+}
+
+impl Skipped {
+    /// Skipped documents of every reason.
+    pub fn documents(&self) -> usize {
+        self.non_kubernetes + self.kinds.values().sum::<usize>()
+    }
+}
+
+/// One command-line input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    Path(PathBuf),
+}
+
+impl Input {
+    /// `-` is standard input; anything else a path.
+    pub fn from_arg(arg: impl Into<PathBuf>) -> Input {
+        let path = arg.into();
+        if path.as_os_str() == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(path)
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Input::Stdin => STDIN_NAME.to_owned(),
+            Input::Path(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The result of reading every input.
+///
+/// What stops a scan (`errors`, exit code 2) and what does not (`warnings`):
+/// - A path named on the command line (or `-`) that is missing, unreadable,
+///   binary, not UTF-8 or over [`MAX_FILE_SIZE`] is an error; a file found
+///   while walking a directory with one of those problems is skipped with a
+///   warning and counted in [`Skipped::files`].
+/// - A directory with no manifest files is an error.
+/// - Invalid YAML or JSON, a document with `kind` but no `apiVersion` (or
+///   the reverse), and a scanned kind that does not decode are errors
+///   wherever the file came from: a manifest that cannot be read cannot be
+///   vouched for.
+/// - An empty file named on the command line is a warning; input with no
+///   Kubernetes object at all is an error.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The decoded objects in input order (empty after [`Loader::load_each`],
+    /// which hands them over one by one).
+    pub objects: Vec<LoadedObject>,
+    pub skipped: Skipped,
+    /// Files (and standard input) read.
+    pub files: usize,
+    pub warnings: Vec<LoadError>,
+    pub errors: Vec<LoadError>,
+}
+
+/// How an input file was found, which decides whether a problem reading it
+/// is fatal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Named,
+    Walked,
+}
+
+/// Reads inputs into a [`Loaded`].
+#[derive(Clone, Debug)]
+pub struct Loader {
+    max_file_size: u64,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Loader {
+            max_file_size: MAX_FILE_SIZE,
+        }
+    }
+}
+
+impl Loader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Files larger than `bytes` are refused.
+    pub fn max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
+
+    /// Reads every input; `-` reads the process's standard input.
+    pub fn load(&self, inputs: &[Input]) -> Loaded {
+        self.load_with_stdin(inputs, std::io::stdin().lock())
+    }
+
+    /// Reads every input, with `stdin` standing for `-`.
+    pub fn load_with_stdin(&self, inputs: &[Input], stdin: impl Read) -> Loaded {
+        let mut objects = Vec::new();
+        let mut loaded = self.load_each(inputs, stdin, |object| objects.push(object));
+        loaded.objects = objects;
+        loaded
+    }
+
+    /// Reads every input, handing each object to `on_object` as soon as it
+    /// is decoded instead of keeping it in [`Loaded::objects`]: a large
+    /// input then never holds every decoded object twice.
+    pub fn load_each(
+        &self,
+        inputs: &[Input],
+        stdin: impl Read,
+        on_object: impl FnMut(LoadedObject),
+    ) -> Loaded {
+        let mut state = State::new(self, on_object);
+        let mut stdin = Some(stdin);
+        for input in inputs {
+            match input {
+                Input::Stdin => match stdin.take() {
+                    Some(reader) => state.read_stdin(reader),
+                    None => state.loaded.errors.push(LoadError::StdinTwice),
+                },
+                Input::Path(path) => state.read_path(path),
+            }
+        }
+        let names: Vec<String> = inputs.iter().map(Input::name).collect();
+        state.finish(&names.join(", "))
+    }
+
+    /// Reads manifests from text, as if from a file called `name` (JSON
+    /// when the text starts with `{` or `[`).
+    pub fn load_text(&self, name: &str, text: &str) -> Loaded {
+        let mut objects = Vec::new();
+        let mut state = State::new(self, |object| objects.push(object));
+        state.loaded.files += 1;
+        state.read_text(name, text, looks_like_json(text), Origin::Named);
+        let mut loaded = state.finish(name);
+        loaded.objects = objects;
+        loaded
+    }
+}
+
+/// Standard input and files without a `.json` extension are YAML unless
+/// their first character opens a JSON object or array.
+fn looks_like_json(text: &str) -> bool {
+    text.trim_start().starts_with(['{', '['])
+}
+
+fn is_json_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+struct State<'l, F> {
+    loader: &'l Loader,
+    on_object: F,
+    loaded: Loaded,
+    /// Files already read, so a file named twice (or named and found in a
+    /// walked directory) is read once.
+    seen: BTreeSet<PathBuf>,
+    /// Kubernetes documents seen, scanned or not: none at all is an error.
+    kubernetes_documents: usize,
+}
+
+impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
+    fn new(loader: &'l Loader, on_object: F) -> Self {
+        State {
+            loader,
+            on_object,
+            loaded: Loaded::default(),
+            seen: BTreeSet::new(),
+            kubernetes_documents: 0,
+        }
+    }
+
+    fn finish(mut self, inputs: &str) -> Loaded {
+        if self.kubernetes_documents == 0 && self.loaded.errors.is_empty() {
+            self.loaded.errors.push(LoadError::NoObjects {
+                inputs: inputs.to_owned(),
+            });
+        }
+        self.loaded
+    }
+
+    fn read_stdin(&mut self, reader: impl Read) {
+        let text = read::read_limited(reader, STDIN_NAME, self.loader.max_file_size)
+            .and_then(|bytes| read::decode_text(bytes, STDIN_NAME));
+        match text {
+            Ok(text) => {
+                self.loaded.files += 1;
+                self.read_text(STDIN_NAME, &text, looks_like_json(&text), Origin::Named);
+            }
+            Err(err) => self.loaded.errors.push(err),
+        }
+    }
+
+    fn read_path(&mut self, path: &Path) {
+        let name = path.display().to_string();
+        match fs::metadata(path) {
+            Err(source) => self.loaded.errors.push(read::unreadable(&name, source)),
+            Ok(meta) if meta.is_dir() => {
+                let files = read::walk(path, &mut self.loaded.warnings);
+                if files.is_empty() {
+                    self.loaded
+                        .errors
+                        .push(LoadError::EmptyDirectory { dir: name });
+                }
+                for file in files {
+                    self.read_file(&file, Origin::Walked);
+                }
+            }
+            Ok(_) => self.read_file(path, Origin::Named),
+        }
+    }
+
+    fn read_file(&mut self, path: &Path, origin: Origin) {
+        let real = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        if !self.seen.insert(real) {
+            return;
+        }
+        let name = path.display().to_string();
+        let text = read::read_file(path, &name, self.loader.max_file_size)
+            .and_then(|bytes| read::decode_text(bytes, &name));
+        match (text, origin) {
+            (Ok(text), _) => {
+                self.loaded.files += 1;
+                let json =
+                    is_json_name(path) || (!read::is_manifest_name(path) && looks_like_json(&text));
+                self.read_text(&name, &text, json, origin);
+            }
+            (Err(err), Origin::Named) => self.loaded.errors.push(err),
+            (Err(err), Origin::Walked) => {
+                self.loaded.warnings.push(err);
+                self.loaded.skipped.files += 1;
+            }
+        }
+    }
+
+    fn read_text(&mut self, name: &str, text: &str, json: bool, origin: Origin) {
+        let file: Arc<str> = Arc::from(name);
+        let (mut documents, mut errors) = (0, 0);
+        let mut handle = |document| {
+            documents += 1;
+            match document {
+                Ok(document) => self.add_document(&file, document),
+                Err(err) => {
+                    self.loaded.errors.push(err);
+                    errors += 1;
+                }
+            }
+        };
+        if json {
+            each_json_document(name, text, &mut handle);
+        } else {
+            each_yaml_document(name, text, &mut handle);
+        }
+        if documents == 0 && origin == Origin::Named {
+            self.loaded.warnings.push(LoadError::EmptyFile {
+                file: name.to_owned(),
+            });
+        }
+        if errors >= MAX_ERRORS_PER_FILE {
+            self.loaded.errors.push(LoadError::TooManyErrors {
+                file: name.to_owned(),
+                shown: errors,
+            });
+        }
+    }
+
+    fn add_document(&mut self, file: &Arc<str>, mut document: Document<'_>) {
+        let value = std::mem::take(&mut document.value);
+        let at = At {
+            line: document.line,
+            document: document.index,
+            item: None,
+        };
+        self.add_value(file, &document, value, at);
+    }
+
+    /// Adds one document or List item.
+    fn add_value(&mut self, file: &Arc<str>, document: &Document<'_>, value: Value, at: At) {
+        let Some((api_version, kind)) = self.type_meta(file, &value, at) else {
+            return;
+        };
+        if is_list(&kind, &value) {
+            self.add_list(file, document, value, at, &api_version, &kind);
+            return;
+        }
+        self.kubernetes_documents += 1;
+        match Resource::decode(&api_version, &kind, value) {
+            Ok(Some(resource)) => {
+                (self.on_object)(LoadedObject {
+                    resource,
+                    source: Source {
+                        file: Arc::clone(file),
+                        line: at.line,
+                        document: at.document,
+                    },
+                });
+            }
+            Ok(None) => {
+                *self
+                    .loaded
+                    .skipped
+                    .kinds
+                    .entry(qualified_kind(&api_version, &kind))
+                    .or_default() += 1;
+            }
+            Err(source) => self.loaded.errors.push(LoadError::Decode {
+                file: file.to_string(),
+                line: at.line,
+                document: at.document,
+                item: at.item,
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// `apiVersion` and `kind` of a Kubernetes object; `None` (counted or
+    /// reported) for anything else.
+    fn type_meta(&mut self, file: &Arc<str>, value: &Value, at: At) -> Option<(String, String)> {
+        let Value::Object(map) = value else {
+            self.loaded.skipped.non_kubernetes += 1;
+            return None;
+        };
+        let error = |message: String| LoadError::TypeMeta {
+            file: file.to_string(),
+            line: at.line,
+            document: at.document,
+            message: match at.item {
+                Some(i) => format!("List item {i}: {message}"),
+                None => message,
+            },
+        };
+        let (api_version, kind) = match (map.get("apiVersion"), map.get("kind")) {
+            (None, None) => {
+                self.loaded.skipped.non_kubernetes += 1;
+                return None;
+            }
+            // Helm's Chart.yaml and other tools' files have an `apiVersion`
+            // of their own but are not objects: no `kind`, no `metadata`.
+            (Some(_), None) if !map.contains_key("metadata") => {
+                self.loaded.skipped.non_kubernetes += 1;
+                return None;
+            }
+            (Some(_), None) => {
+                self.loaded.errors.push(error(
+                    "has `apiVersion` and `metadata` but no `kind`".into(),
+                ));
+                return None;
+            }
+            (None, Some(_)) => {
+                self.loaded
+                    .errors
+                    .push(error("has `kind` but no `apiVersion`".into()));
+                return None;
+            }
+            (Some(api_version), Some(kind)) => (api_version, kind),
+        };
+        match (api_version, kind) {
+            (Value::String(a), Value::String(k)) if !a.is_empty() && !k.is_empty() => {
+                Some((a.clone(), k.clone()))
+            }
+            _ => {
+                self.loaded.errors.push(error(format!(
+                    "`apiVersion` and `kind` must be non-empty strings, found {api_version} and {kind}"
+                )));
+                None
+            }
+        }
+    }
+
+    fn add_list(
+        &mut self,
+        file: &Arc<str>,
+        document: &Document<'_>,
+        value: Value,
+        at: At,
+        api_version: &str,
+        kind: &str,
+    ) {
+        let Value::Object(mut map) = value else {
+            return;
+        };
+        let items = match map.remove("items") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        // Items of a typed list (`DeploymentList`) may leave out their type.
+        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+        // Item lines come from the source text; a List nested in a List
+        // item reports the outer item's line for its own items.
+        let lines = match at.item {
+            None => list_item_lines(document.text, document.text_line),
+            Some(_) => None,
+        };
+        for (i, mut item) in items.into_iter().enumerate() {
+            if let (Some(item_kind), Value::Object(fields)) = (item_kind, &mut item) {
+                fields
+                    .entry("apiVersion")
+                    .or_insert_with(|| api_version.into());
+                fields.entry("kind").or_insert_with(|| item_kind.into());
+            }
+            let line = lines
+                .as_ref()
+                .and_then(|lines| lines.get(i).copied())
+                .unwrap_or(at.line);
+            let item_at = At {
+                line,
+                document: at.document,
+                item: Some(at.item.unwrap_or(i)),
+            };
+            self.add_value(file, document, item, item_at);
+        }
+    }
+}
+
+/// Where in a file a value is.
+#[derive(Clone, Copy, Debug)]
+struct At {
+    line: usize,
+    document: usize,
+    item: Option<usize>,
+}
+
+/// A List document: `kind: List` always, `<Kind>List` when it has `items`
+/// (a custom kind may end in `List` without being one).
+fn is_list(kind: &str, value: &Value) -> bool {
+    kind == "List"
+        || (kind.ends_with("List")
+            && matches!(value.get("items"), Some(Value::Array(_) | Value::Null)))
+}
+
+/// `Kind` for the core group, `Kind.group` otherwise.
+fn qualified_kind(api_version: &str, kind: &str) -> String {
+    match api_version.rsplit_once('/') {
+        Some((group, _)) if !group.is_empty() => format!("{kind}.{group}"),
+        _ => kind.to_owned(),
+    }
+}
+
+/// The source of each object, for outputs that say where a finding is.
+#[derive(Clone, Debug, Default)]
+pub struct SourceIndex {
+    by_object: HashMap<ObjectRef, Source>,
+    /// The first object read in each namespace, where findings about a
+    /// namespace that is not itself in the input are shown.
+    first_in_namespace: HashMap<String, Source>,
+}
+
+impl SourceIndex {
+    /// Records where `object` is; returns the earlier source if the same
+    /// object was already read (the first one is kept).
+    pub fn insert(&mut self, object: ObjectRef, source: &Source) -> Option<&Source> {
+        if let Some(ns) = &object.namespace
+            && !self.first_in_namespace.contains_key(ns)
+        {
+            self.first_in_namespace.insert(ns.clone(), source.clone());
+        }
+        match self.by_object.entry(object) {
+            std::collections::hash_map::Entry::Occupied(first) => Some(first.into_mut()),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(source.clone());
+                None
+            }
+        }
+    }
+
+    /// Where `object` was read; for a Namespace not in the input, where its
+    /// first object was.
+    pub fn locate(&self, object: &ObjectRef) -> Option<&Source> {
+        self.by_object.get(object).or_else(|| {
+            (object.kind == "Namespace" && object.namespace.is_none())
+                .then(|| self.first_in_namespace.get(&object.name))
+                .flatten()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Loaded {
+        Loader::new().load_text("in.yaml", text)
+    }
+
+    fn lines(loaded: &Loaded) -> Vec<(String, usize, usize)> {
+        loaded
+            .objects
+            .iter()
+            .map(|o| {
+                let r = o.resource.object_ref();
+                (
+                    format!("{}/{}", r.kind, r.name),
+                    o.source.line,
+                    o.source.document,
+                )
+            })
+            .collect()
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME}\nspec: {containers: [{name: app, image: nginx}]}\n";
+
+    fn pod(name: &str) -> String {
+        POD.replace("NAME", name)
+    }
+
+    #[test]
+    fn multi_document_lines_and_indexes() {
+        let text = format!(
+            "# header\n---\n{}---\n# empty\n---\n\n{}",
+            pod("a"),
+            pod("b")
+        );
+        let loaded = load(&text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(
+            lines(&loaded),
+            [("Pod/a".into(), 3, 0), ("Pod/b".into(), 11, 2)]
+        );
+    }
+
+    #[test]
+    fn list_items_have_their_own_lines() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Service\n  metadata: {name: s}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: b}\n";
+        let loaded = load(text);
+        assert_eq!(
+            lines(&loaded),
+            [("Pod/a".into(), 4, 0), ("Pod/b".into(), 10, 0)]
+        );
+        assert_eq!(loaded.skipped.kinds.get("Service"), Some(&1));
+    }
+
+    #[test]
+    fn typed_list_items_inherit_their_type() {
+        let text = "apiVersion: apps/v1\nkind: DeploymentList\nitems:\n- metadata: {name: web}\n  spec:\n    selector: {}\n    template: {spec: {containers: [{name: a}]}}\n";
+        let loaded = load(text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(lines(&loaded), [("Deployment/web".into(), 4, 0)]);
+    }
+
+    #[test]
+    fn json_list() {
+        let text = r#"{
+  "apiVersion": "v1",
+  "kind": "List",
+  "items": [
+    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}},
+    {
+      "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"}
+    }
+  ]
+}"#;
+        let loaded = Loader::new().load_text("in.json", text);
+        assert_eq!(
+            lines(&loaded),
+            [("Pod/a".into(), 5, 0), ("Pod/b".into(), 6, 0)]
+        );
+    }
+
+    #[test]
+    fn skipped_documents_are_counted() {
+        let text = format!(
+            "{}---\nfoo: bar\n---\n- a\n---\napiVersion: v1\nkind: ConfigMap\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\n---\napiVersion: v2\nname: chart\nversion: 1.0.0\n",
+            pod("a")
+        );
+        let loaded = load(&text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.objects.len(), 1);
+        assert_eq!(loaded.skipped.non_kubernetes, 3);
+        let kinds: Vec<_> = loaded.skipped.kinds.iter().collect();
+        assert_eq!(
+            kinds,
+            [
+                (&"ConfigMap".to_owned(), &1),
+                (&"Ingress.networking.k8s.io".to_owned(), &1)
+            ]
+        );
+        assert_eq!(loaded.skipped.documents(), 5);
+    }
+
+    #[test]
+    fn half_typed_documents_are_errors() {
+        let text = format!("{}---\nkind: Pod\nmetadata: {{name: x}}\n", pod("a"));
+        let loaded = load(&text);
+        assert_eq!(loaded.errors.len(), 1);
+        assert_eq!(
+            loaded.errors[0].to_string(),
+            "in.yaml:6: document 1: has `kind` but no `apiVersion`"
+        );
+        let loaded = load("apiVersion: v1\nmetadata: {name: x}\n");
+        assert_eq!(
+            loaded.errors[0].to_string(),
+            "in.yaml:1: document 0: has `apiVersion` and `metadata` but no `kind`"
+        );
+        let loaded = load("apiVersion: v1\nkind: 3\n");
+        assert!(loaded.errors[0].to_string().contains("non-empty strings"));
+    }
+
+    #[test]
+    fn decode_errors_name_the_field() {
+        let text = format!(
+            "{}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: many\n",
+            pod("a")
+        );
+        let loaded = load(&text);
+        assert_eq!(loaded.errors.len(), 1);
+        let message = loaded.errors[0].to_string();
+        assert!(
+            message.starts_with(
+                "in.yaml:6: document 1: cannot decode Deployment web: field `spec.replicas`"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn empty_input_is_an_error() {
+        for text in ["", "# only comments\n", "---\n---\n", "foo: bar\n"] {
+            let loaded = load(text);
+            let message = loaded.errors.last().expect("an error").to_string();
+            assert_eq!(
+                message, "no Kubernetes objects found in in.yaml",
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unscanned_kinds_alone_are_not_an_error() {
+        let loaded = load("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+        assert!(loaded.errors.is_empty());
+        assert!(loaded.objects.is_empty());
+    }
+
+    #[test]
+    fn directory_walks_are_sorted_skip_hidden_and_warn_about_unusable_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("b/.git")).unwrap();
+        fs::create_dir_all(root.join("a")).unwrap();
+        fs::write(root.join("b/z.yaml"), pod("z")).unwrap();
+        fs::write(root.join("a/y.yml"), pod("y")).unwrap();
+        fs::write(
+            root.join("x.JSON"),
+            r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}}"#,
+        )
+        .unwrap();
+        fs::write(root.join("b/.git/hidden.yaml"), "not: [valid").unwrap();
+        fs::write(root.join(".hidden.yaml"), "not: [valid").unwrap();
+        fs::write(root.join("notes.txt"), "not: [valid").unwrap();
+        fs::write(root.join("big.yaml"), "#".repeat(2048)).unwrap();
+        fs::write(root.join("blob.yaml"), b"\0").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root, root.join("a/loop")).unwrap();
+        let loader = Loader::new().max_file_size(1024);
+        let loaded = loader.load_with_stdin(&[Input::Path(root.to_owned())], std::io::empty());
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let names: Vec<_> = loaded
+            .objects
+            .iter()
+            .map(|o| o.resource.object_ref().name)
+            .collect();
+        assert_eq!(names, ["y", "z", "x"], "a/y.yml, b/z.yaml, x.JSON");
+        assert_eq!(loaded.skipped.files, 2);
+        let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(
+            warnings[0].contains("big.yaml: file exceeds the 1024 bytes size limit (2048 bytes)"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("blob.yaml: binary file"),
+            "{warnings:?}"
+        );
+
+        // The same files named on the command line are errors.
+        let named = Input::Path(root.join("big.yaml"));
+        let loaded = loader.load_with_stdin(&[named], std::io::empty());
+        assert!(matches!(
+            loaded.errors[0],
+            LoadError::TooLarge { size: 2048, .. }
+        ));
+    }
+
+    #[test]
+    fn a_file_named_twice_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pod.yaml");
+        fs::write(&file, pod("a")).unwrap();
+        let inputs = [
+            Input::Path(file.clone()),
+            Input::Path(dir.path().to_owned()),
+            Input::Path(file),
+        ];
+        let loaded = Loader::new().load_with_stdin(&inputs, std::io::empty());
+        assert_eq!(loaded.objects.len(), 1);
+        assert_eq!(loaded.files, 1);
+    }
+
+    #[test]
+    fn stdin_is_read_once() {
+        let loaded =
+            Loader::new().load_with_stdin(&[Input::Stdin, Input::Stdin], pod("a").as_bytes());
+        assert_eq!(loaded.objects.len(), 1);
+        assert!(matches!(loaded.errors[..], [LoadError::StdinTwice]));
+        assert_eq!(loaded.objects[0].source.file.as_ref(), "<stdin>");
+    }
+
+    #[test]
+    fn source_index_keeps_the_first_and_locates_namespaces() {
+        let mut index = SourceIndex::default();
+        let source = |line| Source {
+            file: Arc::from("f.yaml"),
+            line,
+            document: 0,
+        };
+        let loaded = load(&format!("{}---\n{}", pod("a"), pod("a")));
+        let object = loaded.objects[0].resource.object_ref();
+        assert!(index.insert(object.clone(), &source(1)).is_none());
+        assert_eq!(index.insert(object.clone(), &source(6)), Some(&source(1)));
+        assert_eq!(index.locate(&object), Some(&source(1)));
+        let mut with_ns = object.clone();
+        with_ns.namespace = Some("shop".into());
+        index.insert(with_ns, &source(9));
+        let namespace = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "shop".into(),
+            uid: None,
+        };
+        assert_eq!(index.locate(&namespace), Some(&source(9)));
+    }
+}

@@ -1,0 +1,164 @@
+//! The operator's command-line flags; each can also come from an
+//! environment variable, which is how the Deployment sets them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Flags of `palisade operator`.
+#[derive(Args, Clone, Debug)]
+pub struct OperatorArgs {
+    /// Kubeconfig file; by default `KUBECONFIG`, then `~/.kube/config`,
+    /// then the in-cluster service account.
+    #[arg(long, env = "PALISADE_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Only scan these namespaces (comma separated). Cluster-scoped objects
+    /// (ClusterRoles, ClusterRoleBindings) are then not reported, and the
+    /// operator needs read access in these namespaces only.
+    #[arg(long, env = "PALISADE_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Never scan these namespaces (comma separated).
+    #[arg(long, env = "PALISADE_EXCLUDE_NAMESPACES", value_delimiter = ',')]
+    pub exclude_namespaces: Vec<String>,
+
+    /// How many objects are evaluated at once.
+    #[arg(long, env = "PALISADE_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+
+    /// How often everything is re-evaluated (e.g. `30s`, `45m`, `6h`).
+    #[arg(long, env = "PALISADE_RESYNC_INTERVAL", default_value = "6h", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints.
+    #[arg(long, env = "PALISADE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Log line format.
+    #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log level or `tracing` filter (e.g. `info`, `palisade=debug,kube=info`).
+    #[arg(long, env = "PALISADE_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Name of the ScanPolicy to use.
+    #[arg(long, env = "PALISADE_POLICY_NAME", default_value = "default")]
+    pub policy_name: String,
+
+    /// Run only while holding a Lease, so that several replicas can run and
+    /// exactly one writes.
+    #[arg(long, env = "PALISADE_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "PALISADE_LEASE_NAME", default_value = "palisade")]
+    pub lease_name: String,
+
+    /// Namespace of the leader-election Lease.
+    #[arg(
+        long,
+        env = "PALISADE_LEASE_NAMESPACE",
+        default_value = "palisade-system"
+    )]
+    pub lease_namespace: String,
+
+    /// How long a Lease stays valid without renewal; another replica takes
+    /// over after that.
+    #[arg(long, env = "PALISADE_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// This replica's identity in the Lease; by default the pod name
+    /// (`POD_NAME`), else the host name and process id.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Parses `30s`, `5m`, `6h`, `1h30m`, `500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let invalid = || format!("invalid duration `{s}` (expected e.g. `30s`, `15m`, `6h`)");
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value * 60),
+            "h" => Duration::from_secs(value * 3600),
+            "d" => Duration::from_secs(value * 86400),
+            _ => return Err(invalid()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    if total.is_zero() {
+        return Err(format!("duration `{s}` must be more than zero"));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: OperatorArgs,
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "h", "10", "5x", "0s", "-1s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let cli = Cli::parse_from(["palisade"]);
+        assert_eq!(cli.args.concurrency, 4);
+        assert_eq!(cli.args.resync_interval, Duration::from_secs(6 * 3600));
+        assert!(!cli.args.leader_election);
+        let cli = Cli::parse_from([
+            "palisade",
+            "--namespaces",
+            "a,b",
+            "--resync-interval",
+            "30s",
+            "--log-format",
+            "json",
+        ]);
+        assert_eq!(cli.args.namespaces, vec!["a", "b"]);
+        assert_eq!(cli.args.resync_interval, Duration::from_secs(30));
+        assert_eq!(cli.args.log_format, LogFormat::Json);
+    }
+}

@@ -1,0 +1,379 @@
+//! `palisade operator`: watches the cluster, evaluates each object with the
+//! engine, and keeps one ScanReport (or ClusterScanReport) per scanned
+//! object up to date.
+//!
+//! Data flow: watch caches ([`stores`]) → [`triggers`] decide which targets
+//! are stale → [`queue`] (debounced, one evaluation per object at a time) →
+//! [`reconcile`]: [`snapshot`] of the caches → `engine::evaluate_subject`
+//! (pure) → [`report::build`] (pure) → [`writer`] (server-side apply, only
+//! when the findings digest changed) → [`events`] and [`metrics`].
+
+mod args;
+mod context;
+mod events;
+mod http;
+mod lease;
+mod metrics;
+mod queue;
+mod rbac_cache;
+mod reconcile;
+mod report;
+mod resync;
+mod snapshot;
+mod stores;
+mod target;
+mod triggers;
+mod writer;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use args::{LogFormat, OperatorArgs, parse_duration};
+pub use report::{
+    LABEL_TARGET_KIND, LABEL_TARGET_NAME, LABEL_WORST_SEVERITY, REASON_FINDING_RESOLVED,
+    REASON_NEW_FINDING, REASON_SEVERITY_CHANGED,
+};
+pub use target::{TargetKind, report_name};
+
+use context::{Context, PolicyState, Scope};
+use events::EventPublisher;
+use lease::{LeaderElector, LeaseConfig};
+use metrics::Metrics;
+use queue::WorkQueue;
+use stores::{Change, OnChange, SyncState, Watches};
+
+/// All CRDs as multi-document YAML (`palisade crds`).
+pub fn crds_yaml() -> String {
+    crate::crd::crds_yaml()
+}
+
+/// Changes to one object within this window are evaluated once.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+/// A failed evaluation is retried after this long.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How often the ScanPolicy status is brought up to date (when it changed).
+const POLICY_STATUS_EVERY: Duration = Duration::from_secs(10);
+/// How long in-flight evaluations may take to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("cannot find cluster credentials: {0}")]
+    InferConfig(#[source] kube::config::InferConfigError),
+    #[error("cannot build the Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    #[error("invalid --log-level `{0}`")]
+    LogFilter(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} has no pod template")]
+    NoPodTemplate(String),
+    #[error("cannot write report {name}: {source}")]
+    WriteReport {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot delete report {name}: {source}")]
+    DeleteReport {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot publish event: {0}")]
+    Event(String),
+    #[error("lost the leader lease; exiting so that only one replica writes")]
+    LeadershipLost,
+}
+
+impl Error {
+    /// A short, stable label for metrics and logs.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kubeconfig { .. } | Error::InferConfig(_) | Error::Client(_) => "config",
+            Error::LogFilter(_) => "config",
+            Error::Listen { .. } => "http",
+            Error::NoPodTemplate(_) => "evaluate",
+            Error::WriteReport { source, .. } | Error::DeleteReport { source, .. } => {
+                match source {
+                    kube::Error::Api(e) if e.code == 403 => "forbidden",
+                    kube::Error::Api(e) if e.code == 409 => "conflict",
+                    kube::Error::Api(e) if e.code == 422 => "invalid",
+                    _ => "write",
+                }
+            }
+            Error::Event(_) => "event",
+            Error::LeadershipLost => "leader-election",
+        }
+    }
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+pub async fn run(args: OperatorArgs) -> Result<(), Error> {
+    run_until(args, shutdown_signal()).await
+}
+
+/// Runs the operator until `shutdown` completes, then stops gracefully:
+/// in-flight evaluations finish and the leader lease is released.
+pub async fn run_until(
+    args: OperatorArgs,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    init_logging(&args)?;
+    let client = client(&args).await?;
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let scope = Scope::new(&args.namespaces, &args.exclude_namespaces);
+    let metrics = Arc::new(Metrics::new());
+    let sync = Arc::new(SyncState::default());
+    let mut background = JoinSet::new();
+
+    let (changes_tx, mut changes_rx) = mpsc::unbounded_channel::<Change>();
+    let on_change: OnChange = Arc::new(move |change| {
+        let _ = changes_tx.send(change);
+    });
+    let watch_metrics = metrics.clone();
+    let on_watch_error: Arc<dyn Fn(&'static str) + Send + Sync> =
+        Arc::new(move |kind| watch_metrics.watch_restart(kind));
+    let mut watch_tasks = JoinSet::new();
+    let watched = scope.watched_namespaces();
+    let stores = Watches {
+        client: &client,
+        namespaces: watched.as_deref(),
+        sync: &sync,
+        on_change: &on_change,
+        on_watch_error: &on_watch_error,
+        tasks: &mut watch_tasks,
+    }
+    .start();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        stores,
+        sync: sync.clone(),
+        queue: WorkQueue::new(DEBOUNCE),
+        metrics: metrics.clone(),
+        events: EventPublisher::new(client.clone(), Some(identity.clone())),
+        scope,
+        policy: PolicyState::new(&args.policy_name),
+        rbac: rbac_cache::RbacCache::default(),
+    });
+    let trigger_ctx = ctx.clone();
+    background.spawn(async move {
+        while let Some(change) = changes_rx.recv().await {
+            triggers::on_change(&trigger_ctx, change);
+            trigger_ctx
+                .metrics
+                .queue_depth
+                .set(trigger_ctx.queue.len() as i64);
+        }
+    });
+    let listener = http::bind(args.metrics_addr)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: args.metrics_addr,
+            source,
+        })?;
+    tracing::info!(addr = %listener.local_addr().map_or(args.metrics_addr, |a| a), "serving /metrics, /healthz, /readyz");
+    background.spawn(http::serve(
+        listener,
+        http::Health {
+            metrics: metrics.clone(),
+            sync: sync.clone(),
+        },
+    ));
+
+    let mut elector = args.leader_election.then(|| {
+        LeaderElector::new(
+            client.clone(),
+            LeaseConfig::new(
+                &args.lease_name,
+                &args.lease_namespace,
+                &identity,
+                args.lease_duration,
+            ),
+        )
+    });
+    let cancel = CancellationToken::new();
+    let result = {
+        let work = lead_and_work(&ctx, &args, elector.as_mut(), cancel.clone());
+        tokio::pin!(work);
+        tokio::select! {
+            result = &mut work => result,
+            () = shutdown => {
+                tracing::info!("shutting down");
+                cancel.cancel();
+                // Let in-flight evaluations finish their writes.
+                tokio::time::timeout(SHUTDOWN_GRACE, &mut work).await.unwrap_or(Ok(()))
+            }
+        }
+    };
+    metrics.leader.set(0);
+    if let Some(elector) = elector.as_mut()
+        && !matches!(result, Err(Error::LeadershipLost))
+        && let Err(e) = elector.release().await
+    {
+        tracing::warn!(error = %e, "cannot release the leader lease");
+    }
+    watch_tasks.shutdown().await;
+    background.shutdown().await;
+    result
+}
+
+/// Waits for leadership (when enabled) and synced caches, then evaluates
+/// until cancelled or until leadership is lost.
+async fn lead_and_work(
+    ctx: &Arc<Context>,
+    args: &OperatorArgs,
+    elector: Option<&mut LeaderElector>,
+    cancel: CancellationToken,
+) -> Result<(), Error> {
+    let mut elector = elector;
+    if let Some(elector) = elector.as_deref_mut() {
+        tracing::info!(lease = %elector.config().name, "waiting for the leader lease");
+        tokio::select! {
+            () = elector.acquire() => {}
+            () = cancel.cancelled() => return Ok(()),
+        }
+    }
+    tokio::select! {
+        () = ctx.sync.wait_synced() => {}
+        () = cancel.cancelled() => return Ok(()),
+    }
+    tracing::info!("caches synced; evaluating");
+    ctx.metrics.leader.set(1);
+    triggers::refresh_policy(ctx);
+    resync::full_resync(ctx);
+
+    let mut workers = JoinSet::new();
+    for _ in 0..args.concurrency.max(1) {
+        workers.spawn(work(ctx.clone(), cancel.clone()));
+    }
+    let hold = async {
+        match elector {
+            Some(elector) => elector.hold().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = hold => {
+            // Stop writing at once: another replica may already lead.
+            workers.abort_all();
+            Err(Error::LeadershipLost)
+        }
+        () = resync::resync_loop(ctx, args.resync_interval) => Ok(()),
+        () = resync::policy_status_loop(ctx, POLICY_STATUS_EVERY) => Ok(()),
+        () = cancel.cancelled() => {
+            while workers.join_next().await.is_some() {}
+            Ok(())
+        }
+    }
+}
+
+/// One worker: takes keys from the queue until cancelled. A key being
+/// evaluated is finished before the worker stops.
+async fn work(ctx: Arc<Context>, cancel: CancellationToken) {
+    loop {
+        let key = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            key = ctx.queue.next() => key,
+        };
+        let started = tokio::time::Instant::now();
+        let result = reconcile::reconcile(&ctx, &key).await;
+        ctx.metrics
+            .evaluation_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(outcome) => {
+                ctx.metrics.evaluation(outcome.as_str());
+                tracing::debug!(target = %key, outcome = outcome.as_str(), "evaluated");
+            }
+            Err(e) => {
+                ctx.metrics.evaluation("error");
+                ctx.metrics.error(e.category());
+                tracing::warn!(target = %key, error = %e, "evaluation failed; retrying");
+                ctx.queue
+                    .enqueue_at(key.clone(), tokio::time::Instant::now() + RETRY_AFTER);
+            }
+        }
+        ctx.queue.done(&key);
+        ctx.metrics.queue_depth.set(ctx.queue.len() as i64);
+    }
+}
+
+fn init_logging(args: &OperatorArgs) -> Result<(), Error> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .map_err(|_| Error::LogFilter(args.log_level.clone()))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // Already set (several operators in one test process): keep the first.
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    Ok(())
+}
+
+async fn client(args: &OperatorArgs) -> Result<Client, Error> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|source| Error::Kubeconfig {
+                    path: path.display().to_string(),
+                    source,
+                })?
+        }
+        None => Config::infer().await.map_err(Error::InferConfig)?,
+    };
+    Client::try_from(config).map_err(Error::Client)
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "palisade".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,274 @@
+//! One evaluation: fetch from the caches → evaluate (pure) → build the report
+//! (pure) → apply by server-side apply → Events and metrics.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ObjectReference;
+
+use super::Error;
+use super::context::Context;
+use super::report::{self, BuildInput, TargetState};
+use super::snapshot;
+use super::target::{TargetKey, TargetKind, is_top_level};
+use super::triggers;
+use super::writer::{self, ExistingReport};
+use crate::engine::{self, Subject};
+use crate::model::{Resource, Workload};
+
+/// What an evaluation did, for logs and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The report was written (created or changed).
+    Written,
+    /// The findings were unchanged: nothing was written.
+    Unchanged,
+    /// The target is gone or out of scope; its report was deleted.
+    Deleted,
+    /// The target is gone and had no report.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Written => "written",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Deleted => "deleted",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error> {
+    if !ctx.scope.owns(key) {
+        // Another operator instance (limited to other namespaces) may own it.
+        return Ok(Outcome::Skipped);
+    }
+    let policy = ctx.policy.active();
+    let existing = existing_report(ctx, key);
+    let resource = snapshot::lookup(&ctx.stores, key)
+        .filter(|r| is_top_level(key.kind, r.metadata()))
+        .filter(|_| ctx.scope.key_in_scope(key, &policy.spec.namespaces));
+    let Some(resource) = resource else {
+        return remove_report(ctx, key, existing.is_some()).await;
+    };
+
+    let now = Timestamp::now();
+    let findings = evaluate(ctx, key, &resource, &policy.at(now))?;
+    let forbidden = not_evaluated_reason(ctx, key.kind);
+    let meta = resource.metadata();
+    let target = TargetState {
+        uid: meta.uid.clone(),
+        generation: meta.generation,
+        resource_version: meta.resource_version.clone(),
+    };
+    let previous_status = existing.as_ref().and_then(|e| e.status.as_ref());
+    let desired = report::build(
+        &BuildInput {
+            key,
+            target: &target,
+            previous: previous_status,
+            policy_hash: &policy.hash,
+            not_evaluated: forbidden.as_deref(),
+            now,
+        },
+        &findings,
+    );
+    ctx.metrics
+        .set_target(key, &findings, &desired.status.summary);
+
+    let metrics = ctx.metrics.clone();
+    let resource_name = if key.namespace.is_some() {
+        "scanreports"
+    } else {
+        "clusterscanreports"
+    };
+    let on_write = move |verb: &str| metrics.write(resource_name, verb);
+    let written = writer::apply(&ctx.client, &desired, existing.as_ref(), &on_write)
+        .await
+        .map_err(|source| Error::WriteReport {
+            name: desired.name.clone(),
+            source,
+        })?;
+    if !written.status {
+        return Ok(if written.any() {
+            Outcome::Written
+        } else {
+            Outcome::Unchanged
+        });
+    }
+    tracing::debug!(target = %key, digest = ?desired.status.findings_digest, "report written");
+    let planned = report::planned_events(previous_status, &desired.status);
+    if !planned.is_empty() {
+        let reference = object_reference(key, meta.uid.clone());
+        match ctx.events.publish(key, &reference, &planned).await {
+            Ok(sent) => {
+                for _ in 0..sent {
+                    ctx.metrics.write("events", "create");
+                }
+            }
+            // An Event is a courtesy: failing to send one does not fail the
+            // evaluation (the report is already written).
+            Err(e) => {
+                ctx.metrics.error(Error::Event(e.to_string()).category());
+                tracing::warn!(target = %key, error = %e, "cannot publish event");
+            }
+        }
+    }
+    Ok(Outcome::Written)
+}
+
+fn evaluate(
+    ctx: &Context,
+    key: &TargetKey,
+    resource: &Resource,
+    policy: &crate::policy::Policy,
+) -> Result<Vec<engine::Finding>, Error> {
+    let workload = if key.kind.is_workload() {
+        Some(
+            Workload::from_resource(resource)
+                .ok_or_else(|| Error::NoPodTemplate(key.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let inventory = snapshot::inventory_for(&ctx.stores, key, workload.as_ref());
+    let subject = match (resource, &workload) {
+        (_, Some(w)) => Subject::Workload(w),
+        (Resource::ServiceAccount(o), None) => Subject::ServiceAccount(o),
+        (Resource::Role(o), None) => Subject::Role(o),
+        (Resource::RoleBinding(o), None) => Subject::RoleBinding(o),
+        (Resource::Namespace(o), None) => Subject::Namespace(o),
+        (Resource::ClusterRole(o), None) => Subject::ClusterRole(o),
+        (Resource::ClusterRoleBinding(o), None) => Subject::ClusterRoleBinding(o),
+        _ => return Err(Error::NoPodTemplate(key.to_string())),
+    };
+    let analysis = ctx.rbac.get(&ctx.stores, |accounts| {
+        tracing::debug!(count = accounts.len(), "attack paths changed");
+        triggers::enqueue_named_accounts(ctx, accounts);
+    });
+    let cx = engine::Context::with_rbac(&inventory, &analysis);
+    Ok(engine::evaluate_subject(
+        &subject,
+        &cx,
+        crate::checks::catalog(),
+        policy,
+    ))
+}
+
+/// The watched kinds (besides its own) whose objects the checks of a target
+/// kind read: a refused watch of one of them makes the report untrustworthy.
+fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
+    match kind {
+        TargetKind::ServiceAccount => &[
+            "namespaces",
+            "scanpolicies",
+            "roles",
+            "rolebindings",
+            "clusterroles",
+            "clusterrolebindings",
+            "pods",
+            "replicasets",
+            "deployments",
+            "statefulsets",
+            "daemonsets",
+            "jobs",
+            "cronjobs",
+            "replicationcontrollers",
+        ],
+        TargetKind::Role
+        | TargetKind::RoleBinding
+        | TargetKind::ClusterRole
+        | TargetKind::ClusterRoleBinding => &[
+            "serviceaccounts",
+            "scanpolicies",
+            "roles",
+            "rolebindings",
+            "clusterroles",
+            "clusterrolebindings",
+        ],
+        TargetKind::Namespace => &[
+            "networkpolicies",
+            "serviceaccounts",
+            "scanpolicies",
+            "pods",
+            "replicasets",
+            "deployments",
+            "statefulsets",
+            "daemonsets",
+            "jobs",
+            "cronjobs",
+            "replicationcontrollers",
+        ],
+        // Workloads.
+        _ => &[
+            "serviceaccounts",
+            "networkpolicies",
+            "namespaces",
+            "scanpolicies",
+            "roles",
+            "rolebindings",
+            "clusterroles",
+            "clusterrolebindings",
+        ],
+    }
+}
+
+/// Why reports of `kind` cannot be trusted: a kind their checks read is
+/// refused by the API server.
+fn not_evaluated_reason(ctx: &Context, kind: TargetKind) -> Option<String> {
+    let read = kinds_read_by(kind);
+    let refused: Vec<String> = ctx
+        .sync
+        .forbidden()
+        .into_iter()
+        .filter(|(k, _)| read.contains(k))
+        .map(|(_, reason)| reason)
+        .collect();
+    (!refused.is_empty()).then(|| format!("not evaluated: {}", refused.join("; ")))
+}
+
+fn existing_report(ctx: &Context, key: &TargetKey) -> Option<ExistingReport> {
+    let name = key.report_name();
+    match &key.namespace {
+        Some(ns) => ctx
+            .stores
+            .scan_reports
+            .get(Some(ns), &name)
+            .map(|r| ExistingReport::from_scan_report(&r)),
+        None => ctx
+            .stores
+            .cluster_scan_reports
+            .get(None, &name)
+            .map(|r| ExistingReport::from_cluster_scan_report(&r)),
+    }
+}
+
+async fn remove_report(ctx: &Context, key: &TargetKey, exists: bool) -> Result<Outcome, Error> {
+    ctx.metrics.remove_target(key);
+    if !exists {
+        return Ok(Outcome::Skipped);
+    }
+    let name = key.report_name();
+    let resource = if key.namespace.is_some() {
+        "scanreports"
+    } else {
+        "clusterscanreports"
+    };
+    ctx.metrics.write(resource, "delete");
+    writer::delete(&ctx.client, key.namespace.as_deref(), &name)
+        .await
+        .map_err(|source| Error::DeleteReport { name, source })?;
+    tracing::info!(target = %key, "report deleted: target gone or out of scope");
+    Ok(Outcome::Deleted)
+}
+
+fn object_reference(key: &TargetKey, uid: Option<String>) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(key.kind.api_version().to_owned()),
+        kind: Some(key.kind.as_str().to_owned()),
+        name: Some(key.name.clone()),
+        namespace: key.namespace.clone(),
+        uid,
+        ..ObjectReference::default()
+    }
+}

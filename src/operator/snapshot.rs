@@ -1,0 +1,358 @@
+//! From the watch caches to what the engine reads: the target object as a
+//! model [`Resource`] and the part of the cluster its checks may look at.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::stores::{MultiStore, Stores};
+use super::target::{TargetKey, TargetKind, is_top_level};
+use crate::model::{Inventory, Resource, Workload};
+
+/// The target object from its cache.
+pub fn lookup(stores: &Stores, key: &TargetKey) -> Option<Resource> {
+    let ns = key.namespace.as_deref();
+    let name = key.name.as_str();
+    fn get<K: kube::Resource<DynamicType = ()> + Clone + 'static>(
+        store: &MultiStore<K>,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<K> {
+        store.get(ns, name).map(|o| (*o).clone())
+    }
+    Some(match key.kind {
+        TargetKind::Deployment => Resource::Deployment(get(&stores.deployments, ns, name)?),
+        TargetKind::StatefulSet => Resource::StatefulSet(get(&stores.stateful_sets, ns, name)?),
+        TargetKind::DaemonSet => Resource::DaemonSet(get(&stores.daemon_sets, ns, name)?),
+        TargetKind::ReplicaSet => Resource::ReplicaSet(get(&stores.replica_sets, ns, name)?),
+        TargetKind::CronJob => Resource::CronJob(get(&stores.cron_jobs, ns, name)?),
+        TargetKind::Job => Resource::Job(get(&stores.jobs, ns, name)?),
+        TargetKind::ReplicationController => {
+            Resource::ReplicationController(get(&stores.replication_controllers, ns, name)?)
+        }
+        TargetKind::Pod => Resource::Pod(get(&stores.pods, ns, name)?),
+        TargetKind::ServiceAccount => {
+            Resource::ServiceAccount(get(&stores.service_accounts, ns, name)?)
+        }
+        TargetKind::Role => Resource::Role(get(&stores.roles, ns, name)?),
+        TargetKind::RoleBinding => Resource::RoleBinding(get(&stores.role_bindings, ns, name)?),
+        TargetKind::Namespace => Resource::Namespace(get(&stores.namespaces, None, name)?),
+        TargetKind::ClusterRole => Resource::ClusterRole(get(&stores.cluster_roles, None, name)?),
+        TargetKind::ClusterRoleBinding => {
+            Resource::ClusterRoleBinding(get(&stores.cluster_role_bindings, None, name)?)
+        }
+    })
+}
+
+/// Whether the target is in its cache.
+pub fn exists(stores: &Stores, key: &TargetKey) -> bool {
+    let ns = key.namespace.as_deref();
+    let name = key.name.as_str();
+    match key.kind {
+        TargetKind::Deployment => stores.deployments.get(ns, name).is_some(),
+        TargetKind::StatefulSet => stores.stateful_sets.get(ns, name).is_some(),
+        TargetKind::DaemonSet => stores.daemon_sets.get(ns, name).is_some(),
+        TargetKind::ReplicaSet => stores.replica_sets.get(ns, name).is_some(),
+        TargetKind::CronJob => stores.cron_jobs.get(ns, name).is_some(),
+        TargetKind::Job => stores.jobs.get(ns, name).is_some(),
+        TargetKind::ReplicationController => stores.replication_controllers.get(ns, name).is_some(),
+        TargetKind::Pod => stores.pods.get(ns, name).is_some(),
+        _ => lookup(stores, key).is_some(),
+    }
+}
+
+/// Workload kinds whose objects carry a pod spec.
+pub trait PodTemplated {
+    fn target_kind() -> TargetKind
+    where
+        Self: Sized;
+    fn pod_spec(&self) -> Option<&PodSpec>;
+    fn to_resource(&self) -> Resource;
+}
+
+macro_rules! templated {
+    ($t:ty, $kind:ident, |$o:ident| $spec:expr) => {
+        impl PodTemplated for $t {
+            fn target_kind() -> TargetKind {
+                TargetKind::$kind
+            }
+            fn pod_spec(&self) -> Option<&PodSpec> {
+                let $o = self;
+                $spec
+            }
+            fn to_resource(&self) -> Resource {
+                Resource::$kind(self.clone())
+            }
+        }
+    };
+}
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+
+templated!(Deployment, Deployment, |o| o
+    .spec
+    .as_ref()?
+    .template
+    .spec
+    .as_ref());
+templated!(StatefulSet, StatefulSet, |o| o
+    .spec
+    .as_ref()?
+    .template
+    .spec
+    .as_ref());
+templated!(DaemonSet, DaemonSet, |o| o
+    .spec
+    .as_ref()?
+    .template
+    .spec
+    .as_ref());
+templated!(ReplicaSet, ReplicaSet, |o| o
+    .spec
+    .as_ref()?
+    .template
+    .as_ref()?
+    .spec
+    .as_ref());
+templated!(Job, Job, |o| o.spec.as_ref()?.template.spec.as_ref());
+templated!(CronJob, CronJob, |o| o
+    .spec
+    .as_ref()?
+    .job_template
+    .spec
+    .as_ref()?
+    .template
+    .spec
+    .as_ref());
+templated!(ReplicationController, ReplicationController, |o| o
+    .spec
+    .as_ref()?
+    .template
+    .as_ref()?
+    .spec
+    .as_ref());
+templated!(Pod, Pod, |o| o.spec.as_ref());
+
+/// The service account a pod spec runs as.
+pub fn service_account_of(spec: &PodSpec) -> &str {
+    spec.service_account_name
+        .as_deref()
+        .or(spec.service_account.as_deref())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+}
+
+/// Calls `f` with every top-level workload of `namespace` (all namespaces
+/// for `None`).
+pub fn for_each_workload(
+    stores: &Stores,
+    namespace: Option<&str>,
+    f: &mut dyn FnMut(TargetKey, &ObjectMeta, &dyn PodTemplated),
+) {
+    fn visit<K>(
+        store: &MultiStore<K>,
+        namespace: Option<&str>,
+        f: &mut dyn FnMut(TargetKey, &ObjectMeta, &dyn PodTemplated),
+    ) where
+        K: kube::Resource<DynamicType = ()> + PodTemplated + Clone + 'static,
+    {
+        let objects: Vec<Arc<K>> = match namespace {
+            Some(ns) => store.in_namespace(ns),
+            None => store.all(),
+        };
+        for o in objects {
+            let meta = o.meta();
+            if is_top_level(K::target_kind(), meta) {
+                f(TargetKey::from_meta(K::target_kind(), meta), meta, &*o);
+            }
+        }
+    }
+    visit(&stores.deployments, namespace, f);
+    visit(&stores.stateful_sets, namespace, f);
+    visit(&stores.daemon_sets, namespace, f);
+    visit(&stores.replica_sets, namespace, f);
+    visit(&stores.cron_jobs, namespace, f);
+    visit(&stores.jobs, namespace, f);
+    visit(&stores.replication_controllers, namespace, f);
+    visit(&stores.pods, namespace, f);
+}
+
+fn cloned<K: Clone>(objects: Vec<Arc<K>>) -> Vec<K> {
+    objects.into_iter().map(|o| (*o).clone()).collect()
+}
+
+/// The objects the checks of `key` may look up: for a namespaced target its
+/// namespace's accounts, roles, bindings and network policies plus the
+/// cluster's RBAC; for a ServiceAccount or Namespace also the namespace's
+/// workloads; for cluster-scoped RBAC the RBAC of every namespace.
+///
+/// Checks see a subset of the cluster, not all of it, so that evaluating one
+/// object does not copy every cache; every lookup a check makes (by
+/// namespace, by account, by role reference) lands inside this subset.
+pub fn inventory_for(stores: &Stores, key: &TargetKey, subject: Option<&Workload>) -> Inventory {
+    let mut inventory = Inventory {
+        cluster_roles: cloned(stores.cluster_roles.all()),
+        cluster_role_bindings: cloned(stores.cluster_role_bindings.all()),
+        ..Inventory::default()
+    };
+    let namespace = match key.kind {
+        TargetKind::Namespace => Some(key.name.as_str()),
+        _ => key.namespace.as_deref(),
+    };
+    match namespace {
+        Some(ns) => {
+            if let Some(object) = stores.namespaces.get(None, ns) {
+                inventory
+                    .namespaces
+                    .insert(ns.to_owned(), (*object).clone());
+            }
+            inventory.network_policies = cloned(stores.network_policies.in_namespace(ns));
+            inventory.service_accounts = cloned(stores.service_accounts.in_namespace(ns));
+            inventory.roles = cloned(stores.roles.in_namespace(ns));
+            inventory.role_bindings = cloned(stores.role_bindings.in_namespace(ns));
+        }
+        None => {
+            inventory.service_accounts = cloned(stores.service_accounts.all());
+            inventory.roles = cloned(stores.roles.all());
+            inventory.role_bindings = cloned(stores.role_bindings.all());
+            for ns in stores.namespaces.all() {
+                let name = ns.metadata.name.clone().unwrap_or_default();
+                inventory.namespaces.insert(name, (*ns).clone());
+            }
+        }
+    }
+    if let Some(workload) = subject {
+        inventory.workloads.push(workload.clone());
+    }
+    if matches!(key.kind, TargetKind::ServiceAccount | TargetKind::Namespace) {
+        for_each_workload(stores, namespace, &mut |_, _, w| {
+            if let Some(workload) = Workload::from_resource(&w.to_resource()) {
+                inventory.workloads.push(workload);
+            }
+        });
+    }
+    inventory
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::stores::testing::{Objects, yaml};
+
+    fn objects() -> Objects {
+        Objects {
+            deployments: vec![
+                yaml(
+                    "{metadata: {name: web, namespace: a}, spec: {selector: {}, template: {spec: {serviceAccountName: builder, containers: [{name: app}]}}}}",
+                ),
+                yaml(
+                    "{metadata: {name: other, namespace: b}, spec: {selector: {}, template: {spec: {containers: [{name: app}]}}}}",
+                ),
+            ],
+            pods: vec![
+                yaml(
+                    "{metadata: {name: web-1, namespace: a, ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-x, uid: u, controller: true}]}, spec: {containers: [{name: app}]}}",
+                ),
+                yaml(
+                    "{metadata: {name: debug, namespace: a}, spec: {containers: [{name: shell}]}}",
+                ),
+            ],
+            service_accounts: vec![
+                yaml("{metadata: {name: builder, namespace: a}}"),
+                yaml("{metadata: {name: default, namespace: b}}"),
+            ],
+            roles: vec![
+                yaml("{metadata: {name: r, namespace: a}}"),
+                yaml("{metadata: {name: r, namespace: b}}"),
+            ],
+            namespaces: vec![yaml("{metadata: {name: a}}"), yaml("{metadata: {name: b}}")],
+            cluster_roles: vec![yaml("{metadata: {name: admin}}")],
+            ..Objects::default()
+        }
+    }
+
+    #[test]
+    fn a_service_account_sees_its_namespace_and_the_cluster_rbac() {
+        let stores = objects().into_stores();
+        let key = TargetKey::new(TargetKind::ServiceAccount, Some("a"), "builder");
+        let inventory = inventory_for(&stores, &key, None);
+        let names = |v: Vec<&ObjectMeta>| -> Vec<String> {
+            v.into_iter()
+                .map(|m| {
+                    format!(
+                        "{}/{}",
+                        m.namespace.clone().unwrap_or_default(),
+                        m.name.clone().unwrap_or_default()
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(
+                inventory
+                    .service_accounts
+                    .iter()
+                    .map(|o| &o.metadata)
+                    .collect()
+            ),
+            ["a/builder"]
+        );
+        assert_eq!(
+            names(inventory.roles.iter().map(|o| &o.metadata).collect()),
+            ["a/r"]
+        );
+        assert_eq!(inventory.cluster_roles.len(), 1);
+        assert_eq!(inventory.namespaces.keys().collect::<Vec<_>>(), ["a"]);
+        // Top-level workloads of the namespace: the Deployment and the bare
+        // Pod, not the Deployment's Pod.
+        let mut workloads: Vec<_> = inventory
+            .workloads
+            .iter()
+            .map(|w| w.object.name.clone())
+            .collect();
+        workloads.sort();
+        assert_eq!(workloads, ["debug", "web"]);
+    }
+
+    #[test]
+    fn workloads_and_their_accounts() {
+        let stores = objects().into_stores();
+        let mut seen = Vec::new();
+        for_each_workload(&stores, None, &mut |key, _, w| {
+            seen.push((
+                key.to_string(),
+                w.pod_spec()
+                    .map(service_account_of)
+                    .unwrap_or("?")
+                    .to_owned(),
+            ));
+        });
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("Deployment/a/web".to_owned(), "builder".to_owned()),
+                ("Deployment/b/other".to_owned(), "default".to_owned()),
+                ("Pod/a/debug".to_owned(), "default".to_owned()),
+            ]
+        );
+        assert!(
+            lookup(
+                &stores,
+                &TargetKey::new(TargetKind::Pod, Some("a"), "web-1")
+            )
+            .is_some()
+        );
+        assert!(exists(
+            &stores,
+            &TargetKey::new(TargetKind::Deployment, Some("b"), "other")
+        ));
+        assert!(!exists(
+            &stores,
+            &TargetKey::new(TargetKind::Deployment, Some("a"), "other")
+        ));
+    }
+}

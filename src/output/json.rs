@@ -1,0 +1,190 @@
+//! The JSON report (and the same document as YAML). Field order is fixed by
+//! the structs below; docs/ci.md documents every field.
+
+use std::io::{self, Write};
+
+use serde::{Serialize, Serializer};
+
+use super::{Report, Summary};
+use crate::engine::{Finding, Severity, SuppressionSource};
+use crate::loader::Source;
+use crate::model::ObjectRef;
+
+/// The report. Findings are serialized one at a time, never all held as
+/// serializable records at once.
+#[derive(Serialize)]
+struct Document<'a, 'r> {
+    summary: &'a Summary,
+    findings: Findings<'a, 'r>,
+}
+
+struct Findings<'a, 'r>(&'a Report<'r>);
+
+impl Serialize for Findings<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        serializer.collect_seq(
+            report
+                .shown_with_sources()
+                .map(|(f, source)| finding(f, source)),
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    check: &'a str,
+    title: &'a str,
+    severity: Severity,
+    category: &'a str,
+    message: &'a str,
+    path: &'a str,
+    container: Option<&'a str>,
+    suppressed: Option<JsonSuppression<'a>>,
+    object: JsonObject<'a>,
+    source: Option<JsonSource<'a>>,
+    remediation: &'a str,
+    frameworks: &'a [&'a str],
+}
+
+#[derive(Serialize)]
+struct JsonSuppression<'a> {
+    /// `annotation`, `policy` or `builtin`.
+    source: &'a str,
+    /// The ScanPolicy exception's name, for `policy`.
+    exception: Option<&'a str>,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonObject<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonSource<'a> {
+    file: &'a str,
+    line: usize,
+    document: usize,
+}
+
+fn document<'a, 'r>(report: &'a Report<'r>) -> Document<'a, 'r> {
+    Document {
+        summary: &report.summary,
+        findings: Findings(report),
+    }
+}
+
+fn finding<'a>(f: &'a Finding, source: Option<&'a Source>) -> JsonFinding<'a> {
+    JsonFinding {
+        check: f.check.id,
+        title: f.check.title,
+        severity: f.severity,
+        category: f.check.category.as_str(),
+        message: &f.message,
+        path: &f.path,
+        container: f.container.as_deref(),
+        suppressed: f.suppressed.as_ref().map(|s| {
+            let (source, exception) = suppression_source(&s.source);
+            JsonSuppression {
+                source,
+                exception,
+                reason: &s.reason,
+            }
+        }),
+        object: object(&f.object),
+        source: source.map(|s| JsonSource {
+            file: &s.file,
+            line: s.line,
+            document: s.document,
+        }),
+        remediation: f.check.remediation,
+        frameworks: f.check.frameworks,
+    }
+}
+
+/// The suppression's source as a word, and the exception name for policies.
+pub(crate) fn suppression_source(source: &SuppressionSource) -> (&'static str, Option<&str>) {
+    match source {
+        SuppressionSource::Annotation => ("annotation", None),
+        SuppressionSource::Policy(name) => ("policy", Some(name)),
+        SuppressionSource::Builtin => ("builtin", None),
+    }
+}
+
+fn object(o: &ObjectRef) -> JsonObject<'_> {
+    JsonObject {
+        api_version: &o.api_version,
+        kind: &o.kind,
+        namespace: o.namespace.as_deref(),
+        name: &o.name,
+    }
+}
+
+pub fn write_json(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &document(report))?;
+    out.write_all(b"\n")
+}
+
+pub fn write_yaml(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+    serde_norway::to_writer(&mut *out, &document(report)).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::output::testing::fixture;
+    use crate::output::{Format, Options};
+
+    #[test]
+    fn json_report_fields() {
+        let text = fixture().render(Format::Json, Options::default());
+        let doc: Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(doc["summary"]["critical"], 1);
+        assert_eq!(doc["summary"]["suppressed"], 1);
+        assert_eq!(doc["summary"]["objects"], 3);
+        let findings = doc["findings"].as_array().expect("array");
+        assert_eq!(findings.len(), 2, "suppressed findings are listed too");
+        let web = findings
+            .iter()
+            .find(|f| f["object"]["name"] == "web")
+            .expect("web");
+        assert_eq!(web["check"], "privileged-container");
+        assert_eq!(web["severity"], "critical");
+        assert_eq!(web["container"], "app");
+        assert_eq!(web["suppressed"], Value::Null);
+        assert_eq!(
+            web["path"],
+            "spec.template.spec.containers[name=app].securityContext.privileged"
+        );
+        assert_eq!(web["object"]["apiVersion"], "apps/v1");
+        assert_eq!(web["object"]["namespace"], "shop");
+        assert_eq!(web["source"]["file"], "deploy/app.yaml");
+        assert_eq!(web["source"]["line"], 1);
+        assert_eq!(web["source"]["document"], 0);
+        let debug = findings
+            .iter()
+            .find(|f| f["object"]["name"] == "debug")
+            .expect("debug");
+        assert_eq!(debug["suppressed"]["source"], "annotation");
+        assert_eq!(debug["suppressed"]["reason"], "needs <host> & \"devices\"");
+        assert_eq!(debug["source"]["line"], 16);
+        let keys: Vec<_> = web.as_object().unwrap().keys().cloned().collect();
+        assert!(keys.contains(&"frameworks".to_owned()));
+    }
+
+    #[test]
+    fn yaml_report_is_the_same_document() {
+        let fixture = fixture();
+        let json: Value =
+            serde_json::from_str(&fixture.render(Format::Json, Options::default())).unwrap();
+        let yaml: Value =
+            serde_norway::from_str(&fixture.render(Format::Yaml, Options::default())).unwrap();
+        assert_eq!(json, yaml);
+    }
+}

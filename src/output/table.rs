@@ -1,0 +1,201 @@
+//! The table for people: findings grouped by object, then a summary line.
+
+use std::io::{self, Write};
+
+use super::Report;
+use crate::engine::{Finding, Severity};
+
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+
+fn severity_color(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "\x1b[1;31m",
+        Severity::High => "\x1b[31m",
+        Severity::Medium => "\x1b[33m",
+        Severity::Low => "\x1b[36m",
+        Severity::Info => "\x1b[2m",
+    }
+}
+
+/// Wraps text in an ANSI style when colour is on.
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn style(&self, style: &str, text: &str) -> String {
+        if self.on {
+            format!("{style}{text}{RESET}")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let paint = Paint {
+        on: report.options.color,
+    };
+    let shown: Vec<&Finding> = report
+        .shown()
+        .filter(|f| report.options.show_suppressed || !f.is_suppressed())
+        .collect();
+    // Findings come sorted by object, so each object's findings are adjacent.
+    for group in shown.chunk_by(|a, b| a.object == b.object) {
+        write_group(report, group, &paint, out)?;
+    }
+    if shown.is_empty() {
+        writeln!(out, "No findings.")?;
+    }
+    writeln!(out, "{}", summary_line(report))
+}
+
+fn write_group(
+    report: &Report<'_>,
+    group: &[&Finding],
+    paint: &Paint,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let object = &group[0].object;
+    let location = report
+        .source(object)
+        .map(|s| format!("  {s}"))
+        .unwrap_or_default();
+    writeln!(out, "{}{location}", paint.style(BOLD, &object.to_string()))?;
+    let id_width = group.iter().map(|f| f.check.id.len()).max().unwrap_or(0);
+    for finding in group {
+        let label = format!("{:<8}", finding.severity.as_str().to_uppercase());
+        let severity = if finding.is_suppressed() {
+            paint.style(DIM, &label)
+        } else {
+            paint.style(severity_color(finding.severity), &label)
+        };
+        let mut line = format!(
+            "  {severity}  {:<id_width$}  {}",
+            finding.check.id, finding.message
+        );
+        if let Some(suppression) = &finding.suppressed {
+            let note = format!(" [suppressed: {}]", suppression.reason);
+            line.push_str(&paint.style(DIM, &note));
+        }
+        writeln!(out, "{}", line.trim_end())?;
+        let indent = 2 + 8 + 2 + id_width + 2;
+        writeln!(
+            out,
+            "{:indent$}{}",
+            "",
+            paint.style(DIM, &format!("at {}", finding.path))
+        )?;
+    }
+    writeln!(out)
+}
+
+/// `1 critical, 0 high, … · 1 suppressed · 3 objects in 2 files · 4 documents skipped (…)`
+fn summary_line(report: &Report<'_>) -> String {
+    let summary = &report.summary;
+    let counts: Vec<String> = Severity::ALL_WORST_FIRST
+        .iter()
+        .map(|&s| format!("{} {s}", summary.count(s)))
+        .collect();
+    let mut parts = vec![counts.join(", ")];
+    if summary.suppressed > 0 {
+        let hint = if report.options.show_suppressed {
+            ""
+        } else {
+            " (--show-suppressed lists them)"
+        };
+        parts.push(format!("{} suppressed{hint}", summary.suppressed));
+    }
+    let hidden = report
+        .findings
+        .iter()
+        .filter(|f| !f.is_suppressed() && f.severity < report.options.min_severity)
+        .count();
+    if hidden > 0 {
+        parts.push(format!(
+            "{hidden} below {} not shown",
+            report.options.min_severity
+        ));
+    }
+    parts.push(format!(
+        "{} {} scanned in {} {}",
+        summary.objects,
+        plural(summary.objects, "object", "objects"),
+        summary.files,
+        plural(summary.files, "file", "files"),
+    ));
+    let skipped = &summary.skipped;
+    if skipped.documents > 0 {
+        let mut reasons: Vec<String> = skipped
+            .kinds
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        if skipped.non_kubernetes > 0 {
+            reasons.push(format!("{} not Kubernetes", skipped.non_kubernetes));
+        }
+        parts.push(format!(
+            "{} {} skipped ({})",
+            skipped.documents,
+            plural(skipped.documents, "document", "documents"),
+            reasons.join(", ")
+        ));
+    }
+    if skipped.files > 0 {
+        parts.push(format!(
+            "{} unreadable {} skipped",
+            skipped.files,
+            plural(skipped.files, "file", "files")
+        ));
+    }
+    parts.join(" · ")
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::output::testing::fixture;
+    use crate::output::{Format, Options};
+
+    #[test]
+    fn groups_by_object_and_hides_suppressed() {
+        let text = fixture().render(Format::Table, Options::default());
+        let expected = "\
+Deployment/web -n shop  deploy/app.yaml:1
+  CRITICAL  privileged-container  container `app` is privileged
+                                  at spec.template.spec.containers[name=app].securityContext.privileged
+
+1 critical, 0 high, 0 medium, 0 low, 0 info · 1 suppressed (--show-suppressed lists them) · 3 objects scanned in 1 file
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn shows_suppressed_on_request_and_colours_only_when_asked() {
+        let options = Options {
+            show_suppressed: true,
+            ..Options::default()
+        };
+        let text = fixture().render(Format::Table, options);
+        assert!(
+            text.contains("Pod/debug -n shop  deploy/app.yaml:16"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[suppressed: needs <host> & \"devices\"]"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'));
+        let options = Options {
+            color: true,
+            ..Options::default()
+        };
+        let text = fixture().render(Format::Table, options);
+        assert!(text.contains("\x1b[1;31mCRITICAL"), "{text}");
+    }
+}

@@ -1,0 +1,535 @@
+//! What the RBAC objects mean for each service account: its dangerous
+//! permissions with their provenance, and whether it can become cluster
+//! admin through a chain of permissions (an attack path).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::model::Inventory;
+
+use super::index::{BindingKey, Decision, PreparedUser, Provenance, RbacIndex, RoleKey};
+use super::request::{Request, UserInfo};
+use super::risk::{RiskHit, risks_of_rule};
+
+/// A service account: `(namespace, name)`.
+pub type AccountKey = (String, String);
+
+/// One dangerous permission of an account, with where it comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountPermission {
+    pub hit: RiskHit,
+    /// The namespace it applies in; `None` for cluster-wide.
+    pub scope: Option<String>,
+    pub binding: BindingKey,
+    pub role: RoleKey,
+    /// `Role x rules[2]` (or the role it was aggregated from).
+    pub rule: String,
+    /// Granted by a binding of the default policy.
+    pub bootstrap: bool,
+}
+
+impl AccountPermission {
+    pub fn scope_text(&self) -> String {
+        match &self.scope {
+            None => "cluster-wide".to_owned(),
+            Some(ns) => format!("in namespace `{ns}`"),
+        }
+    }
+
+    /// `binding → role → rule`.
+    pub fn provenance_text(&self) -> String {
+        format!("{} → {} → {}", self.binding, self.role, self.rule)
+    }
+}
+
+/// One link of an attack path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub text: String,
+    /// Every permission the step uses comes from the default policy.
+    pub bootstrap: bool,
+    /// The account the step leads to (whose power it borrows), if any.
+    pub via: Option<AccountKey>,
+}
+
+/// How an account becomes cluster admin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminPath {
+    pub step: Step,
+}
+
+/// The analysed RBAC objects.
+#[derive(Clone, Debug, Default)]
+pub struct RbacAnalysis {
+    pub index: RbacIndex,
+    admin_paths: BTreeMap<AccountKey, AdminPath>,
+}
+
+/// A workload's identity as far as attack paths go.
+#[derive(Clone, Debug)]
+pub struct RunningAs {
+    pub workload: String,
+    pub account: AccountKey,
+}
+
+impl RbacAnalysis {
+    /// Analyses the RBAC objects of an inventory.
+    pub fn build(inventory: &Inventory) -> RbacAnalysis {
+        let index = RbacIndex::build(
+            &inventory.roles,
+            &inventory.cluster_roles,
+            &inventory.role_bindings,
+            &inventory.cluster_role_bindings,
+        );
+        let mut accounts: BTreeSet<AccountKey> = inventory
+            .service_accounts
+            .iter()
+            .map(|sa| {
+                (
+                    sa.metadata.namespace.clone().unwrap_or_default(),
+                    sa.metadata.name.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let running: Vec<RunningAs> = inventory
+            .workloads
+            .iter()
+            .filter(|w| token_mounted(w, inventory))
+            .map(|w| RunningAs {
+                workload: format!("{} {}", w.object.kind, w.object.name),
+                account: workload_account(w),
+            })
+            .collect();
+        accounts.extend(running.iter().map(|r| r.account.clone()));
+        RbacAnalysis::from_index(index, accounts, &running)
+    }
+
+    /// Analyses an index for the given accounts (those of the inventory,
+    /// and those bindings name) and the workloads that run as them.
+    pub fn from_index(
+        index: RbacIndex,
+        accounts: BTreeSet<AccountKey>,
+        running: &[RunningAs],
+    ) -> RbacAnalysis {
+        let mut all = accounts;
+        all.extend(accounts_named_by_bindings(&index));
+        let admin_paths = admin_paths(&index, &all, running);
+        RbacAnalysis { index, admin_paths }
+    }
+
+    /// Every dangerous permission of the service account, binding by binding.
+    pub fn dangerous_permissions(&self, namespace: &str, name: &str) -> Vec<AccountPermission> {
+        let user = UserInfo::service_account(namespace, name);
+        let mut found = Vec::new();
+        for grant in self.index.grants_for(&user) {
+            for sourced in grant.rules {
+                for hit in risks_of_rule(&sourced.rule) {
+                    found.push(AccountPermission {
+                        hit,
+                        scope: grant.scope().map(str::to_owned),
+                        binding: grant.binding.key.clone(),
+                        role: grant.role.key.clone(),
+                        rule: rule_text(&grant.role.key, &sourced.origin),
+                        bootstrap: grant.binding.bootstrap.is_some(),
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// How the account becomes cluster admin, if it can.
+    pub fn admin_path(&self, namespace: &str, name: &str) -> Option<&AdminPath> {
+        self.admin_paths
+            .get(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    /// The whole chain, step by step, and whether every step is the default
+    /// policy's own.
+    pub fn admin_chain(&self, namespace: &str, name: &str) -> Option<(Vec<String>, bool)> {
+        let mut key = (namespace.to_owned(), name.to_owned());
+        let mut texts = Vec::new();
+        let mut bootstrap = true;
+        let mut seen = BTreeSet::new();
+        while let Some(path) = self.admin_paths.get(&key) {
+            if !seen.insert(key.clone()) {
+                break;
+            }
+            texts.push(path.step.text.clone());
+            bootstrap &= path.step.bootstrap;
+            match &path.step.via {
+                Some(next) => key = next.clone(),
+                None => break,
+            }
+        }
+        (!texts.is_empty()).then_some((texts, bootstrap))
+    }
+}
+
+fn rule_text(role: &RoleKey, origin: &super::index::RuleOrigin) -> String {
+    if &origin.role == role {
+        format!("rules[{}]", origin.index)
+    } else {
+        format!("rules aggregated from {origin}")
+    }
+}
+
+/// The account a workload's pods run as (`default` when none is named).
+pub fn workload_account(workload: &crate::model::Workload) -> AccountKey {
+    let namespace = workload.namespace().unwrap_or("default").to_owned();
+    let name = workload
+        .spec
+        .service_account_name
+        .clone()
+        .or_else(|| workload.spec.service_account.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_owned());
+    (namespace, name)
+}
+
+/// Whether the pods get an API token: a projected token volume, or the
+/// automount default (the pod's setting first, then the account's).
+pub fn token_mounted(workload: &crate::model::Workload, inventory: &Inventory) -> bool {
+    let projected = workload.spec.volumes.iter().flatten().any(|v| {
+        v.projected
+            .as_ref()
+            .and_then(|p| p.sources.as_ref())
+            .is_some_and(|s| s.iter().any(|s| s.service_account_token.is_some()))
+    });
+    if projected {
+        return true;
+    }
+    if let Some(pod_setting) = workload.spec.automount_service_account_token {
+        return pod_setting;
+    }
+    let (namespace, name) = workload_account(workload);
+    let account_setting = inventory
+        .service_accounts
+        .iter()
+        .find(|sa| {
+            sa.metadata.namespace.as_deref().unwrap_or("") == namespace
+                && sa.metadata.name.as_deref() == Some(name.as_str())
+        })
+        .and_then(|sa| sa.automount_service_account_token);
+    account_setting.unwrap_or(true)
+}
+
+fn accounts_named_by_bindings(index: &RbacIndex) -> BTreeSet<AccountKey> {
+    let mut accounts = BTreeSet::new();
+    for binding in index.bindings() {
+        let binding_ns = binding.key.namespace.as_deref();
+        for subject in &binding.subjects {
+            if subject.kind == "ServiceAccount"
+                && let Some(ns) = subject.effective_namespace(binding_ns)
+            {
+                accounts.insert((ns.to_owned(), subject.name.clone()));
+            }
+        }
+    }
+    accounts
+}
+
+/// An allowed request's provenance, and whether its binding is a default one.
+struct Allowed {
+    provenance: Option<Provenance>,
+    bootstrap: bool,
+}
+
+impl Allowed {
+    fn text(&self) -> String {
+        match &self.provenance {
+            Some(p) => p.to_string(),
+            None => "group system:masters".to_owned(),
+        }
+    }
+}
+
+fn allowed(index: &RbacIndex, user: &PreparedUser<'_>, request: &Request) -> Option<Allowed> {
+    match user.authorize(request) {
+        Decision::Denied => None,
+        Decision::AllowedPrivilegedGroup => Some(Allowed {
+            provenance: None,
+            bootstrap: false,
+        }),
+        Decision::Allowed(p) => {
+            let bootstrap = index
+                .binding(&p.binding)
+                .is_some_and(|b| b.bootstrap.is_some());
+            Some(Allowed {
+                provenance: Some(p),
+                bootstrap,
+            })
+        }
+    }
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+fn req(verb: &str, group: &str, resource: &str, sub: &str, name: &str, ns: &str) -> Request {
+    Request::resource(verb, group, resource, sub, name, ns)
+}
+
+/// Finds every account that can become cluster admin: directly (`*` on
+/// everything cluster-wide), or through a permission that yields it —
+/// impersonating `system:masters` or an admin account, binding
+/// `cluster-admin`, escalating a ClusterRole bound to itself, or running
+/// code as an admin account (creating pods or workloads in its namespace,
+/// requesting its token, minting a token secret, exec into its pods).
+/// Repeats until no account is added, so chains of any length are found.
+fn admin_paths(
+    index: &RbacIndex,
+    accounts: &BTreeSet<AccountKey>,
+    running: &[RunningAs],
+) -> BTreeMap<AccountKey, AdminPath> {
+    let mut paths: BTreeMap<AccountKey, AdminPath> = BTreeMap::new();
+    // Accounts without any grant can do nothing on the way to admin.
+    let prepared: Vec<(&AccountKey, PreparedUser<'_>)> = accounts
+        .iter()
+        .map(|a| (a, index.prepare(&UserInfo::service_account(&a.0, &a.1))))
+        .filter(|(_, user)| user.has_grants())
+        .collect();
+    for (account, user) in &prepared {
+        if let Some(step) = direct_admin(index, user) {
+            paths.insert((*account).clone(), AdminPath { step });
+        }
+    }
+    loop {
+        let mut added = Vec::new();
+        for (account, user) in &prepared {
+            if paths.contains_key(*account) {
+                continue;
+            }
+            if let Some(step) = indirect_admin(index, user, &paths, running) {
+                added.push(((*account).clone(), AdminPath { step }));
+            }
+        }
+        if added.is_empty() {
+            break;
+        }
+        paths.extend(added);
+    }
+    paths
+}
+
+fn direct_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> {
+    let everything = req("*", "*", "*", "", "", "");
+    let grant = allowed(index, user, &everything)?;
+    Some(Step {
+        text: format!(
+            "holds `*` on every resource cluster-wide ({})",
+            grant.text()
+        ),
+        bootstrap: grant.bootstrap,
+        via: None,
+    })
+}
+
+fn indirect_admin(
+    index: &RbacIndex,
+    user: &PreparedUser<'_>,
+    admins: &BTreeMap<AccountKey, AdminPath>,
+    running: &[RunningAs],
+) -> Option<Step> {
+    let masters = req("impersonate", "", "groups", "", "system:masters", "");
+    if let Some(grant) = allowed(index, user, &masters) {
+        return Some(Step {
+            text: format!("can impersonate group `system:masters` ({})", grant.text()),
+            bootstrap: grant.bootstrap,
+            via: None,
+        });
+    }
+    if let Some(step) = bind_cluster_admin(index, user) {
+        return Some(step);
+    }
+    if let Some(step) = escalate_own_role(index, user) {
+        return Some(step);
+    }
+    for (ns, name) in admins.keys() {
+        if let Some(step) = borrow_identity(index, user, ns, name, running) {
+            return Some(step);
+        }
+    }
+    // Running code in a namespace does not depend on which of its admin
+    // accounts it runs as: ask once per namespace.
+    let mut namespaces: Vec<&AccountKey> = admins.keys().collect();
+    namespaces.dedup_by(|a, b| a.0 == b.0);
+    for (ns, name) in namespaces {
+        if let Some(step) = run_as_account(index, user, ns, name) {
+            return Some(step);
+        }
+    }
+    None
+}
+
+fn bind_cluster_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> {
+    let create = allowed(
+        index,
+        user,
+        &req("create", RBAC, "clusterrolebindings", "", "", ""),
+    )?;
+    let bind = allowed(
+        index,
+        user,
+        &req("bind", RBAC, "clusterroles", "", "cluster-admin", ""),
+    )?;
+    Some(Step {
+        text: format!(
+            "can create a ClusterRoleBinding to `cluster-admin` ({}; {})",
+            create.text(),
+            bind.text()
+        ),
+        bootstrap: create.bootstrap && bind.bootstrap,
+        via: None,
+    })
+}
+
+fn escalate_own_role(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> {
+    for grant in user.grants() {
+        if grant.scope().is_some() {
+            continue;
+        }
+        let RoleKey::ClusterRole(name) = &grant.role.key else {
+            continue;
+        };
+        let Some(escalate) = allowed(
+            index,
+            user,
+            &req("escalate", RBAC, "clusterroles", "", name, ""),
+        ) else {
+            continue;
+        };
+        let update = allowed(
+            index,
+            user,
+            &req("update", RBAC, "clusterroles", "", name, ""),
+        )
+        .or_else(|| {
+            allowed(
+                index,
+                user,
+                &req("patch", RBAC, "clusterroles", "", name, ""),
+            )
+        });
+        if let Some(update) = update {
+            return Some(Step {
+                text: format!(
+                    "can add any permission to ClusterRole `{name}`, bound to it cluster-wide by {} ({}; {})",
+                    grant.binding.key,
+                    escalate.text(),
+                    update.text()
+                ),
+                bootstrap: escalate.bootstrap
+                    && update.bootstrap
+                    && grant.binding.bootstrap.is_some(),
+                via: None,
+            });
+        }
+    }
+    None
+}
+
+fn account_step(ns: &str, name: &str, text: String, bootstrap: bool) -> Step {
+    Step {
+        text,
+        bootstrap,
+        via: Some((ns.to_owned(), name.to_owned())),
+    }
+}
+
+/// Acting as the admin account `ns/name` itself: impersonating it,
+/// requesting its token, exec into the pods that run as it.
+fn borrow_identity(
+    index: &RbacIndex,
+    user: &PreparedUser<'_>,
+    ns: &str,
+    name: &str,
+    running: &[RunningAs],
+) -> Option<Step> {
+    let who = format!("ServiceAccount {ns}/{name}");
+    if let Some(g) = allowed(
+        index,
+        user,
+        &req("impersonate", "", "serviceaccounts", "", name, ns),
+    ) {
+        return Some(account_step(
+            ns,
+            name,
+            format!("can impersonate {who} ({})", g.text()),
+            g.bootstrap,
+        ));
+    }
+    if let Some(g) = allowed(
+        index,
+        user,
+        &req("create", "", "serviceaccounts", "token", name, ns),
+    ) {
+        return Some(account_step(
+            ns,
+            name,
+            format!("can request a token for {who} ({})", g.text()),
+            g.bootstrap,
+        ));
+    }
+    let target = (ns.to_owned(), name.to_owned());
+    for running_as in running.iter().filter(|r| r.account == target) {
+        if let Some(g) = allowed(index, user, &req("create", "", "pods", "exec", "", ns)) {
+            let text = format!(
+                "can exec into the pods of {} in `{ns}`, which run as {who} ({})",
+                running_as.workload,
+                g.text()
+            );
+            return Some(account_step(ns, name, text, g.bootstrap));
+        }
+    }
+    None
+}
+
+/// Running new code as any account of namespace `ns` (here the admin
+/// account `name`): creating pods or workloads there, or minting and
+/// reading a token Secret.
+fn run_as_account(
+    index: &RbacIndex,
+    user: &PreparedUser<'_>,
+    ns: &str,
+    name: &str,
+) -> Option<Step> {
+    let who = format!("ServiceAccount {ns}/{name}");
+    let creators = [
+        ("", "pods"),
+        ("apps", "deployments"),
+        ("apps", "daemonsets"),
+        ("apps", "statefulsets"),
+        ("apps", "replicasets"),
+        ("batch", "jobs"),
+        ("batch", "cronjobs"),
+        ("", "replicationcontrollers"),
+    ];
+    for (group, resource) in creators {
+        if let Some(g) = allowed(index, user, &req("create", group, resource, "", "", ns)) {
+            let text = format!(
+                "can create {resource} in `{ns}` that run as {who} ({})",
+                g.text()
+            );
+            return Some(account_step(ns, name, text, g.bootstrap));
+        }
+    }
+    let create = allowed(index, user, &req("create", "", "secrets", "", "", ns))?;
+    let read = allowed(index, user, &req("get", "", "secrets", "", "", ns))?;
+    let text = format!(
+        "can create and read a token Secret for {who} in `{ns}` ({}; {})",
+        create.text(),
+        read.text()
+    );
+    Some(account_step(
+        ns,
+        name,
+        text,
+        create.bootstrap && read.bootstrap,
+    ))
+}
+
+impl fmt::Display for AdminPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.step.text)
+    }
+}

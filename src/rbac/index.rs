@@ -1,0 +1,1415 @@
+//! The RBAC objects of a cluster, indexed for the authorizer's questions and
+//! kept up to date one object at a time.
+//!
+//! The authorizer (`plugin/pkg/auth/authorizer/rbac`) visits every
+//! ClusterRoleBinding, then — for a request with a namespace — every
+//! RoleBinding of that namespace, and allows the request when a binding with a
+//! subject that applies to the user references a role with a rule that
+//! allows it. The index finds the same bindings without visiting all of them:
+//! bindings are filed under the principals (username or group) their subjects
+//! match, so a user's candidate bindings are those filed under their name and
+//! their groups.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+use super::aggregation::{self, AggregationInput};
+use super::bootstrap;
+use super::request::{Request, SYSTEM_MASTERS, UserInfo, service_account_username};
+use super::rule::Rule;
+
+/// A Role (namespaced) or ClusterRole.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RoleKey {
+    ClusterRole(String),
+    Role { namespace: String, name: String },
+}
+
+impl RoleKey {
+    pub fn cluster(name: &str) -> RoleKey {
+        RoleKey::ClusterRole(name.to_owned())
+    }
+
+    pub fn namespaced(namespace: &str, name: &str) -> RoleKey {
+        RoleKey::Role {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RoleKey::ClusterRole(_) => "ClusterRole",
+            RoleKey::Role { .. } => "Role",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            RoleKey::ClusterRole(name) | RoleKey::Role { name, .. } => name,
+        }
+    }
+}
+
+impl fmt::Display for RoleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoleKey::ClusterRole(name) => write!(f, "ClusterRole {name}"),
+            RoleKey::Role { namespace, name } => write!(f, "Role {namespace}/{name}"),
+        }
+    }
+}
+
+/// A RoleBinding (with its namespace) or ClusterRoleBinding (without).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BindingKey {
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl BindingKey {
+    pub fn cluster(name: &str) -> BindingKey {
+        BindingKey {
+            namespace: None,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn namespaced(namespace: &str, name: &str) -> BindingKey {
+        BindingKey {
+            namespace: Some(namespace.to_owned()),
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.namespace {
+            None => "ClusterRoleBinding",
+            Some(_) => "RoleBinding",
+        }
+    }
+}
+
+impl fmt::Display for BindingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            None => write!(f, "ClusterRoleBinding {}", self.name),
+            Some(ns) => write!(f, "RoleBinding {ns}/{}", self.name),
+        }
+    }
+}
+
+/// Where a rule was written: the role and the index in its `rules`. For an
+/// aggregated ClusterRole, the role the rule was aggregated from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleOrigin {
+    pub role: RoleKey,
+    pub index: usize,
+}
+
+impl fmt::Display for RuleOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} rules[{}]", self.role, self.index)
+    }
+}
+
+/// A rule with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourcedRule {
+    pub rule: Rule,
+    pub origin: RuleOrigin,
+}
+
+/// Who a binding subject matches: a username (users, and service accounts
+/// by their `system:serviceaccount:NS:NAME` username) or a group.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Principal {
+    User(String),
+    Group(String),
+}
+
+/// A role as stored.
+#[derive(Clone, Debug)]
+pub struct RoleData {
+    pub key: RoleKey,
+    pub labels: BTreeMap<String, String>,
+    pub rules: Vec<Rule>,
+    /// `aggregationRule.clusterRoleSelectors` of an aggregated ClusterRole.
+    pub aggregation: Option<Vec<LabelSelector>>,
+    /// Why the role belongs to the default policy, if it does.
+    pub bootstrap: Option<String>,
+    /// A default ClusterRole Palisade stands in for (not among the objects).
+    pub stand_in: bool,
+    /// `rules` with their origins, shared with the effective rules.
+    own: Arc<[SourcedRule]>,
+}
+
+impl RoleData {
+    fn new(
+        key: RoleKey,
+        labels: BTreeMap<String, String>,
+        rules: Vec<Rule>,
+        aggregation: Option<Vec<LabelSelector>>,
+        bootstrap: Option<String>,
+        stand_in: bool,
+    ) -> RoleData {
+        let own = rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| SourcedRule {
+                rule: rule.clone(),
+                origin: RuleOrigin {
+                    role: key.clone(),
+                    index,
+                },
+            })
+            .collect();
+        RoleData {
+            key,
+            labels,
+            rules,
+            aggregation,
+            bootstrap,
+            stand_in,
+            own,
+        }
+    }
+}
+
+/// One subject of a binding, as written.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubjectRef {
+    pub kind: String,
+    pub name: String,
+    /// As written; for a ServiceAccount in a RoleBinding, empty means the
+    /// binding's namespace.
+    pub namespace: String,
+}
+
+impl SubjectRef {
+    /// The principal this subject matches in a binding of `binding_namespace`
+    /// (`appliesToUser`): a User by exact name, a Group by membership, a
+    /// ServiceAccount by its username with the namespace defaulting to the
+    /// RoleBinding's; a ServiceAccount without a namespace in a
+    /// ClusterRoleBinding, and unknown kinds, match nobody.
+    pub fn principal(&self, binding_namespace: Option<&str>) -> Option<Principal> {
+        match self.kind.as_str() {
+            "User" => Some(Principal::User(self.name.clone())),
+            "Group" => Some(Principal::Group(self.name.clone())),
+            "ServiceAccount" => {
+                let namespace = self.effective_namespace(binding_namespace)?;
+                Some(Principal::User(service_account_username(
+                    namespace, &self.name,
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    /// The namespace a ServiceAccount subject refers to.
+    pub fn effective_namespace<'a>(
+        &'a self,
+        binding_namespace: Option<&'a str>,
+    ) -> Option<&'a str> {
+        if !self.namespace.is_empty() {
+            return Some(&self.namespace);
+        }
+        binding_namespace.filter(|ns| !ns.is_empty())
+    }
+
+    /// `User alice`, `Group dev`, `ServiceAccount shop/api`.
+    pub fn describe(&self, binding_namespace: Option<&str>) -> String {
+        match self.kind.as_str() {
+            "ServiceAccount" => match self.effective_namespace(binding_namespace) {
+                Some(ns) => format!("ServiceAccount {ns}/{}", self.name),
+                None => format!(
+                    "ServiceAccount {} (no namespace: matches nobody)",
+                    self.name
+                ),
+            },
+            kind => format!("{kind} {}", self.name),
+        }
+    }
+}
+
+/// A binding as stored.
+#[derive(Clone, Debug)]
+pub struct BindingData {
+    pub key: BindingKey,
+    pub role_ref: RoleRef,
+    pub subjects: Vec<SubjectRef>,
+    pub labels: BTreeMap<String, String>,
+    /// Why the binding belongs to the default policy, if it does.
+    pub bootstrap: Option<String>,
+}
+
+impl BindingData {
+    /// The role the authorizer resolves (`GetRoleReferenceRules`): a Role in
+    /// the binding's namespace or a ClusterRole; `None` for any other kind
+    /// (and for a Role referenced from a ClusterRoleBinding).
+    pub fn role_key(&self) -> Option<RoleKey> {
+        match (self.role_ref.kind.as_str(), &self.key.namespace) {
+            ("ClusterRole", _) => Some(RoleKey::cluster(&self.role_ref.name)),
+            ("Role", Some(ns)) => Some(RoleKey::namespaced(ns, &self.role_ref.name)),
+            _ => None,
+        }
+    }
+
+    fn principals(&self) -> impl Iterator<Item = Principal> + '_ {
+        let namespace = self.key.namespace.as_deref();
+        self.subjects
+            .iter()
+            .filter_map(move |s| s.principal(namespace))
+    }
+
+    /// Whether the binding applies to requests in `namespace` (`""` for
+    /// cluster-scoped and non-resource requests): ClusterRoleBindings always,
+    /// RoleBindings only in their own namespace.
+    pub fn in_scope(&self, namespace: &str) -> bool {
+        match &self.key.namespace {
+            None => true,
+            Some(ns) => !namespace.is_empty() && ns == namespace,
+        }
+    }
+
+    /// The namespace the binding grants in, `None` for cluster-wide.
+    pub fn scope(&self) -> Option<&str> {
+        self.key.namespace.as_deref()
+    }
+}
+
+/// The authorizer's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The user is in `system:masters`, which bypasses RBAC.
+    AllowedPrivilegedGroup,
+    /// A rule allows it.
+    Allowed(Provenance),
+    Denied,
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        !matches!(self, Decision::Denied)
+    }
+}
+
+/// Which binding, role and rule grant something.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    pub binding: BindingKey,
+    pub role: RoleKey,
+    /// Index in the role's effective rules.
+    pub rule_index: usize,
+    pub origin: RuleOrigin,
+}
+
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {}", self.binding, self.role)?;
+        if self.origin.role != self.role {
+            write!(f, " (aggregated from {})", self.origin)
+        } else {
+            write!(f, " rules[{}]", self.origin.index)
+        }
+    }
+}
+
+/// One permission a user holds through one binding.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    pub binding: &'a BindingData,
+    pub role: &'a RoleData,
+    pub rules: &'a [SourcedRule],
+}
+
+impl Grant<'_> {
+    /// The namespace the grant applies in, `None` for cluster-wide.
+    pub fn scope(&self) -> Option<&str> {
+        self.binding.scope()
+    }
+}
+
+/// A user's grants, resolved, to ask many questions about.
+#[derive(Clone, Debug)]
+pub struct PreparedUser<'a> {
+    masters: bool,
+    grants: Vec<Grant<'a>>,
+}
+
+impl PreparedUser<'_> {
+    /// The authorizer's decision for this user.
+    pub fn authorize(&self, request: &Request) -> Decision {
+        if self.masters {
+            return Decision::AllowedPrivilegedGroup;
+        }
+        let namespace = request.namespace();
+        for grant in &self.grants {
+            if !grant.binding.in_scope(namespace) {
+                continue;
+            }
+            if let Some(rule_index) = grant.rules.iter().position(|r| r.rule.allows(request)) {
+                return Decision::Allowed(Provenance {
+                    binding: grant.binding.key.clone(),
+                    role: grant.role.key.clone(),
+                    rule_index,
+                    origin: grant.rules[rule_index].origin.clone(),
+                });
+            }
+        }
+        Decision::Denied
+    }
+
+    /// Whether the user holds any grant at all (or is in `system:masters`).
+    pub fn has_grants(&self) -> bool {
+        self.masters || !self.grants.is_empty()
+    }
+
+    pub fn grants(&self) -> &[Grant<'_>] {
+        &self.grants
+    }
+}
+
+/// Someone `who-can` finds.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WhoCan {
+    pub subject: String,
+    pub binding: BindingKey,
+    pub role: RoleKey,
+    pub rule_index: usize,
+    /// Where the rule was written (another ClusterRole, for an aggregated one).
+    pub origin: RuleOrigin,
+}
+
+/// One RBAC object added, changed or removed (a watch event).
+#[derive(Clone, Debug)]
+pub enum Change<'a> {
+    Role(&'a Role),
+    ClusterRole(&'a ClusterRole),
+    RoleBinding(&'a RoleBinding),
+    ClusterRoleBinding(&'a ClusterRoleBinding),
+    DeleteRole { namespace: &'a str, name: &'a str },
+    DeleteClusterRole { name: &'a str },
+    DeleteRoleBinding { namespace: &'a str, name: &'a str },
+    DeleteClusterRoleBinding { name: &'a str },
+}
+
+/// The principals whose permissions a change may have changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Affected {
+    pub principals: BTreeSet<Principal>,
+}
+
+impl Affected {
+    /// Whether the service account `namespace/name` may have new permissions:
+    /// its username or one of its groups is affected.
+    pub fn touches_service_account(&self, namespace: &str, name: &str) -> bool {
+        let user = UserInfo::service_account(namespace, name);
+        self.touches(&user)
+    }
+
+    pub fn touches(&self, user: &UserInfo) -> bool {
+        self.principals
+            .contains(&Principal::User(user.name.clone()))
+            || user
+                .groups
+                .iter()
+                .any(|g| self.principals.contains(&Principal::Group(g.clone())))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.principals.is_empty()
+    }
+}
+
+/// The indexed RBAC objects.
+#[derive(Clone, Debug, Default)]
+pub struct RbacIndex {
+    roles: BTreeMap<RoleKey, RoleData>,
+    /// Effective rules: stored rules, or the aggregation union.
+    effective: HashMap<RoleKey, Arc<[SourcedRule]>>,
+    bindings: BTreeMap<BindingKey, BindingData>,
+    by_principal: HashMap<Principal, BTreeSet<BindingKey>>,
+    by_role: HashMap<RoleKey, BTreeSet<BindingKey>>,
+}
+
+impl RbacIndex {
+    /// Indexes the objects; default ClusterRoles absent from them
+    /// (`cluster-admin`, `admin`, `edit`, `view`) are stood in for.
+    pub fn build<'a>(
+        roles: impl IntoIterator<Item = &'a Role>,
+        cluster_roles: impl IntoIterator<Item = &'a ClusterRole>,
+        role_bindings: impl IntoIterator<Item = &'a RoleBinding>,
+        cluster_role_bindings: impl IntoIterator<Item = &'a ClusterRoleBinding>,
+    ) -> RbacIndex {
+        let mut index = RbacIndex::default();
+        for role in roles {
+            let data = role_data_of_role(role);
+            index.roles.insert(data.key.clone(), data);
+        }
+        for role in cluster_roles {
+            let data = role_data_of_cluster_role(role);
+            index.roles.insert(data.key.clone(), data);
+        }
+        index.add_stand_ins();
+        for binding in role_bindings {
+            index.insert_binding(binding_data_of_role_binding(binding));
+        }
+        for binding in cluster_role_bindings {
+            index.insert_binding(binding_data_of_cluster_role_binding(binding));
+        }
+        index.recompute_all_effective();
+        index
+    }
+
+    fn add_stand_ins(&mut self) {
+        for default in bootstrap::default_cluster_roles() {
+            let key = RoleKey::cluster(default.name);
+            self.roles.entry(key.clone()).or_insert_with(|| {
+                let reason = format!(
+                    "`{}` is a default ClusterRole of the API server",
+                    default.name
+                );
+                RoleData::new(
+                    key,
+                    default.labels,
+                    default.rules,
+                    default.aggregation,
+                    Some(reason),
+                    true,
+                )
+            });
+        }
+    }
+
+    pub fn roles(&self) -> impl Iterator<Item = &RoleData> {
+        self.roles.values()
+    }
+
+    pub fn role(&self, key: &RoleKey) -> Option<&RoleData> {
+        self.roles.get(key)
+    }
+
+    pub fn bindings(&self) -> impl Iterator<Item = &BindingData> {
+        self.bindings.values()
+    }
+
+    pub fn binding(&self, key: &BindingKey) -> Option<&BindingData> {
+        self.bindings.get(key)
+    }
+
+    /// The rules the authorizer uses for a role (aggregation applied);
+    /// `None` when the role does not exist.
+    pub fn effective_rules(&self, key: &RoleKey) -> Option<&[SourcedRule]> {
+        self.effective.get(key).map(|rules| &**rules)
+    }
+
+    /// The same rules, shared (for caches that outlive a borrow of the index).
+    pub fn effective_rules_shared(&self, key: &RoleKey) -> Option<Arc<[SourcedRule]>> {
+        self.effective.get(key).cloned()
+    }
+
+    /// The role a binding resolves to, when it exists.
+    pub fn resolve(&self, binding: &BindingData) -> Option<(&RoleData, &[SourcedRule])> {
+        let key = binding.role_key()?;
+        Some((self.roles.get(&key)?, self.effective_rules(&key)?))
+    }
+
+    /// Bindings whose role does not exist (the authorizer skips them with
+    /// an error until the role appears).
+    pub fn dangling_bindings(&self) -> impl Iterator<Item = &BindingData> {
+        self.bindings.values().filter(|b| self.resolve(b).is_none())
+    }
+
+    /// Bindings that reference `role`.
+    pub fn bindings_of_role(&self, role: &RoleKey) -> impl Iterator<Item = &BindingData> {
+        self.by_role
+            .get(role)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.bindings.get(key))
+    }
+
+    /// The authorizer's decision: `system:masters` first (it bypasses RBAC),
+    /// then every binding that applies to the user and is in scope of the
+    /// request's namespace.
+    pub fn authorize(&self, user: &UserInfo, request: &Request) -> Decision {
+        self.prepare(user).authorize(request)
+    }
+
+    /// The user's bindings, resolved once, for many questions about them.
+    pub fn prepare(&self, user: &UserInfo) -> PreparedUser<'_> {
+        PreparedUser {
+            masters: user.in_group(SYSTEM_MASTERS),
+            grants: self.grants_for(user),
+        }
+    }
+
+    /// Bindings with a subject that applies to the user, ClusterRoleBindings
+    /// first, each sorted by name.
+    fn candidate_bindings(&self, user: &UserInfo) -> Vec<&BindingKey> {
+        let mut keys: Vec<&BindingKey> = std::iter::once(Principal::User(user.name.clone()))
+            .chain(user.groups.iter().map(|g| Principal::Group(g.clone())))
+            .filter_map(|p| self.by_principal.get(&p))
+            .flatten()
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Every permission the user holds, binding by binding, in the order
+    /// the authorizer visits them.
+    pub fn grants_for(&self, user: &UserInfo) -> Vec<Grant<'_>> {
+        self.candidate_bindings(user)
+            .into_iter()
+            .filter_map(|key| {
+                let binding = &self.bindings[key];
+                let (role, rules) = self.resolve(binding)?;
+                Some(Grant {
+                    binding,
+                    role,
+                    rules,
+                })
+            })
+            .collect()
+    }
+
+    /// Every subject granted the request, with the binding and rule, sorted.
+    /// `system:masters` is not listed: it bypasses RBAC for everything.
+    pub fn who_can(&self, request: &Request) -> Vec<WhoCan> {
+        let namespace = request.namespace();
+        let mut found = Vec::new();
+        for binding in self.bindings.values() {
+            if !binding.in_scope(namespace) {
+                continue;
+            }
+            let Some((role, rules)) = self.resolve(binding) else {
+                continue;
+            };
+            let Some(rule_index) = rules.iter().position(|r| r.rule.allows(request)) else {
+                continue;
+            };
+            let binding_ns = binding.key.namespace.as_deref();
+            for subject in &binding.subjects {
+                if subject.principal(binding_ns).is_none() {
+                    continue;
+                }
+                found.push(WhoCan {
+                    subject: subject.describe(binding_ns),
+                    binding: binding.key.clone(),
+                    role: role.key.clone(),
+                    rule_index,
+                    origin: rules[rule_index].origin.clone(),
+                });
+            }
+        }
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    /// Applies one watch event; returns whose permissions may have changed.
+    pub fn apply(&mut self, change: Change<'_>) -> Affected {
+        match change {
+            Change::RoleBinding(b) => self.replace_binding(binding_data_of_role_binding(b)),
+            Change::ClusterRoleBinding(b) => {
+                self.replace_binding(binding_data_of_cluster_role_binding(b))
+            }
+            Change::DeleteRoleBinding { namespace, name } => {
+                self.remove_binding(&BindingKey::namespaced(namespace, name))
+            }
+            Change::DeleteClusterRoleBinding { name } => {
+                self.remove_binding(&BindingKey::cluster(name))
+            }
+            Change::Role(r) => self.replace_role(role_data_of_role(r)),
+            Change::ClusterRole(r) => self.replace_role(role_data_of_cluster_role(r)),
+            Change::DeleteRole { namespace, name } => {
+                self.remove_role(&RoleKey::namespaced(namespace, name))
+            }
+            Change::DeleteClusterRole { name } => self.remove_role(&RoleKey::cluster(name)),
+        }
+    }
+
+    fn replace_binding(&mut self, data: BindingData) -> Affected {
+        let mut affected = self.remove_binding(&data.key.clone());
+        affected.principals.extend(data.principals());
+        self.insert_binding(data);
+        affected
+    }
+
+    fn insert_binding(&mut self, data: BindingData) {
+        for principal in data.principals() {
+            self.by_principal
+                .entry(principal)
+                .or_default()
+                .insert(data.key.clone());
+        }
+        if let Some(role) = data.role_key() {
+            self.by_role
+                .entry(role)
+                .or_default()
+                .insert(data.key.clone());
+        }
+        self.bindings.insert(data.key.clone(), data);
+    }
+
+    fn remove_binding(&mut self, key: &BindingKey) -> Affected {
+        let Some(old) = self.bindings.remove(key) else {
+            return Affected::default();
+        };
+        let principals: BTreeSet<Principal> = old.principals().collect();
+        for principal in &principals {
+            if let Some(keys) = self.by_principal.get_mut(principal) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_principal.remove(principal);
+                }
+            }
+        }
+        if let Some(role) = old.role_key()
+            && let Some(keys) = self.by_role.get_mut(&role)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_role.remove(&role);
+            }
+        }
+        Affected { principals }
+    }
+
+    fn replace_role(&mut self, data: RoleData) -> Affected {
+        let key = data.key.clone();
+        let old = self.roles.insert(key.clone(), data);
+        self.role_changed(&key, old)
+    }
+
+    fn remove_role(&mut self, key: &RoleKey) -> Affected {
+        match self.roles.remove(key) {
+            Some(old) => self.role_changed(key, Some(old)),
+            None => Affected::default(),
+        }
+    }
+
+    /// Recomputes what a role change touches: the role's own effective
+    /// rules and, when the change can alter an aggregation (an aggregated
+    /// role changed, or the role's old or new labels are selected by one),
+    /// every aggregated ClusterRole; then collects the principals of the
+    /// bindings of every role whose effective rules changed.
+    fn role_changed(&mut self, key: &RoleKey, old: Option<RoleData>) -> Affected {
+        let mut changed: Vec<RoleKey> = Vec::new();
+        let own = self
+            .roles
+            .get(key)
+            .filter(|r| r.aggregation.is_none())
+            .map(own_rules);
+        let aggregated_now = self.roles.get(key).is_some_and(|r| r.aggregation.is_some());
+        if !aggregated_now && self.set_effective(key, own) {
+            changed.push(key.clone());
+        }
+        let touches_aggregation = matches!(key, RoleKey::ClusterRole(_))
+            && (aggregated_now
+                || old.as_ref().is_some_and(|o| o.aggregation.is_some())
+                || old
+                    .as_ref()
+                    .is_some_and(|o| self.selected_by_aggregation(&o.labels))
+                || self
+                    .roles
+                    .get(key)
+                    .is_some_and(|r| self.selected_by_aggregation(&r.labels)));
+        if touches_aggregation {
+            let before: Vec<(RoleKey, Option<Arc<[SourcedRule]>>)> = self
+                .roles
+                .values()
+                .filter(|r| r.aggregation.is_some())
+                .map(|r| (r.key.clone(), self.effective.get(&r.key).cloned()))
+                .collect();
+            let was_aggregated = old.as_ref().is_some_and(|o| o.aggregation.is_some());
+            if was_aggregated && !aggregated_now && !changed.contains(key) {
+                changed.push(key.clone());
+            }
+            self.recompute_aggregated();
+            for (k, old_rules) in before {
+                if self.effective.get(&k).map(|r| &**r) != old_rules.as_deref()
+                    && !changed.contains(&k)
+                {
+                    changed.push(k);
+                }
+            }
+        }
+        let mut affected = Affected::default();
+        for role in &changed {
+            for binding in self.bindings_of_role(role) {
+                affected.principals.extend(binding.principals());
+            }
+        }
+        affected
+    }
+
+    /// Whether some aggregated ClusterRole selects these labels.
+    fn selected_by_aggregation(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.roles.values().any(|r| {
+            r.aggregation
+                .as_deref()
+                .is_some_and(|s| aggregation::selects(s, labels))
+        })
+    }
+
+    /// Sets a role's effective rules; true when they changed.
+    fn set_effective(&mut self, key: &RoleKey, rules: Option<Arc<[SourcedRule]>>) -> bool {
+        match rules {
+            Some(rules) => match self.effective.insert(key.clone(), rules.clone()) {
+                Some(old) => old != rules,
+                None => true,
+            },
+            None => self.effective.remove(key).is_some(),
+        }
+    }
+
+    fn recompute_all_effective(&mut self) {
+        self.effective = self
+            .roles
+            .values()
+            .filter(|r| r.aggregation.is_none())
+            .map(|r| (r.key.clone(), own_rules(r)))
+            .collect();
+        self.recompute_aggregated();
+    }
+
+    /// Recomputes the rules of every aggregated ClusterRole.
+    fn recompute_aggregated(&mut self) {
+        if self.roles.values().all(|r| r.aggregation.is_none()) {
+            return;
+        }
+        let inputs: BTreeMap<&str, AggregationInput<'_>> = self
+            .roles
+            .values()
+            .filter_map(|r| match &r.key {
+                RoleKey::ClusterRole(name) => Some((
+                    name.as_str(),
+                    AggregationInput {
+                        labels: &r.labels,
+                        own_rules: own_rules(r),
+                        selectors: r.aggregation.as_deref(),
+                    },
+                )),
+                RoleKey::Role { .. } => None,
+            })
+            .collect();
+        let aggregated = aggregation::aggregate(&inputs);
+        for (name, rules) in aggregated {
+            self.effective.insert(RoleKey::ClusterRole(name), rules);
+        }
+    }
+
+    /// Whether a ClusterRole's labels put it into an aggregated role's union.
+    pub fn aggregated_into(&self, role: &RoleData) -> Vec<&RoleData> {
+        self.roles
+            .values()
+            .filter(|r| r.key != role.key)
+            .filter(|r| {
+                r.aggregation
+                    .as_deref()
+                    .is_some_and(|s| aggregation::selects(s, &role.labels))
+            })
+            .collect()
+    }
+}
+
+fn own_rules(role: &RoleData) -> Arc<[SourcedRule]> {
+    role.own.clone()
+}
+
+fn rules_of(rules: Option<&Vec<k8s_openapi::api::rbac::v1::PolicyRule>>) -> Vec<Rule> {
+    rules.into_iter().flatten().map(Rule::from).collect()
+}
+
+fn name_of(meta: &ObjectMeta) -> String {
+    meta.name.clone().unwrap_or_default()
+}
+
+fn role_data_of_role(role: &Role) -> RoleData {
+    let namespace = role.metadata.namespace.clone().unwrap_or_default();
+    RoleData::new(
+        RoleKey::Role {
+            namespace,
+            name: name_of(&role.metadata),
+        },
+        role.metadata.labels.clone().unwrap_or_default(),
+        rules_of(role.rules.as_ref()),
+        None,
+        bootstrap::bootstrap_reason(&role.metadata, false),
+        false,
+    )
+}
+
+fn role_data_of_cluster_role(role: &ClusterRole) -> RoleData {
+    RoleData::new(
+        RoleKey::ClusterRole(name_of(&role.metadata)),
+        role.metadata.labels.clone().unwrap_or_default(),
+        rules_of(role.rules.as_ref()),
+        role.aggregation_rule
+            .as_ref()
+            .map(|a| a.cluster_role_selectors.clone().unwrap_or_default()),
+        bootstrap::bootstrap_reason(&role.metadata, true),
+        false,
+    )
+}
+
+fn subjects_of(subjects: Option<&Vec<Subject>>) -> Vec<SubjectRef> {
+    subjects
+        .into_iter()
+        .flatten()
+        .map(|s| SubjectRef {
+            kind: s.kind.clone(),
+            name: s.name.clone(),
+            namespace: s.namespace.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn binding_data_of_role_binding(binding: &RoleBinding) -> BindingData {
+    let namespace = binding.metadata.namespace.clone().unwrap_or_default();
+    BindingData {
+        key: BindingKey::namespaced(&namespace, &name_of(&binding.metadata)),
+        role_ref: binding.role_ref.clone(),
+        subjects: subjects_of(binding.subjects.as_ref()),
+        labels: binding.metadata.labels.clone().unwrap_or_default(),
+        bootstrap: bootstrap::bootstrap_reason(&binding.metadata, false),
+    }
+}
+
+fn binding_data_of_cluster_role_binding(binding: &ClusterRoleBinding) -> BindingData {
+    BindingData {
+        key: BindingKey::cluster(&name_of(&binding.metadata)),
+        role_ref: binding.role_ref.clone(),
+        subjects: subjects_of(binding.subjects.as_ref()),
+        labels: binding.metadata.labels.clone().unwrap_or_default(),
+        bootstrap: bootstrap::bootstrap_reason(&binding.metadata, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::resources;
+    use crate::model::Inventory;
+
+    fn index(yaml: &str) -> RbacIndex {
+        let inventory = Inventory::from_resources(&resources(yaml));
+        RbacIndex::build(
+            &inventory.roles,
+            &inventory.cluster_roles,
+            &inventory.role_bindings,
+            &inventory.cluster_role_bindings,
+        )
+    }
+
+    fn can(index: &RbacIndex, user: &UserInfo, request: &Request) -> bool {
+        index.authorize(user, request).is_allowed()
+    }
+
+    fn get_pods(ns: &str) -> Request {
+        Request::resource("get", "", "pods", "", "", ns)
+    }
+
+    const POD_READER: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: pod-reader}
+rules:
+- {apiGroups: [""], resources: [pods, nodes], verbs: [get]}
+- {nonResourceURLs: ["/metrics"], verbs: [get]}
+"#;
+
+    #[test]
+    fn cluster_role_binding_grants_everywhere() {
+        let idx = index(&format!(
+            "{POD_READER}---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: crb}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects: [{{kind: User, name: alice}}]
+"
+        ));
+        let alice = UserInfo::new("alice", &[]);
+        assert!(can(&idx, &alice, &get_pods("a")));
+        assert!(can(&idx, &alice, &get_pods("")));
+        assert!(can(
+            &idx,
+            &alice,
+            &Request::resource("get", "", "nodes", "", "", "")
+        ));
+        assert!(can(&idx, &alice, &Request::non_resource("get", "/metrics")));
+        assert!(!can(&idx, &UserInfo::new("bob", &[]), &get_pods("a")));
+        // Users match by exact name.
+        assert!(!can(&idx, &UserInfo::new("Alice", &[]), &get_pods("a")));
+    }
+
+    #[test]
+    fn role_binding_grants_only_in_its_namespace_and_only_namespaced_requests() {
+        let idx = index(&format!(
+            "{POD_READER}---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: rb, namespace: shop}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects: [{{kind: Group, name: dev}}]
+"
+        ));
+        let dev = UserInfo::new("carol", &["dev"]);
+        assert!(can(&idx, &dev, &get_pods("shop")));
+        assert!(!can(&idx, &dev, &get_pods("other")));
+        // Cluster-wide requests have no namespace: a RoleBinding never matches.
+        assert!(!can(&idx, &dev, &get_pods("")));
+        assert!(!can(
+            &idx,
+            &dev,
+            &Request::resource("get", "", "nodes", "", "", "")
+        ));
+        assert!(!can(&idx, &dev, &Request::non_resource("get", "/metrics")));
+        // The authorizer goes by the request's attributes: a namespaced
+        // request for `nodes` in `shop` is granted by the rule.
+        assert!(can(
+            &idx,
+            &dev,
+            &Request::resource("get", "", "nodes", "", "", "shop")
+        ));
+    }
+
+    #[test]
+    fn service_account_subjects_default_to_the_role_binding_namespace() {
+        let idx = index(&format!(
+            "{POD_READER}---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: rb, namespace: shop}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects:
+- {{kind: ServiceAccount, name: api}}
+- {{kind: ServiceAccount, name: worker, namespace: jobs}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: crb}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects: [{{kind: ServiceAccount, name: nobody}}]
+"
+        ));
+        assert!(can(
+            &idx,
+            &UserInfo::service_account("shop", "api"),
+            &get_pods("shop")
+        ));
+        assert!(!can(
+            &idx,
+            &UserInfo::service_account("other", "api"),
+            &get_pods("shop")
+        ));
+        // A namespaced subject in a RoleBinding: the account of `jobs`, in `shop`.
+        assert!(can(
+            &idx,
+            &UserInfo::service_account("jobs", "worker"),
+            &get_pods("shop")
+        ));
+        assert!(!can(
+            &idx,
+            &UserInfo::service_account("jobs", "worker"),
+            &get_pods("jobs")
+        ));
+        // No namespace in a ClusterRoleBinding: matches no account at all.
+        for ns in ["default", "kube-system", ""] {
+            let user = UserInfo::new(format!("system:serviceaccount:{ns}:nobody"), &[]);
+            assert!(!can(&idx, &user, &get_pods("x")));
+        }
+        // The SA username matches even without the SA groups (as the authorizer
+        // compares usernames only).
+        assert!(can(
+            &idx,
+            &UserInfo::new("system:serviceaccount:shop:api", &[]),
+            &get_pods("shop")
+        ));
+    }
+
+    #[test]
+    fn service_account_groups_and_unknown_subject_kinds() {
+        let idx = index(&format!(
+            "{POD_READER}---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: all-sa}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects: [{{kind: Group, name: 'system:serviceaccounts:shop'}}, {{kind: Robot, name: alice}}]
+"
+        ));
+        assert!(can(
+            &idx,
+            &UserInfo::service_account("shop", "any"),
+            &get_pods("x")
+        ));
+        assert!(!can(
+            &idx,
+            &UserInfo::service_account("other", "any"),
+            &get_pods("x")
+        ));
+        assert!(!can(&idx, &UserInfo::new("alice", &[]), &get_pods("x")));
+    }
+
+    #[test]
+    fn system_masters_bypasses_rbac() {
+        let idx = index("");
+        let admin = UserInfo::new("root", &["system:masters"]);
+        assert_eq!(
+            idx.authorize(
+                &admin,
+                &Request::resource("escalate", "x", "y", "z", "n", "")
+            ),
+            Decision::AllowedPrivilegedGroup
+        );
+        assert!(!can(&idx, &UserInfo::new("root", &[]), &get_pods("x")));
+    }
+
+    #[test]
+    fn role_refs_resolve_by_kind_and_namespace() {
+        let idx = index(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader, namespace: shop}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: same-ns, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: User, name: a}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: other-ns, namespace: web}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: User, name: b}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: crb-to-role}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
+subjects: [{kind: User, name: c}]
+"#,
+        );
+        assert!(can(&idx, &UserInfo::new("a", &[]), &get_pods("shop")));
+        // Role `reader` does not exist in `web`: dangling.
+        assert!(!can(&idx, &UserInfo::new("b", &[]), &get_pods("web")));
+        assert!(!can(&idx, &UserInfo::new("c", &[]), &get_pods("shop")));
+        let dangling: Vec<String> = idx
+            .dangling_bindings()
+            .map(|b| b.key.name.clone())
+            .collect();
+        assert_eq!(dangling, ["crb-to-role", "other-ns"]);
+    }
+
+    #[test]
+    fn dangling_binding_becomes_live_when_the_role_appears() {
+        let yaml = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: crb}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: later}
+subjects: [{kind: User, name: a}]
+"#;
+        let mut idx = index(yaml);
+        let a = UserInfo::new("a", &[]);
+        assert!(!can(&idx, &a, &get_pods("x")));
+        let role: k8s_openapi::api::rbac::v1::ClusterRole = serde_norway::from_str(
+            "metadata: {name: later}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}]",
+        )
+        .unwrap();
+        let affected = idx.apply(Change::ClusterRole(&role));
+        assert!(affected.principals.contains(&Principal::User("a".into())));
+        assert!(can(&idx, &a, &get_pods("x")));
+        let affected = idx.apply(Change::DeleteClusterRole { name: "later" });
+        assert!(affected.touches(&a));
+        assert!(!can(&idx, &a, &get_pods("x")));
+    }
+
+    #[test]
+    fn incremental_binding_updates_report_old_and_new_subjects() {
+        let mut idx = index(POD_READER);
+        let binding: ClusterRoleBinding = serde_norway::from_str(
+            "metadata: {name: b}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}\nsubjects: [{kind: User, name: a}]",
+        )
+        .unwrap();
+        let affected = idx.apply(Change::ClusterRoleBinding(&binding));
+        assert_eq!(
+            affected.principals,
+            BTreeSet::from([Principal::User("a".into())])
+        );
+        let moved: ClusterRoleBinding = serde_norway::from_str(
+            "metadata: {name: b}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}\nsubjects: [{kind: ServiceAccount, name: s, namespace: n}]",
+        )
+        .unwrap();
+        let affected = idx.apply(Change::ClusterRoleBinding(&moved));
+        assert!(affected.touches(&UserInfo::new("a", &[])));
+        assert!(affected.touches_service_account("n", "s"));
+        assert!(!affected.touches_service_account("n", "t"));
+        assert!(!can(&idx, &UserInfo::new("a", &[]), &get_pods("x")));
+        assert!(can(
+            &idx,
+            &UserInfo::service_account("n", "s"),
+            &get_pods("x")
+        ));
+        let affected = idx.apply(Change::DeleteClusterRoleBinding { name: "b" });
+        assert!(affected.touches_service_account("n", "s"));
+        assert!(!can(
+            &idx,
+            &UserInfo::service_account("n", "s"),
+            &get_pods("x")
+        ));
+    }
+
+    #[test]
+    fn aggregated_cluster_roles_are_recomputed_from_selectors() {
+        let yaml = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: monitoring}
+aggregationRule:
+  clusterRoleSelectors: [{matchLabels: {example.com/aggregate-to-monitoring: "true"}}]
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: metrics-reader, labels: {example.com/aggregate-to-monitoring: "true"}}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: crb}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: monitoring}
+subjects: [{kind: User, name: a}]
+"#;
+        let mut idx = index(yaml);
+        let a = UserInfo::new("a", &[]);
+        assert!(can(&idx, &a, &get_pods("x")));
+        match idx.authorize(&a, &get_pods("x")) {
+            Decision::Allowed(p) => {
+                assert_eq!(p.role, RoleKey::cluster("monitoring"));
+                assert_eq!(p.origin.role, RoleKey::cluster("metrics-reader"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Removing the label removes the rule from the aggregate.
+        let unlabelled: ClusterRole = serde_norway::from_str(
+            "metadata: {name: metrics-reader}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}]",
+        )
+        .unwrap();
+        let affected = idx.apply(Change::ClusterRole(&unlabelled));
+        assert!(affected.touches(&a));
+        assert!(!can(&idx, &a, &get_pods("x")));
+    }
+
+    #[test]
+    fn default_roles_are_stood_in_for_when_absent() {
+        let idx = index(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: devs, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects: [{kind: Group, name: dev}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: crd-viewer, labels: {rbac.authorization.k8s.io/aggregate-to-view: "true"}}
+rules: [{apiGroups: [example.com], resources: [widgets], verbs: [get]}]
+"#,
+        );
+        let dev = UserInfo::new("d", &["dev"]);
+        assert!(can(
+            &idx,
+            &dev,
+            &Request::resource("get", "", "secrets", "", "", "shop")
+        ));
+        assert!(can(
+            &idx,
+            &dev,
+            &Request::resource("create", "", "pods", "exec", "", "shop")
+        ));
+        assert!(!can(
+            &idx,
+            &dev,
+            &Request::resource(
+                "create",
+                "rbac.authorization.k8s.io",
+                "rolebindings",
+                "",
+                "",
+                "shop"
+            )
+        ));
+        // view → edit → admin: a role aggregated into view reaches edit.
+        assert!(can(
+            &idx,
+            &dev,
+            &Request::resource("get", "example.com", "widgets", "", "", "shop")
+        ));
+        assert!(idx.dangling_bindings().next().is_none());
+    }
+
+    /// Random watch events applied one by one leave the index exactly as a
+    /// build from the final objects would (aggregation included).
+    #[test]
+    fn incremental_updates_equal_a_fresh_build() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let labels = ["{}", "{agg: a}", "{agg: b}"];
+        let resources = ["pods", "secrets", "nodes"];
+        let mut cluster_roles: BTreeMap<String, ClusterRole> = BTreeMap::new();
+        let mut roles: BTreeMap<String, Role> = BTreeMap::new();
+        let mut crbs: BTreeMap<String, ClusterRoleBinding> = BTreeMap::new();
+        let mut rbs: BTreeMap<String, RoleBinding> = BTreeMap::new();
+        let mut live = RbacIndex::build(&[], &[], &[], &[]);
+        for _ in 0..400 {
+            let name = format!("o{}", next(4));
+            let rule = format!(
+                "[{{apiGroups: [''], resources: [{}], verbs: [get]}}]",
+                resources[next(3)]
+            );
+            let subject = [
+                "{kind: User, name: u}",
+                "{kind: Group, name: g}",
+                "{kind: ServiceAccount, name: s, namespace: n}",
+                "{kind: ServiceAccount, name: s}",
+            ][next(4)];
+            let role_ref = format!(
+                "{{apiGroup: rbac.authorization.k8s.io, kind: {}, name: o{}}}",
+                ["Role", "ClusterRole"][next(2)],
+                next(4)
+            );
+            match next(8) {
+                0 => {
+                    let yaml = match next(3) {
+                        0 => format!(
+                            "metadata: {{name: {name}, labels: {}}}\naggregationRule: {{clusterRoleSelectors: [{{matchLabels: {{agg: a}}}}]}}",
+                            labels[next(3)]
+                        ),
+                        _ => format!(
+                            "metadata: {{name: {name}, labels: {}}}\nrules: {rule}",
+                            labels[next(3)]
+                        ),
+                    };
+                    let role: ClusterRole = serde_norway::from_str(&yaml).unwrap();
+                    live.apply(Change::ClusterRole(&role));
+                    cluster_roles.insert(name, role);
+                }
+                1 => {
+                    live.apply(Change::DeleteClusterRole { name: &name });
+                    cluster_roles.remove(&name);
+                }
+                2 => {
+                    let role: Role = serde_norway::from_str(&format!(
+                        "metadata: {{name: {name}, namespace: n}}\nrules: {rule}"
+                    ))
+                    .unwrap();
+                    live.apply(Change::Role(&role));
+                    roles.insert(name, role);
+                }
+                3 => {
+                    live.apply(Change::DeleteRole {
+                        namespace: "n",
+                        name: &name,
+                    });
+                    roles.remove(&name);
+                }
+                4 => {
+                    let b: ClusterRoleBinding = serde_norway::from_str(&format!(
+                        "metadata: {{name: {name}}}\nroleRef: {role_ref}\nsubjects: [{subject}]"
+                    ))
+                    .unwrap();
+                    live.apply(Change::ClusterRoleBinding(&b));
+                    crbs.insert(name, b);
+                }
+                5 => {
+                    live.apply(Change::DeleteClusterRoleBinding { name: &name });
+                    crbs.remove(&name);
+                }
+                6 => {
+                    let b: RoleBinding = serde_norway::from_str(&format!("metadata: {{name: {name}, namespace: n}}\nroleRef: {role_ref}\nsubjects: [{subject}]")).unwrap();
+                    live.apply(Change::RoleBinding(&b));
+                    rbs.insert(name, b);
+                }
+                _ => {
+                    live.apply(Change::DeleteRoleBinding {
+                        namespace: "n",
+                        name: &name,
+                    });
+                    rbs.remove(&name);
+                }
+            }
+            let fresh = RbacIndex::build(
+                roles.values(),
+                cluster_roles.values(),
+                rbs.values(),
+                crbs.values(),
+            );
+            // Stand-ins are added by build only; compare everything else.
+            let own = |idx: &RbacIndex| -> BTreeMap<RoleKey, Vec<SourcedRule>> {
+                idx.effective
+                    .iter()
+                    .filter(|(k, _)| idx.roles.get(k).is_some_and(|r| !r.stand_in))
+                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .collect()
+            };
+            assert_eq!(own(&live), own(&fresh));
+            let sorted = |m: &HashMap<Principal, BTreeSet<BindingKey>>| -> BTreeMap<Principal, BTreeSet<BindingKey>> {
+                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            };
+            assert_eq!(sorted(&live.by_principal), sorted(&fresh.by_principal));
+        }
+    }
+
+    #[test]
+    fn who_can_lists_subjects_with_provenance() {
+        let idx = index(&format!(
+            "{POD_READER}---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: rb, namespace: shop}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects: [{{kind: ServiceAccount, name: api}}, {{kind: User, name: zed}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: crb}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects: [{{kind: Group, name: ops}}, {{kind: ServiceAccount, name: ghost}}]
+"
+        ));
+        let found: Vec<String> = idx
+            .who_can(&get_pods("shop"))
+            .into_iter()
+            .map(|w| format!("{} {}", w.subject, w.binding))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "Group ops ClusterRoleBinding crb",
+                "ServiceAccount shop/api RoleBinding shop/rb",
+                "User zed RoleBinding shop/rb",
+            ]
+        );
+        assert_eq!(idx.who_can(&get_pods("web")).len(), 1);
+    }
+}

@@ -1,0 +1,40 @@
+//! RBAC analysis: what the API server's authorizer would allow, exactly.
+//!
+//! - [`rule`] and [`request`]: the authorizer's matching of request
+//!   attributes against policy rules, and who asks (users, groups, service
+//!   accounts, impersonation).
+//! - [`index`]: the RBAC objects indexed by subject and role, the
+//!   authorizer's decision with its provenance, `who-can`, effective grants,
+//!   and incremental updates on each watch event.
+//! - [`aggregation`]: ClusterRole aggregation, recomputed from selectors.
+//! - [`bootstrap`]: the default policy's objects (recognised for noise
+//!   control, stood in for when manifests bind to them).
+//! - [`effective`]: every service account's grants, refreshed per change.
+//! - [`risk`] and [`analysis`]: dangerous permissions and attack paths to
+//!   cluster admin, per service account.
+//! - [`command`]: `palisade rbac can-i | who-can | permissions`, reading
+//!   manifests ([`manifests`]) or a live cluster ([`live`], the only module
+//!   here with a client).
+//!
+//! Everything except `command` and `live` is pure: no client, no clock.
+
+pub mod aggregation;
+pub mod analysis;
+pub mod bootstrap;
+pub mod command;
+pub mod effective;
+pub mod index;
+pub mod live;
+pub mod manifests;
+pub mod request;
+pub mod resources;
+pub mod risk;
+pub mod rule;
+
+pub use analysis::{AccountPermission, RbacAnalysis};
+pub use effective::{AccountGrant, EffectivePermissions};
+pub use index::{
+    Affected, BindingKey, Change, Decision, Principal, Provenance, RbacIndex, RoleKey,
+};
+pub use request::{Request, ResourceRequest, UserInfo};
+pub use rule::Rule;

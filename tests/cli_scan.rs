@@ -1,0 +1,864 @@
+//! `palisade scan` and `palisade checks` as a CI pipeline runs them: the
+//! built binary, real files, exit codes and every output format.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const FIXTURES: &str = "tests/fixtures/scan";
+
+/// Runs the binary from the crate root (so reported file names are
+/// `tests/fixtures/scan/…`), without colour, with `stdin` as standard input.
+fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("palisade starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    // The binary may exit before reading everything (an error elsewhere):
+    // a broken pipe here is not the test's concern.
+    let _ = input.write_all(stdin);
+    drop(input);
+    child.wait_with_output().expect("palisade runs")
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with_stdin(args, b"")
+}
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited, not killed")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("UTF-8 stderr")
+}
+
+/// Runs a scan that must succeed in producing a report (exit 0 or 1).
+fn report(args: &[&str]) -> String {
+    let output = run(args);
+    assert!(
+        matches!(code(&output), 0 | 1),
+        "exit {}: {}",
+        code(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+fn json_report(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    serde_json::from_str(&report(&all)).expect("valid JSON")
+}
+
+fn findings(doc: &Value) -> &Vec<Value> {
+    doc["findings"].as_array().expect("findings array")
+}
+
+/// The findings of `check` on the object called `name`.
+fn findings_on<'a>(doc: &'a Value, name: &str, check: &str) -> Vec<&'a Value> {
+    findings(doc)
+        .iter()
+        .filter(|f| f["object"]["name"] == name && f["check"] == check)
+        .collect()
+}
+
+const ONLY_PRIVILEGED: [&str; 2] = ["--checks", "privileged-container"];
+
+fn scan_args<'a>(paths: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["scan"];
+    args.extend_from_slice(paths);
+    args.extend_from_slice(extra);
+    args
+}
+
+// ---------------------------------------------------------------- exit codes
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let privileged = fixture("privileged.yaml");
+    let clean = fixture("clean.yaml");
+    let cases: &[(&str, &[&str], i32)] = &[
+        (&privileged, &[], 1),
+        (&privileged, &["--fail-on", "critical"], 1),
+        (&privileged, &["--fail-on", "none"], 0),
+        (&clean, &[], 0),
+        (&clean, &["--fail-on", "info"], 0),
+    ];
+    for (path, extra, expected) in cases {
+        let mut args = scan_args(&[path], extra);
+        args.extend(ONLY_PRIVILEGED);
+        let output = run(&args);
+        assert_eq!(code(&output), *expected, "{args:?}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["scan"],
+        vec!["scan", "x.yaml", "--output", "xml"],
+        vec!["scan", "x.yaml", "--fail-on", "severe"],
+        vec!["scan", "x.yaml", "--no-such-flag"],
+    ] {
+        let output = run(&args);
+        assert_eq!(code(&output), 2, "{args:?}");
+    }
+    let privileged = fixture("privileged.yaml");
+    let output = run(&["scan", &privileged, "--checks", "no-such-check"]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("unknown check `no-such-check`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn check_selection_accepts_other_tools_ids() {
+    let privileged = fixture("privileged.yaml");
+    // KSV017 is trivy's id for privileged-container.
+    let doc = json_report(&["scan", &privileged, "--checks", "KSV017"]);
+    assert_eq!(findings_on(&doc, "web", "privileged-container").len(), 1);
+    let doc = json_report(&["scan", &privileged, "--skip-checks", "KSV017,C-0057"]);
+    assert!(findings_on(&doc, "web", "privileged-container").is_empty());
+}
+
+// ------------------------------------------------------------------- formats
+
+#[test]
+fn table_groups_findings_by_object() {
+    let privileged = fixture("privileged.yaml");
+    let text = report(&scan_args(&[&privileged], &ONLY_PRIVILEGED));
+    assert!(
+        text.starts_with(
+            "Deployment/web -n shop  tests/fixtures/scan/privileged.yaml:14\n  CRITICAL  privileged-container  container `app` is privileged\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("at spec.template.spec.containers[name=app].securityContext.privileged"));
+    let summary = text.lines().last().expect("summary line");
+    assert_eq!(
+        summary,
+        "1 critical, 0 high, 0 medium, 0 low, 0 info · 1 object scanned in 1 file · \
+         2 documents skipped (1 Service, 1 not Kubernetes)"
+    );
+    assert!(!text.contains('\x1b'), "no colour when not a terminal");
+}
+
+#[test]
+fn table_hides_suppressed_findings_unless_asked() {
+    let suppressed = fixture("suppressed.yaml");
+    let output = run(&scan_args(&[&suppressed], &ONLY_PRIVILEGED));
+    assert_eq!(code(&output), 0, "a suppressed finding does not fail");
+    let text = stdout(&output);
+    assert!(text.starts_with("No findings.\n"), "{text}");
+    assert!(text.contains("1 suppressed (--show-suppressed lists them)"));
+    let text = report(&scan_args(
+        &[&suppressed],
+        &["--show-suppressed", "--checks", "privileged-container"],
+    ));
+    assert!(text.contains("Pod/node-debugger -n ops  tests/fixtures/scan/suppressed.yaml:1"));
+    assert!(text.contains("[suppressed: node debugging needs <host> & \"device\" access]"));
+}
+
+#[test]
+fn json_report_carries_every_field() {
+    let privileged = fixture("privileged.yaml");
+    let doc = json_report(&scan_args(&[&privileged], &ONLY_PRIVILEGED));
+    let summary = &doc["summary"];
+    assert_eq!(summary["findings"], 1);
+    assert_eq!(summary["critical"], 1);
+    assert_eq!(summary["suppressed"], 0);
+    assert_eq!(summary["objects"], 1);
+    assert_eq!(summary["files"], 1);
+    assert_eq!(summary["skipped"]["documents"], 2);
+    assert_eq!(summary["skipped"]["nonKubernetes"], 1);
+    assert_eq!(summary["skipped"]["kinds"]["Service"], 1);
+    let finding = findings_on(&doc, "web", "privileged-container")[0];
+    let keys: Vec<&str> = finding
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "check",
+        "title",
+        "severity",
+        "category",
+        "message",
+        "path",
+        "container",
+        "suppressed",
+        "object",
+        "source",
+        "remediation",
+        "frameworks",
+    ] {
+        assert!(keys.contains(&key), "finding has `{key}`");
+    }
+    assert_eq!(finding["severity"], "critical");
+    assert_eq!(finding["category"], "pod-security-baseline");
+    assert_eq!(finding["message"], "container `app` is privileged");
+    assert_eq!(
+        finding["path"],
+        "spec.template.spec.containers[name=app].securityContext.privileged"
+    );
+    assert_eq!(finding["container"], "app");
+    assert_eq!(finding["suppressed"], Value::Null);
+    assert_eq!(
+        finding["object"],
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "shop", "name": "web"})
+    );
+    assert_eq!(
+        finding["source"],
+        serde_json::json!({"file": "tests/fixtures/scan/privileged.yaml", "line": 14, "document": 1})
+    );
+    assert!(
+        finding["frameworks"]
+            .as_array()
+            .unwrap()
+            .contains(&"pss:baseline".into())
+    );
+}
+
+#[test]
+fn json_field_order_is_fixed() {
+    let privileged = fixture("privileged.yaml");
+    let mut args = scan_args(&[&privileged], &ONLY_PRIVILEGED);
+    args.extend(["-o", "json"]);
+    let text = report(&args);
+    let findings_start = text.find("\"findings\": [").expect("findings");
+    let position = |key: &str| {
+        let from = if key == "summary" { 0 } else { findings_start };
+        from + text[from..]
+            .find(&format!("\"{key}\":"))
+            .unwrap_or_else(|| panic!("{key}"))
+    };
+    let order = [
+        "summary",
+        "findings",
+        "check",
+        "title",
+        "severity",
+        "category",
+        "message",
+        "path",
+        "container",
+        "suppressed",
+        "object",
+        "source",
+        "remediation",
+        "frameworks",
+    ];
+    for pair in order.windows(2) {
+        assert!(position(pair[0]) < position(pair[1]), "{pair:?}");
+    }
+}
+
+#[test]
+fn yaml_report_is_the_json_document() {
+    let privileged = fixture("privileged.yaml");
+    let mut args = scan_args(&[&privileged], &ONLY_PRIVILEGED);
+    args.extend(["-o", "yaml"]);
+    let yaml: Value = serde_norway::from_str(&report(&args)).expect("valid YAML");
+    let json = json_report(&scan_args(&[&privileged], &ONLY_PRIVILEGED));
+    assert_eq!(yaml, json);
+}
+
+#[test]
+fn sarif_is_what_github_code_scanning_accepts() {
+    let privileged = fixture("privileged.yaml");
+    let list = fixture("list.yaml");
+    let mut args = scan_args(&[&privileged, &list], &ONLY_PRIVILEGED);
+    args.extend(["-o", "sarif"]);
+    let sarif: Value = serde_json::from_str(&report(&args)).expect("valid JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(sarif["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let runs = sarif["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let driver = &runs[0]["tool"]["driver"];
+    assert_eq!(driver["name"], "palisade");
+    assert_eq!(driver["version"], env!("CARGO_PKG_VERSION"));
+    let rules = driver["rules"].as_array().unwrap();
+    let rule = &rules[0];
+    assert_eq!(rule["id"], "privileged-container");
+    for key in [
+        "name",
+        "shortDescription",
+        "fullDescription",
+        "help",
+        "defaultConfiguration",
+    ] {
+        assert!(rule.get(key).is_some(), "rule has {key}");
+    }
+    assert!(
+        rule["help"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Remediation")
+    );
+    assert!(rule["help"]["markdown"].as_str().is_some());
+    assert_eq!(rule["properties"]["security-severity"], "9.5");
+    assert_eq!(rule["defaultConfiguration"]["level"], "error");
+    let tags = rule["properties"]["tags"].as_array().unwrap();
+    assert!(tags.contains(&"pod-security-baseline".into()));
+
+    let results = runs[0]["results"].as_array().unwrap();
+    // One per privileged workload: web (line 14), list items first and
+    // second (the second's `-` is alone on line 13, its content on 14).
+    let located: Vec<(String, u64)> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r["ruleId"], "privileged-container");
+            assert_eq!(r["level"], "error");
+            assert!(
+                r["message"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("privileged")
+            );
+            assert!(r["partialFingerprints"].as_object().unwrap().len() == 1);
+            let location = &r["locations"][0]["physicalLocation"];
+            (
+                location["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                location["region"]["startLine"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        located,
+        [
+            ("tests/fixtures/scan/privileged.yaml".to_owned(), 14),
+            ("tests/fixtures/scan/list.yaml".to_owned(), 7),
+            ("tests/fixtures/scan/list.yaml".to_owned(), 14),
+        ]
+    );
+}
+
+#[test]
+fn sarif_marks_suppressed_findings() {
+    let suppressed = fixture("suppressed.yaml");
+    let deployments = fixture("deployments.json");
+    let policy = fixture("policy.yaml");
+    let mut args = scan_args(&[&suppressed, &deployments], &ONLY_PRIVILEGED);
+    args.extend(["--policy", &policy, "-o", "sarif"]);
+    let sarif: Value = serde_json::from_str(&report(&args)).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let suppression = |name: &str| {
+        let result = results
+            .iter()
+            .find(|r| r["properties"]["object"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        result["suppressions"][0].clone()
+    };
+    assert_eq!(suppression("node-debugger")["kind"], "inSource");
+    assert_eq!(suppression("api")["kind"], "external");
+    assert!(
+        suppression("api")["justification"]
+            .as_str()
+            .unwrap()
+            .contains("replacement tracked in OPS-12")
+    );
+}
+
+#[test]
+fn junit_has_a_case_per_object_and_check() {
+    let privileged = fixture("privileged.yaml");
+    let clean = fixture("clean.yaml");
+    let suppressed = fixture("suppressed.yaml");
+    let mut args = scan_args(&[&privileged, &clean, &suppressed], &ONLY_PRIVILEGED);
+    args.extend(["-o", "junit"]);
+    let xml = report(&args);
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("3"));
+    assert_eq!(root.attribute("failures"), Some("1"));
+    assert_eq!(root.attribute("skipped"), Some("1"));
+    let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
+    let names: Vec<_> = suites
+        .iter()
+        .map(|s| s.attribute("name").unwrap())
+        .collect();
+    // Objects in report order: by namespace, kind, name.
+    assert_eq!(
+        names,
+        [
+            "Pod/node-debugger -n ops",
+            "Deployment/web -n shop",
+            "Pod/clean -n shop"
+        ]
+    );
+    let case = |suite: usize| {
+        suites[suite]
+            .children()
+            .find(|n| n.has_tag_name("testcase"))
+            .expect("a test case")
+    };
+    let web = case(1);
+    assert_eq!(web.attribute("name"), Some("privileged-container"));
+    assert_eq!(
+        web.attribute("file"),
+        Some("tests/fixtures/scan/privileged.yaml")
+    );
+    assert_eq!(web.attribute("line"), Some("14"));
+    let failure = web.children().find(|n| n.has_tag_name("failure")).unwrap();
+    assert_eq!(
+        failure.attribute("message"),
+        Some("container `app` is privileged")
+    );
+    assert_eq!(failure.attribute("type"), Some("critical"));
+    assert!(case(2).children().all(|n| !n.is_element()), "clean passes");
+    let skipped = case(0)
+        .children()
+        .find(|n| n.has_tag_name("skipped"))
+        .unwrap();
+    assert_eq!(
+        skipped.attribute("message"),
+        Some("suppressed: node debugging needs <host> & \"device\" access")
+    );
+}
+
+#[test]
+fn every_format_is_byte_identical_across_runs() {
+    let tree = fixture("tree");
+    let list = fixture("list.yaml");
+    let privileged = fixture("privileged.yaml");
+    for format in ["table", "json", "yaml", "sarif", "junit"] {
+        let args = scan_args(
+            &[&tree, &list, &privileged],
+            &["-o", format, "--show-suppressed"],
+        );
+        let first = run(&args);
+        let second = run(&args);
+        assert!(!first.stdout.is_empty(), "{format}");
+        assert_eq!(first.stdout, second.stdout, "{format}");
+        assert_eq!(code(&first), code(&second));
+    }
+}
+
+// -------------------------------------------------------------------- inputs
+
+#[test]
+fn stdin_is_read_for_dash() {
+    let text = fs::read(fixture("privileged.yaml")).unwrap();
+    let mut args = scan_args(&["-"], &ONLY_PRIVILEGED);
+    args.extend(["-o", "json"]);
+    let output = run_with_stdin(&args, &text);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let finding = findings_on(&doc, "web", "privileged-container")[0];
+    assert_eq!(
+        finding["source"],
+        serde_json::json!({"file": "<stdin>", "line": 14, "document": 1})
+    );
+}
+
+#[test]
+fn json_on_stdin() {
+    let text = fs::read(fixture("deployments.json")).unwrap();
+    let output = run_with_stdin(
+        &[
+            "scan",
+            "-",
+            "-o",
+            "json",
+            "--checks",
+            "privileged-container",
+        ],
+        &text,
+    );
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        findings_on(&doc, "api", "privileged-container")[0]["source"]["line"],
+        5
+    );
+}
+
+#[test]
+fn lists_stand_for_their_items() {
+    let list = fixture("list.yaml");
+    let deployments = fixture("deployments.json");
+    let doc = json_report(&scan_args(&[&list, &deployments], &ONLY_PRIVILEGED));
+    assert_eq!(doc["summary"]["objects"], 3);
+    assert_eq!(doc["summary"]["skipped"]["kinds"]["ConfigMap"], 1);
+    let line = |name: &str| findings_on(&doc, name, "privileged-container")[0]["source"].clone();
+    assert_eq!(
+        line("first"),
+        serde_json::json!({"file": "tests/fixtures/scan/list.yaml", "line": 7, "document": 0})
+    );
+    // An item whose `-` stands alone starts at its first field.
+    assert_eq!(line("second")["line"], 14);
+    // Items of a DeploymentList inherit apiVersion and kind from the list.
+    let api = findings_on(&doc, "api", "privileged-container")[0];
+    assert_eq!(api["object"]["kind"], "Deployment");
+    assert_eq!(api["source"]["line"], 5);
+}
+
+#[test]
+fn directories_are_walked_in_order_skipping_hidden_and_other_files() {
+    let tree = fixture("tree");
+    let doc = json_report(&scan_args(&[&tree], &ONLY_PRIVILEGED));
+    // web.yaml, worker.yml, role.json; not .hidden/ignored.yaml (invalid
+    // YAML that would fail the scan) nor README.md.
+    assert_eq!(doc["summary"]["files"], 3);
+    assert_eq!(doc["summary"]["objects"], 3);
+    let web = findings_on(&doc, "web", "privileged-container")[0];
+    assert_eq!(
+        web["source"]["file"],
+        "tests/fixtures/scan/tree/apps/web.yaml"
+    );
+}
+
+#[test]
+fn the_same_file_twice_is_read_once() {
+    let privileged = fixture("privileged.yaml");
+    let output = run(&scan_args(&[&privileged, &privileged], &ONLY_PRIVILEGED));
+    assert_eq!(code(&output), 1);
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("1 object scanned in 1 file"));
+}
+
+#[test]
+fn duplicate_objects_give_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.yaml");
+    fs::copy(fixture_path("privileged.yaml"), &copy).unwrap();
+    let privileged = fixture("privileged.yaml");
+    let output = run(&scan_args(
+        &[&privileged, copy.to_str().unwrap()],
+        &ONLY_PRIVILEGED,
+    ));
+    assert_eq!(code(&output), 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains("copy.yaml:14: Deployment/web -n shop is also defined at tests/fixtures/scan/privileged.yaml:14"),
+        "{err}"
+    );
+}
+
+fn fixture_path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FIXTURES)
+        .join(name)
+}
+
+// ----------------------------------------------------------------- bad input
+
+/// Scans `paths`, expecting exit 2 and each of `messages` on stderr.
+fn assert_input_error(paths: &[&str], messages: &[&str]) {
+    let output = run(&scan_args(paths, &[]));
+    let err = stderr(&output);
+    assert_eq!(code(&output), 2, "{paths:?}: {err}");
+    for message in messages {
+        assert!(
+            err.contains(message),
+            "{paths:?}: expected `{message}` in:\n{err}"
+        );
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn invalid_yaml_names_file_line_and_column() {
+    assert_input_error(
+        &[&fixture("invalid.yaml")],
+        &[
+            "error: tests/fixtures/scan/invalid.yaml:10:13: invalid YAML: mapping values are not allowed in this context",
+        ],
+    );
+}
+
+#[test]
+fn half_typed_document_names_file_and_document() {
+    assert_input_error(
+        &[&fixture("half-typed.yaml")],
+        &[
+            "error: tests/fixtures/scan/half-typed.yaml:6: document 1: has `kind` but no `apiVersion`",
+        ],
+    );
+}
+
+#[test]
+fn decode_error_names_object_and_field() {
+    assert_input_error(
+        &[&fixture("decode-error.yaml")],
+        &[
+            "error: tests/fixtures/scan/decode-error.yaml:1: document 0: cannot decode Deployment web: field `spec.replicas`: invalid type: string \"many\"",
+        ],
+    );
+}
+
+#[test]
+fn unusable_files_are_errors_when_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+
+    // 50 MB, written here rather than committed.
+    let big = path("big.yaml");
+    let mut file = fs::File::create(&big).unwrap();
+    let line = "# padding padding padding padding padding padding padding padding\n";
+    let mut written = 0;
+    while written < 50_000_000 {
+        file.write_all(line.as_bytes()).unwrap();
+        written += line.len();
+    }
+    drop(file);
+    assert_input_error(&[&big], &["big.yaml: file exceeds the 32 MiB size limit"]);
+
+    let binary = path("image.yaml");
+    fs::write(&binary, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    assert_input_error(
+        &[&binary],
+        &["image.yaml: binary file (contains NUL bytes)"],
+    );
+
+    let latin1 = path("latin1.yaml");
+    fs::write(
+        &latin1,
+        b"apiVersion: v1\nkind: ConfigMap\ndata: {city: M\xfcnchen}\n",
+    )
+    .unwrap();
+    assert_input_error(&[&latin1], &["latin1.yaml:3:15: not valid UTF-8"]);
+
+    let utf16 = path("utf16.yaml");
+    fs::write(&utf16, b"\xff\xfek\0i\0n\0d\0").unwrap();
+    assert_input_error(&[&utf16], &["utf16.yaml: file is UTF-16LE encoded"]);
+
+    let empty = path("empty.yaml");
+    fs::write(&empty, "").unwrap();
+    assert_input_error(&[&empty], &["no Kubernetes objects found in", "empty.yaml"]);
+
+    let comments = path("comments.yaml");
+    fs::write(&comments, "# nothing yet\n---\n---\n").unwrap();
+    assert_input_error(&[&comments], &["no Kubernetes objects found in"]);
+
+    let missing = path("missing.yaml");
+    assert_input_error(&[&missing], &["missing.yaml: no such file or directory"]);
+
+    // A path through a regular file cannot be opened.
+    let through_file = format!("{}/child.yaml", fixture("clean.yaml"));
+    assert_input_error(&[&through_file], &["clean.yaml/child.yaml: cannot read"]);
+
+    let empty_dir = path("nothing-here");
+    fs::create_dir(&empty_dir).unwrap();
+    fs::write(dir.path().join("nothing-here/notes.txt"), "not a manifest").unwrap();
+    assert_input_error(
+        &[&empty_dir],
+        &["nothing-here: no .yaml, .yml or .json files"],
+    );
+}
+
+#[test]
+fn empty_stdin_is_an_error() {
+    let output = run_with_stdin(&["scan", "-"], b"");
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("no Kubernetes objects found in <stdin>"));
+    let output = run(&["scan", "-", "-"]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("more than once"));
+}
+
+#[test]
+fn yaml_bombs_and_deep_nesting_are_refused() {
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\ndata:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..12 {
+        let p = i - 1;
+        let refs = vec![format!("*a{p}"); 9].join(", ");
+        bomb.push_str(&format!("  a{i}: &a{i} [{refs}]\n"));
+    }
+    let output = run_with_stdin(&["scan", "-"], bomb.as_bytes());
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("<stdin>:"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("repetition limit exceeded"),
+        "{}",
+        stderr(&output)
+    );
+
+    let deep = format!(
+        "apiVersion: v1\nkind: Pod\nspec: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let output = run_with_stdin(&["scan", "-"], deep.as_bytes());
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "<stdin>:3:1007: invalid YAML: flow collections nested deeper than 1000 levels"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn unusable_files_in_a_directory_walk_are_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(fixture_path("privileged.yaml"), dir.path().join("app.yaml")).unwrap();
+    fs::write(dir.path().join("blob.yaml"), b"\0\0\0").unwrap();
+    fs::write(dir.path().join("old.yaml"), b"name: Andr\xe9\n").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let mut args = scan_args(&[root], &ONLY_PRIVILEGED);
+    args.extend(["-o", "json"]);
+    let output = run(&args);
+    assert_eq!(code(&output), 1, "the rest is scanned: {}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("warning: ") && err.contains("blob.yaml: binary file"),
+        "{err}"
+    );
+    assert!(err.contains("old.yaml:1:11: not valid UTF-8"), "{err}");
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(doc["summary"]["skipped"]["files"], 2);
+    assert_eq!(doc["summary"]["objects"], 1);
+}
+
+#[test]
+fn invalid_yaml_in_a_directory_walk_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(fixture_path("privileged.yaml"), dir.path().join("app.yaml")).unwrap();
+    fs::copy(fixture_path("invalid.yaml"), dir.path().join("broken.yaml")).unwrap();
+    let output = run(&["scan", dir.path().to_str().unwrap()]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("broken.yaml:10:13: invalid YAML"));
+}
+
+// -------------------------------------------------------------------- policy
+
+#[test]
+fn policy_overrides_severity_and_min_severity_only_filters_output() {
+    let privileged = fixture("privileged.yaml");
+    let policy = fixture("policy.yaml");
+    // The policy lowers privileged-container to low.
+    let args = scan_args(
+        &[&privileged],
+        &["--policy", &policy, "--checks", "privileged-container"],
+    );
+    assert_eq!(
+        code(&run(&args)),
+        0,
+        "low is below the default --fail-on high"
+    );
+    let mut failing = args.clone();
+    failing.extend(["--fail-on", "low"]);
+    assert_eq!(code(&run(&failing)), 1);
+
+    let mut filtered = failing.clone();
+    filtered.extend(["--min-severity", "medium", "-o", "json"]);
+    let output = run(&filtered);
+    assert_eq!(
+        code(&output),
+        1,
+        "--min-severity does not change the exit status"
+    );
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(findings(&doc).is_empty());
+    assert_eq!(doc["summary"]["low"], 1, "counts include filtered findings");
+}
+
+#[test]
+fn policy_exceptions_suppress_with_their_name() {
+    let deployments = fixture("deployments.json");
+    let policy = fixture("policy.yaml");
+    let doc = json_report(&scan_args(&[&deployments], &["--policy", &policy]));
+    let api = findings_on(&doc, "api", "privileged-container")[0];
+    assert_eq!(
+        api["suppressed"],
+        serde_json::json!({"source": "policy", "exception": "legacy-api", "reason": "vendor image, replacement tracked in OPS-12"})
+    );
+}
+
+#[test]
+fn bad_policies_name_file_and_field() {
+    let privileged = fixture("privileged.yaml");
+    let unknown = fixture("policy-unknown-check.yaml");
+    let output = run(&["scan", &privileged, "--policy", &unknown]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains(
+            "tests/fixtures/scan/policy-unknown-check.yaml: spec.exceptions[0].checks[0]: unknown check `no-such-check`"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let not_a_policy = fixture("clean.yaml");
+    let output = run(&["scan", &privileged, "--policy", &not_a_policy]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("expected `apiVersion: palisade.dev/v1alpha1`"));
+    let output = run(&["scan", &privileged, "--policy", "no-such-policy.yaml"]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("no-such-policy.yaml: no such file or directory"));
+}
+
+// -------------------------------------------------------------------- checks
+
+#[test]
+fn checks_lists_the_catalog() {
+    let output = run(&["checks"]);
+    assert_eq!(code(&output), 0);
+    let text = stdout(&output);
+    assert!(text.starts_with("ID "));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("privileged-container ") && l.contains("critical"))
+    );
+
+    let output = run(&["checks", "-o", "json"]);
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let check = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "privileged-container")
+        .unwrap();
+    assert_eq!(check["aliases"]["trivy"], serde_json::json!(["KSV017"]));
+    for field in [
+        "title",
+        "category",
+        "severity",
+        "applies",
+        "description",
+        "remediation",
+        "frameworks",
+    ] {
+        assert!(check.get(field).is_some(), "{field}");
+    }
+}
+
+#[test]
+fn docs_checks_md_is_up_to_date() {
+    let output = run(&["checks", "--output", "markdown"]);
+    assert_eq!(code(&output), 0);
+    let committed =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/checks.md"))
+            .expect("docs/checks.md exists");
+    assert!(
+        committed == stdout(&output),
+        "docs/checks.md is stale: run scripts/gen-docs.sh"
+    );
+}

@@ -28,5 +28,5 @@ trap 'scripts/test-cluster.sh down "$cluster_dir" >&2 || true' EXIT
 export PALISADE_TEST_KUBECONFIG="$kubeconfig"
 
 step "cargo test"
-cargo test --locked --all-targets
+cargo test --locked --no-fail-fast --all-targets
 cargo test --locked --doc

@@ -5,13 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestNamespace, client, wait_for};
+use common::{TestNamespace, client, create_in, wait_for};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
-use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
@@ -166,43 +166,23 @@ fn access_review(user: &str, namespace: &str, verb: &str, resource: &str) -> Sub
 async fn subject_access_review_follows_a_role_binding() {
     let client = client().await;
     let ns = TestNamespace::create(&client, "sar").await;
-    let apply = |yaml: serde_json::Value| {
-        let ns = ns.name.clone();
-        let client = client.clone();
-        async move {
-            let kind = yaml["kind"].as_str().unwrap().to_owned();
-            let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
-                client,
-                &ns,
-                &kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-                    if kind == "ServiceAccount" {
-                        ""
-                    } else {
-                        "rbac.authorization.k8s.io"
-                    },
-                    "v1",
-                    &kind,
-                )),
-            );
-            let obj: kube::api::DynamicObject = serde_json::from_value(yaml).unwrap();
-            api.create(&PostParams::default(), &obj)
-                .await
-                .expect("create RBAC object");
-        }
-    };
-    apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader"}}))
-        .await;
-    apply(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "pod-reader"},
-        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}))
+    let n = ns.name.as_str();
+    create_in::<ServiceAccount>(&client, n, json!({"metadata": {"name": "reader"}})).await;
+    create_in::<Role>(
+        &client,
+        n,
+        json!({"metadata": {"name": "pod-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}),
+    )
     .await;
-    apply(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "reader"},
+    create_in::<RoleBinding>(
+        &client,
+        n,
+        json!({"metadata": {"name": "reader"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "reader"}]}))
+        "subjects": [{"kind": "ServiceAccount", "name": "reader"}]}),
+    )
     .await;
-    let _sa: ServiceAccount = Api::namespaced(client.clone(), &ns.name)
-        .get("reader")
-        .await
-        .expect("sa exists");
 
     let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
     let user = format!("system:serviceaccount:{}:reader", ns.name);

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{TestNamespace, client, kubectl, kubectl_output, repo_root, wait_for};
+use common::{TestNamespace, client, create_in, kubectl, kubectl_output, repo_root, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -439,15 +439,15 @@ async fn reports_appear_for_sample_objects_with_findings_and_columns() {
     let n = ns.name.as_str();
     create_deployment(&client, n, "bad", true, None).await;
     create_deployment(&client, n, "good", false, None).await;
-    let role: Role = serde_json::from_value(json!({
-        "metadata": {"name": "secret-reader"},
-        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
-    }))
-    .unwrap();
-    Api::<Role>::namespaced(client.clone(), n)
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
+    create_in::<Role>(
+        &client,
+        n,
+        json!({
+            "metadata": {"name": "secret-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
+        }),
+    )
+    .await;
 
     let operator = Operator::start(n, &[]).await;
     let api = reports(&client, n);
@@ -700,21 +700,11 @@ async fn a_role_binding_granting_secret_access_changes_account_and_workload_repo
     let client = client().await;
     let ns = TestNamespace::create(&client, "op-rbac").await;
     let n = ns.name.as_str();
-    let account: ServiceAccount =
-        serde_json::from_value(json!({"metadata": {"name": "builder"}})).unwrap();
-    Api::<ServiceAccount>::namespaced(client.clone(), n)
-        .create(&PostParams::default(), &account)
-        .await
-        .unwrap();
-    let role: Role = serde_json::from_value(json!({
+    create_in::<ServiceAccount>(&client, n, json!({"metadata": {"name": "builder"}})).await;
+    create_in::<Role>(&client, n, json!({
         "metadata": {"name": "read-secrets"},
         "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}]
-    }))
-    .unwrap();
-    Api::<Role>::namespaced(client.clone(), n)
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
+    })).await;
     create_deployment(&client, n, "builder-app", false, Some("builder")).await;
 
     let operator = Operator::start(n, &[]).await;
@@ -785,6 +775,7 @@ async fn a_policy_exception_suppresses_a_finding_until_it_expires() {
     let client = client().await;
     let ns = TestNamespace::create(&client, "op-exception").await;
     let n = ns.name.as_str();
+    operator_kubeconfig(); // the ScanPolicy CRD must exist before the policy
     create_deployment(&client, n, "app", true, None).await;
     let policy_name = format!("e2e-{n}");
     // Whole seconds: the API server keeps RFC 3339 times to the second.
@@ -1188,31 +1179,16 @@ async fn the_operator_and_the_cli_agree_on_the_same_objects() {
     let client = client().await;
     let ns = TestNamespace::create(&client, "op-cli").await;
     let n = ns.name.as_str();
-    let account: ServiceAccount =
-        serde_json::from_value(json!({"metadata": {"name": "builder"}})).unwrap();
-    Api::<ServiceAccount>::namespaced(client.clone(), n)
-        .create(&PostParams::default(), &account)
-        .await
-        .unwrap();
-    let role: Role = serde_json::from_value(json!({
+    create_in::<ServiceAccount>(&client, n, json!({"metadata": {"name": "builder"}})).await;
+    create_in::<Role>(&client, n, json!({
         "metadata": {"name": "read-secrets"},
         "rules": [{"apiGroups": [""], "resources": ["secrets", "pods/exec"], "verbs": ["get", "list", "create"]}]
-    }))
-    .unwrap();
-    Api::<Role>::namespaced(client.clone(), n)
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
+    })).await;
+    create_in::<RoleBinding>(&client, n, json!({
         "metadata": {"name": "builder-reads-secrets"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-secrets"},
         "subjects": [{"kind": "ServiceAccount", "name": "builder"}]
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), n)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
+    })).await;
     create_deployment(&client, n, "bad", true, Some("builder")).await;
     create_deployment(&client, n, "good", false, None).await;
 

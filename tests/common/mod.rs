@@ -99,6 +99,22 @@ pub async fn client() -> Client {
     Client::try_from(config).expect("client builds")
 }
 
+/// Creates a namespaced object given as JSON; panics with the API error.
+pub async fn create_in<K>(client: &Client, namespace: &str, object: serde_json::Value) -> K
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let object: K = serde_json::from_value(object).expect("test object has the shape of its kind");
+    Api::<K>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create {} in {namespace}: {e}", K::kind(&())))
+}
+
 /// A namespace of one test, deleted when the test ends. When the test fails,
 /// what is in the namespace and its events are printed first.
 pub struct TestNamespace {

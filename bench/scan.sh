@@ -51,21 +51,26 @@ for n in $sizes; do
     python3 bench/gen.py "$n" "$work/corpus-$n" >&2
 done
 
-# Runs a command once under GNU time; prints "<wall seconds> <peak RSS KiB>".
-# The command's exit status is ignored: scanners exit non-zero on findings.
+# Runs a command once under GNU time; prints "<wall ms> <CPU ms> <peak RSS
+# KiB>", CPU being user plus system time (what the run costs, whatever else
+# the machine is doing). The command's exit status is ignored: scanners exit
+# non-zero on findings.
 measure() {
     local log="$work/time.log"
     local start end
     start=$(date +%s%N)
     /usr/bin/time -v -o "$log" "$@" >/dev/null 2>"$work/stderr.log" || true
     end=$(date +%s%N)
-    local rss
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-    echo "$(( (end - start) / 1000000 )) $rss"
+    awk -F': ' -v wall=$(( (end - start) / 1000000 )) '
+        /User time/ { cpu += $2 }
+        /System time/ { cpu += $2 }
+        /Maximum resident set size/ { rss = $2 }
+        END { printf "%d %d %d\n", wall, cpu * 1000, rss }' "$log"
 }
 
-# Median wall (s) and peak RSS (MB) of `runs` measurements, after one
-# untimed warm-up run that fills the page cache.
+# Median wall time (s), with min and max, median CPU time (s) and median
+# peak RSS (MB) of `runs` measurements, after one untimed warm-up run that
+# fills the page cache.
 median_of() {
     local runs="$1"; shift
     "$@" >/dev/null 2>&1 || true
@@ -75,10 +80,11 @@ median_of() {
     done
     printf '%s\n' "${samples[@]}" | python3 -c '
 import statistics, sys
-rows = [line.split() for line in sys.stdin if line.strip()]
-wall = statistics.median(int(r[0]) for r in rows) / 1000
-rss = statistics.median(int(r[1]) for r in rows) / 1024
-print(f"{wall:.3f} {rss:.1f} {min(int(r[0]) for r in rows) / 1000:.3f} {max(int(r[0]) for r in rows) / 1000:.3f}")
+rows = [[int(x) for x in line.split()] for line in sys.stdin if line.strip()]
+wall = [r[0] / 1000 for r in rows]
+cpu = statistics.median(r[1] for r in rows) / 1000
+rss = statistics.median(r[2] for r in rows) / 1024
+print(f"{statistics.median(wall):.2f} {min(wall):.2f} {max(wall):.2f} {cpu:.2f} {rss:.0f}")
 '
 }
 
@@ -91,13 +97,14 @@ import json, sys
 print(json.load(sys.stdin)["summary"]["findings"])'
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=()
 for n in $sizes; do
     corpus="$work/corpus-$n"
     echo "timing palisade on $n objects ($runs runs)" >&2
-    read -r wall rss lo hi < <(median_of "$runs" "$palisade" scan "$corpus" -o json --fail-on none)
+    read -r wall lo hi cpu rss < <(median_of "$runs" "$palisade" scan "$corpus" -o json --fail-on none)
     findings=$(palisade_findings "$corpus")
-    rows+=("| Palisade $("$palisade" --version | awk '{print $2}') | $n | $(files_in "$corpus") | $wall s ($lo–$hi) | $rss MB | $findings |")
+    rows+=("| Palisade $("$palisade" --version | awk '{print $2}') | $n | $(files_in "$corpus") | $wall s ($lo–$hi) | $cpu s | $rss MB | $findings |")
 done
 
 if $with_checkov; then
@@ -113,7 +120,7 @@ if $with_checkov; then
     n=$(echo "$sizes" | awk '{print $1}')
     corpus="$work/corpus-$n"
     echo "timing checkov $version on $n objects ($checkov_runs runs)" >&2
-    read -r wall rss lo hi < <(median_of "$checkov_runs" "$checkov" -d "$corpus" \
+    read -r wall lo hi cpu rss < <(median_of "$checkov_runs" "$checkov" -d "$corpus" \
         --framework kubernetes --quiet --compact -o json)
     # Failed checks, from Checkov's JSON report (one object per framework).
     failed=$("$checkov" -d "$corpus" --framework kubernetes --quiet --compact -o json 2>/dev/null | python3 -c '
@@ -121,14 +128,16 @@ import json, sys
 report = json.load(sys.stdin)
 reports = report if isinstance(report, list) else [report]
 print(sum(r.get("summary", {}).get("failed", 0) for r in reports))' || echo "?")
-    rows+=("| Checkov $version | $n | $(files_in "$corpus") | $wall s ($lo–$hi) | $rss MB | $failed |")
+    rows+=("| Checkov $version | $n | $(files_in "$corpus") | $wall s ($lo–$hi) | $cpu s | $rss MB | $failed |")
 fi
 
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 echo
 echo "Machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM"
-echo "Wall time is the median of $runs runs (Checkov: $checkov_runs), min–max in brackets; peak RSS is the median maximum resident set size."
+echo "Median of $runs runs (Checkov: $checkov_runs) after a warm-up run; wall time min–max in brackets."
+echo "CPU is user + system time. Peak RSS is the maximum resident set size."
+echo "Load average at the start: $load_start"
 echo
-echo "| Tool | Objects | Files | Wall time | Peak RSS | Findings |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| Tool | Objects | Files | Wall time | CPU time | Peak RSS | Findings |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"

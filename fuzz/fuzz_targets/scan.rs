@@ -46,7 +46,10 @@ fuzz_target!(|data: &[u8]| {
         check_syntax(format, &first);
         if format == Format::Json {
             let second = render(format, &scanned, &checks, &policy, &evaluated);
-            assert!(first == second, "JSON output differs between two renderings");
+            assert!(
+                first == second,
+                "JSON output differs between two renderings"
+            );
         }
     }
 });

@@ -123,7 +123,7 @@ if $with_checkov; then
     read -r wall lo hi cpu rss < <(median_of "$checkov_runs" "$checkov" -d "$corpus" \
         --framework kubernetes --quiet --compact -o json)
     # Failed checks, from Checkov's JSON report (one object per framework).
-    failed=$("$checkov" -d "$corpus" --framework kubernetes --quiet --compact -o json 2>/dev/null | python3 -c '
+    failed=$({ "$checkov" -d "$corpus" --framework kubernetes --quiet --compact -o json 2>/dev/null || true; } | python3 -c '
 import json, sys
 report = json.load(sys.stdin)
 reports = report if isinstance(report, list) else [report]

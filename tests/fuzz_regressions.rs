@@ -7,7 +7,7 @@
 //! with a comment saying what it broke.
 
 use palisade::checks::catalog;
-use palisade::engine::{self, Check};
+use palisade::engine::Check;
 use palisade::loader::{Input, Loader};
 use palisade::output::{self, Evaluated, Format, Options, Report};
 use palisade::policy::Policy;
@@ -38,7 +38,7 @@ fn scan_bytes(data: &[u8]) -> Outcome {
     }
     let policy = Policy::default();
     let scanned = scan::evaluate(loaded, &policy);
-    let evaluated = evaluated_objects(&scanned);
+    let evaluated = scan::evaluated_objects(&scanned.inventory);
     let checks: Vec<&'static Check> = catalog().to_vec();
     for format in FORMATS {
         let first = render(format, &scanned, &checks, &policy, &evaluated);
@@ -96,18 +96,6 @@ fn check_syntax(format: Format, text: &str) {
         }
         Format::Table => {}
     }
-}
-
-fn evaluated_objects(scanned: &Scanned) -> Vec<Evaluated> {
-    let mut evaluated: Vec<Evaluated> = engine::subjects(&scanned.inventory)
-        .map(|s| Evaluated {
-            object: s.object_ref(),
-            applies: s.applies(),
-        })
-        .collect();
-    evaluated.sort_by(|a, b| a.object.cmp(&b.object));
-    evaluated.dedup_by(|a, b| a.object == b.object);
-    evaluated
 }
 
 fn errors(data: &[u8]) -> Vec<String> {

@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 
 use palisade::checks::catalog;
-use palisade::engine::{self, Check};
+use palisade::engine::Check;
 use palisade::loader::{Input, Loader};
 use palisade::output::{self, Evaluated, Format, Options, Report};
 use palisade::policy::Policy;
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     for warning in &scanned.warnings {
         let _ = warning.to_string();
     }
-    let evaluated = evaluated_objects(&scanned);
+    let evaluated = scan::evaluated_objects(&scanned.inventory);
     let checks: Vec<&'static Check> = catalog().to_vec();
     for format in FORMATS {
         let first = render(format, &scanned, &checks, &policy, &evaluated);
@@ -100,17 +100,4 @@ fn render(
     let mut out = Vec::new();
     output::write(format, &report, &mut out).expect("writing to memory cannot fail");
     out
-}
-
-/// Every evaluated object once, as `palisade scan -o junit` lists them.
-fn evaluated_objects(scanned: &Scanned) -> Vec<Evaluated> {
-    let mut evaluated: Vec<Evaluated> = engine::subjects(&scanned.inventory)
-        .map(|s| Evaluated {
-            object: s.object_ref(),
-            applies: s.applies(),
-        })
-        .collect();
-    evaluated.sort_by(|a, b| a.object.cmp(&b.object));
-    evaluated.dedup_by(|a, b| a.object == b.object);
-    evaluated
 }

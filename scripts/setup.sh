@@ -19,3 +19,4 @@ done
 
 cargo fetch --locked >&2
 (cd tests/cluster && go mod download) >&2
+(cd tests/cluster/helm && go mod download) >&2

@@ -27,6 +27,10 @@ kubeconfig="$(scripts/test-cluster.sh up "$cluster_dir" | tail -n 1)"
 trap 'scripts/test-cluster.sh down "$cluster_dir" >&2 || true' EXIT
 export PALISADE_TEST_KUBECONFIG="$kubeconfig"
 
+step "building helm (tests/helm_chart.rs)"
+PALISADE_TEST_HELM="$(scripts/helm.sh)"
+export PALISADE_TEST_HELM
+
 step "cargo test"
 cargo test --locked --no-fail-fast --all-targets
 cargo test --locked --doc

@@ -30,6 +30,10 @@ pub enum Command {
     Operator(crate::operator::OperatorArgs),
     /// Print Palisade's CustomResourceDefinitions as YAML.
     Crds,
+    /// Regenerate the generated sections of the documentation
+    /// (scripts/gen-docs.sh).
+    #[command(hide = true)]
+    Docs(crate::docs::DocsArgs),
 }
 
 /// Exit codes: 0 no unsuppressed finding at or above `--fail-on`, 1 there
@@ -148,6 +152,7 @@ pub fn main() -> ExitCode {
             print!("{}", crate::crd::crds_yaml());
             ExitCode::SUCCESS
         }
+        Command::Docs(args) => crate::docs::run(&args),
     }
 }
 

@@ -77,7 +77,7 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
         .filter(|c| policy.is_enabled(c))
         .collect();
     let evaluated = match args.output {
-        Format::Junit => evaluated_objects(&scanned.inventory),
+        Format::Junit | Format::Openreports => evaluated_objects(&scanned.inventory),
         _ => Vec::new(),
     };
     let report = Report {
@@ -147,12 +147,13 @@ impl Collected {
                 first: first.to_string(),
             });
         }
-        self.inventory.add(&object.resource);
+        self.inventory.insert(object.resource);
     }
 
     /// Evaluates every object together, so that checks that look across
     /// objects (network policies of a namespace) see the whole input.
-    pub fn evaluate(self, loaded: &Loaded, policy: &Policy) -> Scanned {
+    pub fn evaluate(mut self, loaded: &Loaded, policy: &Policy) -> Scanned {
+        self.inventory.shrink_to_fit();
         let findings = engine::evaluate(&self.inventory, catalog(), policy);
         let summary = Summary::new(&findings, self.objects, loaded.files, &loaded.skipped);
         Scanned {

@@ -13,12 +13,13 @@ use palisade::output::{self, Evaluated, Format, Options, Report};
 use palisade::policy::Policy;
 use palisade::scan::{self, Scanned};
 
-const FORMATS: [Format; 5] = [
+const FORMATS: [Format; 6] = [
     Format::Table,
     Format::Json,
     Format::Yaml,
     Format::Sarif,
     Format::Junit,
+    Format::Openreports,
 ];
 
 /// What became of an input.
@@ -93,6 +94,13 @@ fn check_syntax(format: Format, text: &str) {
         Format::Junit => {
             roxmltree::Document::parse(text)
                 .unwrap_or_else(|e| panic!("JUnit report is not XML: {e}\n{text}"));
+        }
+        Format::Openreports => {
+            // A stream of `---`-separated documents, each one YAML object.
+            for document in yaml_documents(text) {
+                serde_norway::from_str::<serde_json::Value>(&document)
+                    .unwrap_or_else(|e| panic!("OpenReports document is not YAML: {e}\n{text}"));
+            }
         }
         Format::Table => {}
     }
@@ -298,4 +306,20 @@ fn concatenated_and_broken_json() {
     ] {
         let _ = scan_bytes(broken.as_bytes());
     }
+}
+
+/// The documents of a `---`-separated YAML stream.
+fn yaml_documents(text: &str) -> Vec<String> {
+    let mut documents = vec![String::new()];
+    for line in text.lines() {
+        if line == "---" {
+            documents.push(String::new());
+        } else {
+            let current = documents.last_mut().expect("one document at least");
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    documents.retain(|d| !d.trim().is_empty());
+    documents
 }

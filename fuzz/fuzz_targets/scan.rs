@@ -16,12 +16,13 @@ use palisade::output::{self, Evaluated, Format, Options, Report};
 use palisade::policy::Policy;
 use palisade::scan::{self, Scanned};
 
-const FORMATS: [Format; 5] = [
+const FORMATS: [Format; 6] = [
     Format::Table,
     Format::Json,
     Format::Yaml,
     Format::Sarif,
     Format::Junit,
+    Format::Openreports,
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -73,6 +74,14 @@ fn check_syntax(format: Format, out: &[u8]) {
                 panic!("JUnit report is not XML: {e}");
             }
         }
+        Format::Openreports => {
+            // A stream of `---`-separated documents, each one YAML object.
+            for document in yaml_documents(text) {
+                if let Err(e) = serde_norway::from_str::<serde_json::Value>(&document) {
+                    panic!("OpenReports document is not YAML: {e}");
+                }
+            }
+        }
         Format::Table => {}
     }
 }
@@ -100,4 +109,20 @@ fn render(
     let mut out = Vec::new();
     output::write(format, &report, &mut out).expect("writing to memory cannot fail");
     out
+}
+
+/// The documents of a `---`-separated YAML stream.
+fn yaml_documents(text: &str) -> Vec<String> {
+    let mut documents = vec![String::new()];
+    for line in text.lines() {
+        if line == "---" {
+            documents.push(String::new());
+        } else {
+            let current = documents.last_mut().expect("one document at least");
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    documents.retain(|d| !d.trim().is_empty());
+    documents
 }

@@ -3,11 +3,11 @@
 //! value, and the host facts (OS, user namespace) that relax some controls.
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, HostPathVolumeSource, PodSecurityContext, SecurityContext, Volume,
+    Capabilities, HostPathVolumeSource, PodSecurityContext, SecurityContext,
 };
 
 use crate::engine::{Subject, Violations};
-use crate::model::{ContainerEntry, FieldPath, Workload};
+use crate::model::{ContainerEntry, FieldPath, VolumeEntry, Workload};
 
 /// The workload a check looks at; `None` for other subjects.
 pub(crate) fn workload<'a>(subject: &Subject<'a>) -> Option<&'a Workload> {
@@ -96,7 +96,7 @@ pub(crate) fn in_user_namespace(workload: &Workload) -> bool {
 /// `spec.volumes` (`…volumes[name=data]`).
 pub(crate) fn host_path_volumes(
     workload: &Workload,
-) -> impl Iterator<Item = (&Volume, &HostPathVolumeSource, FieldPath)> {
+) -> impl Iterator<Item = (&VolumeEntry, &HostPathVolumeSource, FieldPath)> {
     volumes(workload).filter_map(|(volume, path)| {
         let host_path = volume.host_path.as_ref()?;
         Some((volume, host_path, path))
@@ -104,13 +104,10 @@ pub(crate) fn host_path_volumes(
 }
 
 /// Every volume of the pod with the path of its entry in `spec.volumes`.
-pub(crate) fn volumes(workload: &Workload) -> impl Iterator<Item = (&Volume, FieldPath)> {
+pub(crate) fn volumes(workload: &Workload) -> impl Iterator<Item = (&VolumeEntry, FieldPath)> {
     let volumes_path = workload.spec_path.field("volumes");
     workload
-        .spec
         .volumes
-        .as_deref()
-        .unwrap_or_default()
         .iter()
         .map(move |volume| (volume, volumes_path.named(&volume.name)))
 }

@@ -21,8 +21,6 @@
 //! capability on a Windows pod is still reported by the baseline check (as it
 //! is at the baseline level). Both fields are ignored on Windows nodes.
 
-use k8s_openapi::api::core::v1::Volume;
-
 use super::pod_security::{
     added_capabilities, capabilities_path, context, context_path, dropped_capabilities,
     in_user_namespace, is_windows, pod_context, pod_context_path, report_unset, volumes, workload,
@@ -31,6 +29,7 @@ use super::pss_baseline::{BASELINE_CAPABILITIES, report_proc_mounts};
 use crate::engine::{
     Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
 };
+use crate::model::VolumeEntry;
 
 pub static CHECKS: &[&Check] = &[
     &RESTRICTED_VOLUME_TYPES,
@@ -80,52 +79,46 @@ fn restricted_volume_types(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut V
 
 /// The restricted source a volume uses, `None` for an allowed one. A volume
 /// with no source at all is an emptyDir once the API server has defaulted it.
-fn restricted_volume_type(volume: &Volume) -> Option<&'static str> {
-    let allowed = volume.config_map.is_some()
-        || volume.csi.is_some()
-        || volume.downward_api.is_some()
-        || volume.empty_dir.is_some()
-        || volume.ephemeral.is_some()
-        || volume.image.is_some()
-        || volume.persistent_volume_claim.is_some()
-        || volume.projected.is_some()
-        || volume.secret.is_some()
+fn restricted_volume_type(volume: &VolumeEntry) -> Option<&'static str> {
+    let allowed = [
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "image",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
         // Reported by `host-path-volume`, which the restricted level includes.
-        || volume.host_path.is_some();
-    if allowed {
+        "hostPath",
+    ];
+    if allowed.iter().any(|source| volume.uses(source)) {
         return None;
     }
     let restricted = [
-        ("gcePersistentDisk", volume.gce_persistent_disk.is_some()),
-        (
-            "awsElasticBlockStore",
-            volume.aws_elastic_block_store.is_some(),
-        ),
-        ("gitRepo", volume.git_repo.is_some()),
-        ("nfs", volume.nfs.is_some()),
-        ("iscsi", volume.iscsi.is_some()),
-        ("glusterfs", volume.glusterfs.is_some()),
-        ("rbd", volume.rbd.is_some()),
-        ("flexVolume", volume.flex_volume.is_some()),
-        ("cinder", volume.cinder.is_some()),
-        ("cephfs", volume.cephfs.is_some()),
-        ("flocker", volume.flocker.is_some()),
-        ("fc", volume.fc.is_some()),
-        ("azureFile", volume.azure_file.is_some()),
-        ("vsphereVolume", volume.vsphere_volume.is_some()),
-        ("quobyte", volume.quobyte.is_some()),
-        ("azureDisk", volume.azure_disk.is_some()),
-        (
-            "photonPersistentDisk",
-            volume.photon_persistent_disk.is_some(),
-        ),
-        ("portworxVolume", volume.portworx_volume.is_some()),
-        ("scaleIO", volume.scale_io.is_some()),
-        ("storageos", volume.storageos.is_some()),
+        "gcePersistentDisk",
+        "awsElasticBlockStore",
+        "gitRepo",
+        "nfs",
+        "iscsi",
+        "glusterfs",
+        "rbd",
+        "flexVolume",
+        "cinder",
+        "cephfs",
+        "flocker",
+        "fc",
+        "azureFile",
+        "vsphereVolume",
+        "quobyte",
+        "azureDisk",
+        "photonPersistentDisk",
+        "portworxVolume",
+        "scaleIO",
+        "storageos",
     ];
-    restricted
-        .into_iter()
-        .find_map(|(name, used)| used.then_some(name))
+    restricted.into_iter().find(|source| volume.uses(source))
 }
 
 /// Without `allowPrivilegeEscalation: false`, setuid binaries and file

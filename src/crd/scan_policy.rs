@@ -126,7 +126,9 @@ impl NamespaceSelection {
 pub struct ScanPolicyStatus {
     /// `Valid`: `False` (with the offending field in the message) when the
     /// policy names something that does not exist; the operator then keeps
-    /// using the last valid policy.
+    /// using the last valid policy. `OpenReportsAvailable` (only with
+    /// `--emit-openreports`): `True` when `openreports.io/v1alpha1` is
+    /// served and Reports are written, `False` with the reason otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The policy's `metadata.generation` this status describes.

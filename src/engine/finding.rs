@@ -1,4 +1,5 @@
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -98,14 +99,17 @@ pub enum SuppressionSource {
 /// One problem in one object: the unit of every output.
 #[derive(Clone, Debug)]
 pub struct Finding {
-    pub object: ObjectRef,
+    /// Shared by every finding of the object.
+    pub object: Arc<ObjectRef>,
     pub check: &'static Check,
     /// Effective severity, after per-object raises and policy overrides.
     pub severity: Severity,
     pub message: String,
     pub path: String,
     pub container: Option<String>,
-    pub suppressed: Option<Suppression>,
+    /// Boxed: most findings are not suppressed, and every finding is held
+    /// until the report is written.
+    pub suppressed: Option<Box<Suppression>>,
 }
 
 impl Finding {

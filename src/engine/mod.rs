@@ -7,7 +7,7 @@ mod check;
 mod finding;
 mod severity;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -172,7 +172,7 @@ fn evaluate_into(
 ) {
     let applies = subject.applies();
     let mut violations = Violations::default();
-    let mut object: Option<ObjectRef> = None;
+    let mut object: Option<Arc<ObjectRef>> = None;
     for &check in catalog.iter().filter(|c| c.applies == applies) {
         if !policy.is_enabled(check) {
             continue;
@@ -181,21 +181,28 @@ fn evaluate_into(
         if violations.is_empty() {
             continue;
         }
-        let object = object.get_or_insert_with(|| subject.object_ref());
+        let object = object.get_or_insert_with(|| Arc::new(subject.object_ref()));
         for violation in violations.take() {
             let severity = policy.severity(check, violation.severity.unwrap_or(check.severity));
             let suppressed = policy.suppression(check, subject, object, &violation);
             findings.push(Finding {
-                object: object.clone(),
+                object: Arc::clone(object),
                 check,
                 severity,
-                message: violation.message,
-                path: violation.path.into(),
+                message: fitted(violation.message),
+                path: fitted(violation.path.into()),
                 container: violation.container,
-                suppressed,
+                suppressed: suppressed.map(Box::new),
             });
         }
     }
+}
+
+/// Text built by `format!` or appending keeps the room it grew into; a
+/// finding keeps its text until the report is written, so give it back.
+fn fitted(mut text: String) -> String {
+    text.shrink_to_fit();
+    text
 }
 
 fn finish(mut findings: Vec<Finding>) -> Vec<Finding> {

@@ -15,6 +15,7 @@
 
 mod documents;
 mod error;
+mod parallel;
 mod policy;
 mod read;
 mod split;
@@ -193,18 +194,44 @@ impl Loader {
         on_object: impl FnMut(LoadedObject),
     ) -> Loaded {
         let mut state = State::new(self, on_object);
+        let (steps, files) = state.plan(inputs);
         let mut stdin = Some(stdin);
-        for input in inputs {
-            match input {
-                Input::Stdin => match stdin.take() {
-                    Some(reader) => state.read_stdin(reader),
-                    None => state.loaded.errors.push(LoadError::StdinTwice),
-                },
-                Input::Path(path) => state.read_path(path),
-            }
-        }
+        parallel::in_order(
+            &files,
+            |(path, origin)| self.load_file(path, *origin),
+            |next_file| {
+                for step in steps {
+                    match step {
+                        Step::Error(err) => state.loaded.errors.push(err),
+                        Step::Warning(err) => state.loaded.warnings.push(err),
+                        Step::Stdin => match stdin.take() {
+                            Some(reader) => state.read_stdin(reader),
+                            None => state.loaded.errors.push(LoadError::StdinTwice),
+                        },
+                        Step::File => state.absorb(next_file()),
+                    }
+                }
+            },
+        );
         let names: Vec<String> = inputs.iter().map(Input::name).collect();
         state.finish(&names.join(", "))
+    }
+
+    /// Reads one file on its own, objects kept in order in the result.
+    fn load_file(&self, path: &Path, origin: Origin) -> FileLoad {
+        let mut objects = Vec::new();
+        let mut state = State::new(self, |object| objects.push(object));
+        state.read_file(path, origin);
+        let State {
+            mut loaded,
+            kubernetes_documents,
+            ..
+        } = state;
+        loaded.objects = objects;
+        FileLoad {
+            loaded,
+            kubernetes_documents,
+        }
     }
 
     /// Reads manifests from text, as if from a file called `name` (JSON
@@ -236,9 +263,6 @@ struct State<'l, F> {
     loader: &'l Loader,
     on_object: F,
     loaded: Loaded,
-    /// Files already read, so a file named twice (or named and found in a
-    /// walked directory) is read once.
-    seen: BTreeSet<PathBuf>,
     /// Kubernetes documents seen, scanned or not: none at all is an error.
     kubernetes_documents: usize,
 }
@@ -249,7 +273,6 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
             loader,
             on_object,
             loaded: Loaded::default(),
-            seen: BTreeSet::new(),
             kubernetes_documents: 0,
         }
     }
@@ -261,6 +284,69 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
             });
         }
         self.loaded
+    }
+
+    /// What to read, in input order: files named or found by walking
+    /// directories (each real file once), standard input, and the problems
+    /// met on the way; and the files alone, which are read afterwards,
+    /// possibly in parallel.
+    fn plan(&mut self, inputs: &[Input]) -> (Vec<Step>, Vec<(PathBuf, Origin)>) {
+        let mut steps = Vec::new();
+        let mut files = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut add_file = |steps: &mut Vec<Step>, path: PathBuf, origin: Origin| {
+            let real = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if seen.insert(real) {
+                steps.push(Step::File);
+                files.push((path, origin));
+            }
+        };
+        for input in inputs {
+            let path = match input {
+                Input::Stdin => {
+                    steps.push(Step::Stdin);
+                    continue;
+                }
+                Input::Path(path) => path,
+            };
+            let name = path.display().to_string();
+            match fs::metadata(path) {
+                Err(source) => steps.push(Step::Error(read::unreadable(&name, source))),
+                Ok(meta) if meta.is_dir() => {
+                    let mut warnings = Vec::new();
+                    let found = read::walk(path, &mut warnings);
+                    steps.extend(warnings.into_iter().map(Step::Warning));
+                    if found.is_empty() {
+                        steps.push(Step::Error(LoadError::EmptyDirectory { dir: name }));
+                    }
+                    for file in found {
+                        add_file(&mut steps, file, Origin::Walked);
+                    }
+                }
+                Ok(_) => add_file(&mut steps, path.clone(), Origin::Named),
+            }
+        }
+        (steps, files)
+    }
+
+    /// Takes in what reading one file gave, as if read here.
+    fn absorb(&mut self, file: FileLoad) {
+        let FileLoad {
+            loaded,
+            kubernetes_documents,
+        } = file;
+        self.kubernetes_documents += kubernetes_documents;
+        self.loaded.files += loaded.files;
+        self.loaded.warnings.extend(loaded.warnings);
+        self.loaded.errors.extend(loaded.errors);
+        self.loaded.skipped.non_kubernetes += loaded.skipped.non_kubernetes;
+        self.loaded.skipped.files += loaded.skipped.files;
+        for (kind, count) in loaded.skipped.kinds {
+            *self.loaded.skipped.kinds.entry(kind).or_default() += count;
+        }
+        for object in loaded.objects {
+            (self.on_object)(object);
+        }
     }
 
     fn read_stdin(&mut self, reader: impl Read) {
@@ -275,30 +361,7 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
         }
     }
 
-    fn read_path(&mut self, path: &Path) {
-        let name = path.display().to_string();
-        match fs::metadata(path) {
-            Err(source) => self.loaded.errors.push(read::unreadable(&name, source)),
-            Ok(meta) if meta.is_dir() => {
-                let files = read::walk(path, &mut self.loaded.warnings);
-                if files.is_empty() {
-                    self.loaded
-                        .errors
-                        .push(LoadError::EmptyDirectory { dir: name });
-                }
-                for file in files {
-                    self.read_file(&file, Origin::Walked);
-                }
-            }
-            Ok(_) => self.read_file(path, Origin::Named),
-        }
-    }
-
     fn read_file(&mut self, path: &Path, origin: Origin) {
-        let real = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        if !self.seen.insert(real) {
-            return;
-        }
         let name = path.display().to_string();
         let text = read::read_file(path, &name, self.loader.max_file_size)
             .and_then(|bytes| read::decode_text(bytes, &name));
@@ -494,6 +557,21 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
             self.add_value(file, document, item, item_at);
         }
     }
+}
+
+/// One thing to do, in input order, when loading.
+enum Step {
+    /// Take in the next file of the plan.
+    File,
+    Stdin,
+    Error(LoadError),
+    Warning(LoadError),
+}
+
+/// What reading one file gave.
+struct FileLoad {
+    loaded: Loaded,
+    kubernetes_documents: usize,
 }
 
 /// Where in a file a value is.

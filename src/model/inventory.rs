@@ -31,23 +31,36 @@ impl Inventory {
     }
 
     pub fn add(&mut self, resource: &Resource) {
-        if let Some(workload) = Workload::from_resource(resource) {
-            self.workloads.push(workload);
-            return;
-        }
+        self.insert(resource.clone());
+    }
+
+    /// Adds a resource, taking it apart rather than copying it.
+    pub fn insert(&mut self, resource: Resource) {
         match resource {
             Resource::Namespace(ns) => {
                 let name = ns.metadata.name.clone().unwrap_or_default();
-                self.namespaces.insert(name, ns.clone());
+                self.namespaces.insert(name, ns);
             }
-            Resource::NetworkPolicy(np) => self.network_policies.push(np.clone()),
-            Resource::ServiceAccount(sa) => self.service_accounts.push(sa.clone()),
-            Resource::Role(r) => self.roles.push(r.clone()),
-            Resource::ClusterRole(r) => self.cluster_roles.push(r.clone()),
-            Resource::RoleBinding(r) => self.role_bindings.push(r.clone()),
-            Resource::ClusterRoleBinding(r) => self.cluster_role_bindings.push(r.clone()),
-            _ => {}
+            Resource::NetworkPolicy(np) => self.network_policies.push(np),
+            Resource::ServiceAccount(sa) => self.service_accounts.push(sa),
+            Resource::Role(r) => self.roles.push(r),
+            Resource::ClusterRole(r) => self.cluster_roles.push(r),
+            Resource::RoleBinding(r) => self.role_bindings.push(r),
+            Resource::ClusterRoleBinding(r) => self.cluster_role_bindings.push(r),
+            workload => self.workloads.extend(Workload::from_owned(workload)),
         }
+    }
+
+    /// Gives back the room the lists grew into while objects were added:
+    /// a large inventory is held for the whole evaluation.
+    pub fn shrink_to_fit(&mut self) {
+        self.workloads.shrink_to_fit();
+        self.network_policies.shrink_to_fit();
+        self.service_accounts.shrink_to_fit();
+        self.roles.shrink_to_fit();
+        self.cluster_roles.shrink_to_fit();
+        self.role_bindings.shrink_to_fit();
+        self.cluster_role_bindings.shrink_to_fit();
     }
 
     /// Network policies in a namespace.

@@ -8,6 +8,7 @@ mod object;
 mod path;
 mod resource;
 mod selector;
+mod volume;
 mod workload;
 
 pub use inventory::Inventory;
@@ -15,4 +16,5 @@ pub use object::ObjectRef;
 pub use path::FieldPath;
 pub use resource::{DecodeError, Resource};
 pub use selector::selector_matches;
+pub use volume::VolumeEntry;
 pub use workload::{ContainerEntry, ContainerKind, Workload};

@@ -1,7 +1,7 @@
 use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{FieldPath, ObjectRef, Resource};
+use super::{FieldPath, ObjectRef, Resource, VolumeEntry};
 
 /// A pod template taken from any workload kind, with the path of the template
 /// inside the user's object so findings point at the exact field.
@@ -15,12 +15,15 @@ pub struct Workload {
     pub template_metadata: ObjectMeta,
     /// Path of the template metadata, e.g. `spec.template.metadata`.
     pub template_metadata_path: FieldPath,
-    /// The pod spec without its containers: they are moved into `containers`.
+    /// The pod spec without its containers and volumes: they are moved into
+    /// `containers` and `volumes`.
     pub spec: PodSpec,
     /// Path of the pod spec, e.g. `spec.jobTemplate.spec.template.spec`.
     pub spec_path: FieldPath,
     /// Containers, init containers and ephemeral containers, in that order.
     pub containers: Vec<ContainerEntry>,
+    /// The pod's volumes, moved out of `spec` like the containers.
+    pub volumes: Vec<VolumeEntry>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,38 +68,43 @@ impl ContainerEntry {
 impl Workload {
     /// Builds the workload view of a resource; `None` for kinds without a pod template.
     pub fn from_resource(resource: &Resource) -> Option<Workload> {
+        Self::from_owned(resource.clone())
+    }
+
+    /// The same, taking the resource apart instead of copying from it.
+    pub fn from_owned(resource: Resource) -> Option<Workload> {
         let object = resource.object_ref();
-        let metadata = resource.metadata().clone();
         let root = FieldPath::default();
-        let (template, template_path): (PodTemplateSpec, FieldPath) = match resource {
-            Resource::Pod(pod) => {
-                let template = PodTemplateSpec {
-                    metadata: Some(pod.metadata.clone()),
-                    spec: pod.spec.clone(),
-                };
-                let meta_path = root.field("metadata");
-                return Some(Self::build(object, metadata, template, meta_path, root));
-            }
-            Resource::PodTemplate(t) => (t.template.clone()?, root.field("template")),
-            Resource::Deployment(d) => (d.spec.as_ref()?.template.clone(), spec_template(&root)),
-            Resource::ReplicaSet(r) => (r.spec.as_ref()?.template.clone()?, spec_template(&root)),
-            Resource::StatefulSet(s) => (s.spec.as_ref()?.template.clone(), spec_template(&root)),
-            Resource::DaemonSet(d) => (d.spec.as_ref()?.template.clone(), spec_template(&root)),
-            Resource::Job(j) => (j.spec.as_ref()?.template.clone(), spec_template(&root)),
-            Resource::ReplicationController(r) => {
-                (r.spec.as_ref()?.template.clone()?, spec_template(&root))
-            }
-            Resource::CronJob(c) => {
-                let job = c.spec.as_ref()?.job_template.spec.as_ref()?;
-                let path = root
-                    .field("spec")
-                    .field("jobTemplate")
-                    .field("spec")
-                    .field("template");
-                (job.template.clone(), path)
-            }
-            _ => return None,
-        };
+        let (metadata, template, template_path): (ObjectMeta, PodTemplateSpec, FieldPath) =
+            match resource {
+                Resource::Pod(pod) => {
+                    let template = PodTemplateSpec {
+                        metadata: Some(pod.metadata.clone()),
+                        spec: pod.spec,
+                    };
+                    let meta_path = root.field("metadata");
+                    return Some(Self::build(object, pod.metadata, template, meta_path, root));
+                }
+                Resource::PodTemplate(t) => (t.metadata, t.template?, root.field("template")),
+                Resource::Deployment(d) => (d.metadata, d.spec?.template, spec_template(&root)),
+                Resource::ReplicaSet(r) => (r.metadata, r.spec?.template?, spec_template(&root)),
+                Resource::StatefulSet(s) => (s.metadata, s.spec?.template, spec_template(&root)),
+                Resource::DaemonSet(d) => (d.metadata, d.spec?.template, spec_template(&root)),
+                Resource::Job(j) => (j.metadata, j.spec?.template, spec_template(&root)),
+                Resource::ReplicationController(r) => {
+                    (r.metadata, r.spec?.template?, spec_template(&root))
+                }
+                Resource::CronJob(c) => {
+                    let job = c.spec?.job_template.spec?;
+                    let path = root
+                        .field("spec")
+                        .field("jobTemplate")
+                        .field("spec")
+                        .field("template");
+                    (c.metadata, job.template, path)
+                }
+                _ => return None,
+            };
         let meta_path = template_path.field("metadata");
         Some(Self::build(
             object,
@@ -117,6 +125,13 @@ impl Workload {
         let mut spec = template.spec.unwrap_or_default();
         let spec_path = template_path.field("spec");
         let containers = take_containers(&mut spec, &spec_path);
+        let volumes = spec
+            .volumes
+            .take()
+            .into_iter()
+            .flatten()
+            .map(VolumeEntry::from)
+            .collect();
         Workload {
             object,
             metadata,
@@ -125,6 +140,7 @@ impl Workload {
             spec,
             spec_path,
             containers,
+            volumes,
         }
     }
 
@@ -148,7 +164,10 @@ fn spec_template(root: &FieldPath) -> FieldPath {
 /// each container is held once (the inventory of a large cluster or manifest
 /// set is mostly containers).
 fn take_containers(spec: &mut PodSpec, spec_path: &FieldPath) -> Vec<ContainerEntry> {
-    let mut entries = Vec::new();
+    let count = spec.containers.len()
+        + spec.init_containers.as_ref().map_or(0, Vec::len)
+        + spec.ephemeral_containers.as_ref().map_or(0, Vec::len);
+    let mut entries = Vec::with_capacity(count);
     let mut push = |kind: ContainerKind, container: Container| {
         let path = spec_path.field(kind.field()).named(&container.name);
         entries.push(ContainerEntry {

@@ -75,6 +75,13 @@ pub struct OperatorArgs {
     /// (`POD_NAME`), else the host name and process id.
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+
+    /// Also write OpenReports (openreports.io/v1alpha1): one Report per
+    /// namespace and a ClusterReport, for Policy Reporter and other
+    /// consumers. Needs the OpenReports CRDs; without them the operator says
+    /// so in its log and in the ScanPolicy's `OpenReportsAvailable` condition.
+    #[arg(long, env = "PALISADE_EMIT_OPENREPORTS", default_value_t = false)]
+    pub emit_openreports: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -148,6 +155,7 @@ mod tests {
         assert_eq!(cli.args.concurrency, 4);
         assert_eq!(cli.args.resync_interval, Duration::from_secs(6 * 3600));
         assert!(!cli.args.leader_election);
+        assert!(!cli.args.emit_openreports);
         let cli = Cli::parse_from([
             "palisade",
             "--namespaces",

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::events::EventPublisher;
 use super::metrics::Metrics;
+use super::openreports::OpenReports;
 use super::queue::WorkQueue;
 use super::rbac_cache::RbacCache;
 use super::stores::{Stores, SyncState};
@@ -26,6 +27,8 @@ pub struct Context {
     pub scope: Scope,
     pub policy: PolicyState,
     pub rbac: RbacCache,
+    /// Present with `--emit-openreports`.
+    pub openreports: Option<Arc<OpenReports>>,
 }
 
 /// Which namespaces the flags allow; the ScanPolicy can narrow it further.

@@ -43,11 +43,39 @@ pub struct ErrorLabels {
     pub category: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct CheckLabels {
+    pub check: String,
+    pub severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabels {
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceAccountLabels {
+    pub namespace: String,
+    pub serviceaccount: String,
+}
+
+/// Sum and count of the report scores of one namespace, for the mean.
+#[derive(Clone, Copy, Debug, Default)]
+struct ScoreTally {
+    sum: i64,
+    reports: i64,
+}
+
 /// What one target contributes to the cluster-wide numbers.
 #[derive(Clone, Debug, Default)]
 struct Contribution {
     kind: Option<TargetKind>,
+    /// Namespace (empty when cluster-scoped) and name of the target.
+    namespace: String,
+    name: String,
     findings: BTreeMap<FindingLabels, i64>,
+    checks: BTreeMap<CheckLabels, i64>,
     summary: Summary,
     failing_frameworks: BTreeSet<String>,
 }
@@ -64,7 +92,11 @@ pub struct Metrics {
     pub last_full_resync: Gauge,
     pub queue_depth: Gauge,
     pub leader: Gauge,
+    pub check_findings: Family<CheckLabels, Gauge>,
+    pub namespace_score: Family<NamespaceLabels, Gauge>,
+    pub serviceaccount_risk: Family<ServiceAccountLabels, Gauge>,
     contributions: Mutex<HashMap<TargetKey, Contribution>>,
+    namespace_scores: Mutex<HashMap<String, ScoreTally>>,
 }
 
 impl Default for Metrics {
@@ -128,6 +160,27 @@ impl Metrics {
             "1 while this replica holds the lease and writes reports",
             leader.clone(),
         );
+        // Per check, per namespace and per ServiceAccount numbers for
+        // dashboards and alerts; their label sets stay bounded by the
+        // check catalog, the namespaces and the risky ServiceAccounts.
+        let check_findings = Family::<CheckLabels, Gauge>::default();
+        registry.register(
+            "check_findings",
+            "Unsuppressed findings by check id and severity",
+            check_findings.clone(),
+        );
+        let namespace_score = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "namespace_score",
+            "Mean score (0-100, higher is safer) of the namespace's reports (empty namespace for cluster-scoped reports)",
+            namespace_score.clone(),
+        );
+        let serviceaccount_risk = Family::<ServiceAccountLabels, Gauge>::default();
+        registry.register(
+            "serviceaccount_risk",
+            "100 minus the score of a ServiceAccount's report, only for ServiceAccounts with unsuppressed findings",
+            serviceaccount_risk.clone(),
+        );
         Metrics {
             registry,
             findings,
@@ -140,7 +193,11 @@ impl Metrics {
             last_full_resync,
             queue_depth,
             leader,
+            check_findings,
+            namespace_score,
+            serviceaccount_risk,
             contributions: Mutex::default(),
+            namespace_scores: Mutex::default(),
         }
     }
 
@@ -179,12 +236,14 @@ impl Metrics {
 
     /// Replaces what `key` contributes to the findings and report gauges.
     pub fn set_target(&self, key: &TargetKey, findings: &[Finding], summary: &Summary) {
+        let namespace = key.namespace.clone().unwrap_or_default();
         let mut next = Contribution {
             kind: Some(key.kind),
+            namespace: namespace.clone(),
+            name: key.name.clone(),
             summary: summary.clone(),
             ..Contribution::default()
         };
-        let namespace = key.namespace.clone().unwrap_or_default();
         for f in findings.iter().filter(|f| !f.is_suppressed()) {
             let labels = FindingLabels {
                 namespace: namespace.clone(),
@@ -192,6 +251,11 @@ impl Metrics {
                 category: f.check.category.as_str().to_owned(),
             };
             *next.findings.entry(labels).or_default() += 1;
+            let check = CheckLabels {
+                check: f.check.id.to_owned(),
+                severity: f.severity.as_str().to_owned(),
+            };
+            *next.checks.entry(check).or_default() += 1;
             next.failing_frameworks
                 .extend(f.check.frameworks.iter().map(|s| (*s).to_owned()));
         }
@@ -226,6 +290,52 @@ impl Metrics {
                     kind: kind.as_str().to_owned(),
                 })
                 .inc_by(sign);
+        }
+        for (labels, count) in &c.checks {
+            let gauge = self.check_findings.get_or_create(labels);
+            let now = gauge.inc_by(sign * count) + sign * count;
+            drop(gauge);
+            if now == 0 {
+                self.check_findings.remove(labels);
+            }
+        }
+        self.apply_score(c, sign);
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) a report's score from its
+    /// namespace's mean and, for a ServiceAccount, sets or clears its risk.
+    fn apply_score(&self, c: &Contribution, sign: i64) {
+        if c.kind.is_none() {
+            return;
+        }
+        let score = i64::from(c.summary.score);
+        let namespace = NamespaceLabels {
+            namespace: c.namespace.clone(),
+        };
+        let mut tallies = self.namespace_scores.lock().expect("metrics lock");
+        let tally = tallies.entry(c.namespace.clone()).or_default();
+        tally.sum += sign * score;
+        tally.reports += sign;
+        if tally.reports > 0 {
+            let mean = tally.sum / tally.reports;
+            self.namespace_score.get_or_create(&namespace).set(mean);
+        } else {
+            tallies.remove(&c.namespace);
+            self.namespace_score.remove(&namespace);
+        }
+        drop(tallies);
+        if c.kind == Some(TargetKind::ServiceAccount) {
+            let labels = ServiceAccountLabels {
+                namespace: c.namespace.clone(),
+                serviceaccount: c.name.clone(),
+            };
+            if sign > 0 && score < 100 {
+                self.serviceaccount_risk
+                    .get_or_create(&labels)
+                    .set(100 - score);
+            } else {
+                self.serviceaccount_risk.remove(&labels);
+            }
         }
     }
 
@@ -265,11 +375,149 @@ impl Metrics {
         (totals, rates)
     }
 
+    /// Every sample name a scrape can show (counters end in `_total`,
+    /// histograms show `_bucket`, `_sum` and `_count`), so that alert rules
+    /// and dashboards can be checked against it. A scrape leaves out label
+    /// families without samples, so each gets a placeholder one here.
+    pub fn exposed_names() -> BTreeSet<String> {
+        let metrics = Metrics::new();
+        let any = String::new;
+        metrics
+            .findings
+            .get_or_create(&FindingLabels {
+                namespace: any(),
+                severity: any(),
+                category: any(),
+            })
+            .set(0);
+        metrics
+            .reports
+            .get_or_create(&KindLabels { kind: any() })
+            .set(0);
+        metrics.evaluation("placeholder");
+        metrics.write("placeholder", "placeholder");
+        metrics.watch_restart("placeholder");
+        metrics.error("placeholder");
+        metrics
+            .check_findings
+            .get_or_create(&CheckLabels {
+                check: any(),
+                severity: any(),
+            })
+            .set(0);
+        metrics
+            .namespace_score
+            .get_or_create(&NamespaceLabels { namespace: any() })
+            .set(0);
+        metrics
+            .serviceaccount_risk
+            .get_or_create(&ServiceAccountLabels {
+                namespace: any(),
+                serviceaccount: any(),
+            })
+            .set(0);
+        metrics
+            .encode()
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split(['{', ' ']).next())
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Severity;
+    use crate::model::ObjectRef;
+    use crate::operator::report::summarize;
+
+    fn finding(check_id: &str, severity: Severity) -> Finding {
+        let check = crate::checks::catalog()
+            .iter()
+            .copied()
+            .find(|c| c.id == check_id)
+            .expect("check in the catalog");
+        Finding {
+            object: ObjectRef {
+                api_version: "v1".into(),
+                kind: "ServiceAccount".into(),
+                namespace: Some("ns".into()),
+                name: "sa".into(),
+                uid: None,
+            }
+            .into(),
+            check,
+            severity,
+            message: "problem".into(),
+            path: String::new(),
+            container: None,
+            suppressed: None,
+        }
+    }
+
+    fn sample(text: &str, name_and_labels: &str) -> Option<i64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn per_check_namespace_and_serviceaccount_gauges_follow_reports() {
+        let metrics = Metrics::new();
+        let sa = TargetKey::new(TargetKind::ServiceAccount, Some("ns"), "sa");
+        let clean = TargetKey::new(TargetKind::Deployment, Some("ns"), "web");
+        let risky = vec![finding("privileged-container", Severity::High)];
+        metrics.set_target(&sa, &risky, &summarize(&risky));
+        metrics.set_target(&clean, &[], &summarize(&[]));
+        let text = metrics.encode();
+        let check = r#"palisade_check_findings{check="privileged-container",severity="high"}"#;
+        assert_eq!(sample(&text, check), Some(1));
+        // (80 + 100) / 2 reports.
+        assert_eq!(
+            sample(&text, r#"palisade_namespace_score{namespace="ns"}"#),
+            Some(90)
+        );
+        let risk = r#"palisade_serviceaccount_risk{namespace="ns",serviceaccount="sa"}"#;
+        assert_eq!(sample(&text, risk), Some(20));
+
+        metrics.set_target(&sa, &[], &summarize(&[]));
+        metrics.remove_target(&clean);
+        let text = metrics.encode();
+        assert_eq!(sample(&text, check), None);
+        assert_eq!(sample(&text, risk), None);
+        assert_eq!(
+            sample(&text, r#"palisade_namespace_score{namespace="ns"}"#),
+            Some(100)
+        );
+        metrics.remove_target(&sa);
+        assert!(!metrics.encode().contains("palisade_namespace_score{"));
+    }
+
+    #[test]
+    fn exposed_names_cover_every_family_with_scrape_suffixes() {
+        let names = Metrics::exposed_names();
+        for name in [
+            "palisade_findings",
+            "palisade_evaluations_total",
+            "palisade_evaluation_duration_seconds_bucket",
+            "palisade_evaluation_duration_seconds_count",
+            "palisade_watch_restarts_total",
+            "palisade_errors_total",
+            "palisade_last_full_resync_timestamp_seconds",
+            "palisade_serviceaccount_risk",
+        ] {
+            assert!(names.contains(name), "{name} in {names:?}");
+        }
+        assert!(!names.contains("palisade_evaluations"));
     }
 }

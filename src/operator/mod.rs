@@ -14,6 +14,7 @@ mod events;
 mod http;
 mod lease;
 mod metrics;
+mod openreports;
 mod queue;
 mod rbac_cache;
 mod reconcile;
@@ -36,11 +37,18 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use args::{LogFormat, OperatorArgs, parse_duration};
+pub use openreports::{Availability as OpenReportsAvailability, detect as detect_openreports};
 pub use report::{
     LABEL_TARGET_KIND, LABEL_TARGET_NAME, LABEL_WORST_SEVERITY, REASON_FINDING_RESOLVED,
     REASON_NEW_FINDING, REASON_SEVERITY_CHANGED,
 };
 pub use target::{TargetKind, report_name};
+
+/// Every sample name the operator can show on /metrics (for checking the
+/// chart's alert rules and dashboard).
+pub fn metric_names() -> std::collections::BTreeSet<String> {
+    metrics::Metrics::exposed_names()
+}
 
 use context::{Context, PolicyState, Scope};
 use events::EventPublisher;
@@ -172,6 +180,9 @@ pub async fn run_until(
         scope,
         policy: PolicyState::new(&args.policy_name),
         rbac: rbac_cache::RbacCache::default(),
+        openreports: args
+            .emit_openreports
+            .then(|| Arc::new(openreports::OpenReports::new())),
     });
     let trigger_ctx = ctx.clone();
     background.spawn(async move {
@@ -278,10 +289,19 @@ async fn lead_and_work(
         }
         () = resync::resync_loop(ctx, args.resync_interval) => Ok(()),
         () = resync::policy_status_loop(ctx, POLICY_STATUS_EVERY) => Ok(()),
+        () = emit_openreports(ctx) => Ok(()),
         () = cancel.cancelled() => {
             while workers.join_next().await.is_some() {}
             Ok(())
         }
+    }
+}
+
+/// `--emit-openreports`: writes the OpenReports reports; never completes.
+async fn emit_openreports(ctx: &Context) {
+    match &ctx.openreports {
+        Some(state) => openreports::run(ctx, state).await,
+        None => std::future::pending().await,
     }
 }
 

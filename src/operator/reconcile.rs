@@ -49,11 +49,15 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         .filter(|r| is_top_level(key.kind, r.metadata()))
         .filter(|_| ctx.scope.key_in_scope(key, &policy.spec.namespaces));
     let Some(resource) = resource else {
+        if let Some(openreports) = &ctx.openreports {
+            openreports.forget(key);
+        }
         return remove_report(ctx, key, existing.is_some()).await;
     };
 
     let now = Timestamp::now();
-    let findings = evaluate(ctx, key, &resource, &policy.at(now))?;
+    let engine_policy = policy.at(now);
+    let findings = evaluate(ctx, key, &resource, &engine_policy)?;
     let forbidden = not_evaluated_reason(ctx, key.kind);
     let meta = resource.metadata();
     let target = TargetState {
@@ -75,6 +79,16 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
     );
     ctx.metrics
         .set_target(key, &findings, &desired.status.summary);
+    if let Some(openreports) = &ctx.openreports {
+        let object = object_ref(key, meta.uid.clone());
+        openreports.record(
+            key,
+            object,
+            &findings,
+            &desired.status.findings,
+            &engine_policy,
+        );
+    }
 
     let metrics = ctx.metrics.clone();
     let resource_name = if key.namespace.is_some() {
@@ -260,6 +274,16 @@ async fn remove_report(ctx: &Context, key: &TargetKey, exists: bool) -> Result<O
         .map_err(|source| Error::DeleteReport { name, source })?;
     tracing::info!(target = %key, "report deleted: target gone or out of scope");
     Ok(Outcome::Deleted)
+}
+
+fn object_ref(key: &TargetKey, uid: Option<String>) -> crate::model::ObjectRef {
+    crate::model::ObjectRef {
+        api_version: key.kind.api_version().to_owned(),
+        kind: key.kind.as_str().to_owned(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        uid,
+    }
 }
 
 fn object_reference(key: &TargetKey, uid: Option<String>) -> ObjectReference {

@@ -403,15 +403,18 @@ mod tests {
                 namespace: Some("ns".into()),
                 name: "web".into(),
                 uid: None,
-            },
+            }
+            .into(),
             check: check("privileged-container"),
             severity,
             message: format!("problem at {path}"),
             path: path.into(),
             container: Some("app".into()),
-            suppressed: suppressed.then(|| Suppression {
-                source: SuppressionSource::Policy("accepted".into()),
-                reason: "known".into(),
+            suppressed: suppressed.then(|| {
+                Box::new(Suppression {
+                    source: SuppressionSource::Policy("accepted".into()),
+                    reason: "known".into(),
+                })
             }),
         }
     }

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::context::Context;
 use super::report::MANAGER;
+use super::snapshot;
 use super::target::{TargetKey, TargetKind};
 use super::triggers;
 use crate::crd::{ScanPolicy, ScanPolicyStatus};
@@ -18,6 +19,7 @@ use crate::crd::{ScanPolicy, ScanPolicyStatus};
 /// Queues every target, and the target of every report (a report whose
 /// target is gone is deleted when its key is evaluated).
 pub fn full_resync(ctx: &Context) {
+    tell_rbac_the_workloads(ctx);
     let mut keys: BTreeSet<TargetKey> = triggers::all_targets(ctx).into_iter().collect();
     for r in ctx.stores.scan_reports.all() {
         if let Some(kind) = TargetKind::from_kind(&r.spec.target.kind) {
@@ -42,6 +44,19 @@ pub fn full_resync(ctx: &Context) {
         .last_full_resync
         .set(Timestamp::now().as_second());
     tracing::info!(targets = count, "full re-evaluation queued");
+}
+
+/// Hands the RBAC analysis the account of every cached workload. It learns
+/// them from watch events, but the events of a watch's initial list arrive
+/// before the cache holds the objects (the reflector swaps its contents in
+/// when the list ends), so they cannot tell it; without this the analysis
+/// would miss every workload that did not change since the start, and each
+/// first change after the start would rebuild it. An unchanged account does
+/// not invalidate the analysis, so an idle resync costs no rebuild.
+fn tell_rbac_the_workloads(ctx: &Context) {
+    snapshot::for_each_workload(&ctx.stores, None, &mut |key, _, workload| {
+        ctx.rbac.workload_changed(&key, workload.pod_spec());
+    });
 }
 
 /// Runs a full resync every `interval` (or the ScanPolicy's
@@ -122,15 +137,23 @@ async fn write_policy_status(
         .iter()
         .find(|c| c.type_ == "Valid" && c.status == status)
         .map_or(Time(Timestamp::now()), |c| c.last_transition_time.clone());
+    let mut conditions = vec![Condition {
+        type_: "Valid".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time,
+        observed_generation: policy.metadata.generation,
+    }];
+    if let Some(openreports) = &ctx.openreports {
+        conditions.push(super::openreports::condition(
+            &openreports.availability(),
+            &previous.conditions,
+            Timestamp::now(),
+        ));
+    }
     let desired = ScanPolicyStatus {
-        conditions: vec![Condition {
-            type_: "Valid".into(),
-            status: status.into(),
-            reason: reason.into(),
-            message,
-            last_transition_time,
-            observed_generation: policy.metadata.generation,
-        }],
+        conditions,
         observed_generation: policy.metadata.generation,
         totals: Some(totals),
         frameworks: rates,

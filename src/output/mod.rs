@@ -5,6 +5,7 @@
 pub mod catalog;
 mod json;
 mod junit;
+pub mod openreports;
 mod sarif;
 mod table;
 
@@ -32,6 +33,9 @@ pub enum Format {
     Sarif,
     /// JUnit XML: one test case per object and check.
     Junit,
+    /// OpenReports (openreports.io/v1alpha1): a Report per namespace and a
+    /// ClusterReport, as YAML.
+    Openreports,
 }
 
 /// One object the engine evaluated and the kind of checks that apply to it.
@@ -178,7 +182,7 @@ impl Report<'_> {
         let mut last: Option<(&ObjectRef, Option<&Source>)> = None;
         self.shown().map(move |finding| {
             let source = match last {
-                Some((object, source)) if *object == finding.object => source,
+                Some((object, source)) if *object == *finding.object => source,
                 _ => {
                     let source = self.source(&finding.object);
                     last = Some((&finding.object, source));
@@ -203,6 +207,7 @@ pub fn write(format: Format, report: &Report<'_>, out: &mut dyn Write) -> io::Re
         Format::Yaml => json::write_yaml(report, out),
         Format::Sarif => sarif::write(report, out),
         Format::Junit => junit::write(report, out),
+        Format::Openreports => openreports::write(report, out),
     }
 }
 

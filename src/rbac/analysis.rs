@@ -190,13 +190,7 @@ pub fn workload_account(workload: &crate::model::Workload) -> AccountKey {
 /// Whether the pods get an API token: a projected token volume, or the
 /// automount default (the pod's setting first, then the account's).
 pub fn token_mounted(workload: &crate::model::Workload, inventory: &Inventory) -> bool {
-    let projected = workload.spec.volumes.iter().flatten().any(|v| {
-        v.projected
-            .as_ref()
-            .and_then(|p| p.sources.as_ref())
-            .is_some_and(|s| s.iter().any(|s| s.service_account_token.is_some()))
-    });
-    if projected {
+    if workload.volumes.iter().any(|v| v.projected_token) {
         return true;
     }
     if let Some(pod_setting) = workload.spec.automount_service_account_token {
@@ -282,33 +276,69 @@ fn admin_paths(
     running: &[RunningAs],
 ) -> BTreeMap<AccountKey, AdminPath> {
     let mut paths: BTreeMap<AccountKey, AdminPath> = BTreeMap::new();
+    let running = RunningByAccount::new(running);
     // Accounts without any grant can do nothing on the way to admin.
-    let prepared: Vec<(&AccountKey, PreparedUser<'_>)> = accounts
-        .iter()
-        .map(|a| (a, index.prepare(&UserInfo::service_account(&a.0, &a.1))))
-        .filter(|(_, user)| user.has_grants())
-        .collect();
-    for (account, user) in &prepared {
-        if let Some(step) = direct_admin(index, user) {
-            paths.insert((*account).clone(), AdminPath { step });
+    let mut waiting: Vec<(&AccountKey, PreparedUser<'_>)> = Vec::new();
+    for account in accounts {
+        let user = index.prepare(&UserInfo::service_account(&account.0, &account.1));
+        if !user.has_grants() {
+            continue;
+        }
+        match direct_admin(index, &user) {
+            Some(step) => {
+                paths.insert(account.clone(), AdminPath { step });
+            }
+            None => waiting.push((account, user)),
         }
     }
-    loop {
+    // Each round tries the accounts still waiting against the admins the
+    // previous round found: they already failed against every older one,
+    // and the ways that need no other admin do not change between rounds.
+    let mut newest: BTreeSet<AccountKey> = paths.keys().cloned().collect();
+    let mut first_round = true;
+    while !waiting.is_empty() {
         let mut added = Vec::new();
-        for (account, user) in &prepared {
-            if paths.contains_key(*account) {
-                continue;
+        waiting.retain(|(account, user)| {
+            let own_way = match first_round {
+                true => own_way_to_admin(index, user),
+                false => None,
+            };
+            match own_way.or_else(|| through_admins(index, user, &newest, &running)) {
+                Some(step) => {
+                    added.push(((*account).clone(), AdminPath { step }));
+                    false
+                }
+                None => true,
             }
-            if let Some(step) = indirect_admin(index, user, &paths, running) {
-                added.push(((*account).clone(), AdminPath { step }));
-            }
-        }
+        });
         if added.is_empty() {
             break;
         }
+        newest = added.iter().map(|(account, _)| account.clone()).collect();
         paths.extend(added);
+        first_round = false;
     }
     paths
+}
+
+/// The workloads whose pods hold each account's token, in input order.
+struct RunningByAccount<'a>(BTreeMap<&'a AccountKey, Vec<&'a RunningAs>>);
+
+impl<'a> RunningByAccount<'a> {
+    fn new(running: &'a [RunningAs]) -> Self {
+        let mut by_account: BTreeMap<&AccountKey, Vec<&RunningAs>> = BTreeMap::new();
+        for running_as in running {
+            by_account
+                .entry(&running_as.account)
+                .or_default()
+                .push(running_as);
+        }
+        RunningByAccount(by_account)
+    }
+
+    fn as_account(&self, account: &AccountKey) -> &[&'a RunningAs] {
+        self.0.get(account).map_or(&[], Vec::as_slice)
+    }
 }
 
 fn direct_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> {
@@ -324,12 +354,10 @@ fn direct_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> {
     })
 }
 
-fn indirect_admin(
-    index: &RbacIndex,
-    user: &PreparedUser<'_>,
-    admins: &BTreeMap<AccountKey, AdminPath>,
-    running: &[RunningAs],
-) -> Option<Step> {
+/// Ways to cluster admin that need no admin account to borrow:
+/// impersonating `system:masters`, binding `cluster-admin`, escalating a
+/// ClusterRole bound to oneself.
+fn own_way_to_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> {
     let masters = req("impersonate", "", "groups", "", "system:masters", "");
     if let Some(grant) = allowed(index, user, &masters) {
         return Some(Step {
@@ -338,20 +366,25 @@ fn indirect_admin(
             via: None,
         });
     }
-    if let Some(step) = bind_cluster_admin(index, user) {
-        return Some(step);
-    }
-    if let Some(step) = escalate_own_role(index, user) {
-        return Some(step);
-    }
-    for (ns, name) in admins.keys() {
+    bind_cluster_admin(index, user).or_else(|| escalate_own_role(index, user))
+}
+
+/// Ways to cluster admin through one of `admins`: acting as the account,
+/// or running code as it.
+fn through_admins(
+    index: &RbacIndex,
+    user: &PreparedUser<'_>,
+    admins: &BTreeSet<AccountKey>,
+    running: &RunningByAccount<'_>,
+) -> Option<Step> {
+    for (ns, name) in admins {
         if let Some(step) = borrow_identity(index, user, ns, name, running) {
             return Some(step);
         }
     }
     // Running code in a namespace does not depend on which of its admin
     // accounts it runs as: ask once per namespace.
-    let mut namespaces: Vec<&AccountKey> = admins.keys().collect();
+    let mut namespaces: Vec<&AccountKey> = admins.iter().collect();
     namespaces.dedup_by(|a, b| a.0 == b.0);
     for (ns, name) in namespaces {
         if let Some(step) = run_as_account(index, user, ns, name) {
@@ -443,7 +476,7 @@ fn borrow_identity(
     user: &PreparedUser<'_>,
     ns: &str,
     name: &str,
-    running: &[RunningAs],
+    running: &RunningByAccount<'_>,
 ) -> Option<Step> {
     let who = format!("ServiceAccount {ns}/{name}");
     if let Some(g) = allowed(
@@ -471,7 +504,7 @@ fn borrow_identity(
         ));
     }
     let target = (ns.to_owned(), name.to_owned());
-    for running_as in running.iter().filter(|r| r.account == target) {
+    for running_as in running.as_account(&target) {
         if let Some(g) = allowed(index, user, &req("create", "", "pods", "exec", "", ns)) {
             let text = format!(
                 "can exec into the pods of {} in `{ns}`, which run as {who} ({})",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo behind `make demo` / `make demo-down`: builds Palisade, starts the
-# real test cluster (kube-apiserver + controller-manager), installs the CRDs
-# and the operator's RBAC, applies the sample workloads and RBAC of
+# real test cluster (kube-apiserver + controller-manager), installs Palisade
+# with its Helm chart, applies the sample workloads and RBAC of
 # examples/, runs the operator as its own ServiceAccount, and shows the
 # reports. Cluster and operator keep running until `make demo-down`.
 #
@@ -46,11 +46,18 @@ up() {
 	[[ -f $kubeconfig ]] || die "the test cluster did not print its kubeconfig"
 	k() { "$kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
-	say "installing the CRDs and the operator's ServiceAccount and RBAC"
-	k apply --server-side -f crds/palisade.yaml
+	say "building helm (the first run builds it from Go modules)"
+	local helm
+	helm=$(scripts/helm.sh | tail -n 1)
+
+	say "installing Palisade with its chart: helm install palisade helm/palisade -n palisade-system"
+	# The chart's Deployment is created but its pod stays Pending: the test
+	# cluster has no scheduler and no kubelet. The operator runs below as a
+	# local process, with the chart's ServiceAccount and RBAC.
+	"$helm" --kubeconfig "$kubeconfig" upgrade --install palisade helm/palisade \
+		-n palisade-system --create-namespace 2>&1 | grep -v 'found symbolic link' >&2
 	k wait --for=condition=established --timeout=60s \
 		crd/scanreports.palisade.dev crd/clusterscanreports.palisade.dev crd/scanpolicies.palisade.dev
-	k apply --server-side -f manifests/namespace.yaml -f manifests/rbac.yaml
 
 	say "applying the sample workloads and RBAC (examples/)"
 	k apply --server-side -f examples/

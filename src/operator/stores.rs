@@ -12,6 +12,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ReplicationController, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -20,7 +21,12 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use crate::crd::{ClusterScanReport, ReportTarget, ScanPolicy, ScanReport};
+use super::target::{TargetKind, is_top_level};
+use crate::crd::{ClusterScanReport, ReportStatus, ReportTarget, ScanPolicy, ScanReport};
+use crate::engine::Severity;
+
+/// Objects per page of a watch's list.
+const LIST_PAGE_SIZE: u32 = 500;
 
 /// Annotation `kubectl apply` leaves: a full copy of the object, never read.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -199,13 +205,14 @@ impl Watches<'_> {
     pub fn start(mut self) -> Stores {
         Stores {
             pods: self.namespaced("pods", strip_pod, |o, _| Change::Pod(o)),
-            replica_sets: self
-                .namespaced("replicasets", strip_status, |o, _| Change::ReplicaSet(o)),
+            replica_sets: self.namespaced("replicasets", strip_replica_set, |o, _| {
+                Change::ReplicaSet(o)
+            }),
             deployments: self.namespaced("deployments", strip_status, |o, _| Change::Deployment(o)),
             stateful_sets: self
                 .namespaced("statefulsets", strip_status, |o, _| Change::StatefulSet(o)),
             daemon_sets: self.namespaced("daemonsets", strip_status, |o, _| Change::DaemonSet(o)),
-            jobs: self.namespaced("jobs", strip_status, |o, _| Change::Job(o)),
+            jobs: self.namespaced("jobs", strip_job, |o, _| Change::Job(o)),
             cron_jobs: self.namespaced("cronjobs", strip_status, |o, _| Change::CronJob(o)),
             replication_controllers: self.namespaced(
                 "replicationcontrollers",
@@ -221,7 +228,7 @@ impl Watches<'_> {
             network_policies: self.namespaced("networkpolicies", strip_meta, |o, _| {
                 Change::NetworkPolicy(o)
             }),
-            scan_reports: self.namespaced("scanreports", strip_meta, |r, deleted| {
+            scan_reports: self.namespaced("scanreports", strip_scan_report, |r, deleted| {
                 report_change(&r.spec.target, r.metadata.namespace.clone(), deleted)
             }),
             namespaces: self.cluster("namespaces", strip_meta, |o, _| Change::Namespace(o)),
@@ -230,9 +237,11 @@ impl Watches<'_> {
                 Change::ClusterRoleBinding(o)
             }),
             scan_policies: self.cluster("scanpolicies", strip_meta, |o, _| Change::ScanPolicy(o)),
-            cluster_scan_reports: self.cluster("clusterscanreports", strip_meta, |r, deleted| {
-                report_change(&r.spec.target, None, deleted)
-            }),
+            cluster_scan_reports: self.cluster(
+                "clusterscanreports",
+                strip_cluster_scan_report,
+                |r, deleted| report_change(&r.spec.target, None, deleted),
+            ),
         }
     }
 
@@ -302,7 +311,14 @@ impl Watches<'_> {
         };
         self.sync.register(&id, kind);
         let (reader, writer) = reflector::store();
-        let stream = watcher(api, watcher::Config::default().any_semantic())
+        // Lists are paged (500 objects a page) and read at the latest
+        // version. A list at `resourceVersion=0` (any version) comes from the
+        // API server's watch cache in one response whatever the limit: with
+        // 10,000 Pods that is tens of megabytes of JSON, decoded whole
+        // (managedFields included) before anything is stripped, and the
+        // allocator keeps that peak long after.
+        let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
+        let stream = watcher(api, config)
             .default_backoff()
             .modify(strip)
             .reflect(writer);
@@ -410,15 +426,85 @@ fn strip_status<K: ResourceExt + HasStatus>(obj: &mut K) {
 }
 
 /// Pods managed by a controller are never evaluated (their controller is),
-/// so only their metadata is kept.
+/// so only their identity and owner are kept.
 fn strip_pod(pod: &mut Pod) {
     strip_meta(pod);
     pod.status = None;
-    if super::target::controller_of(&pod.metadata).is_some()
-        && !super::target::is_top_level(super::target::TargetKind::Pod, &pod.metadata)
-    {
+    if !is_top_level(TargetKind::Pod, &pod.metadata) {
         pod.spec = None;
+        keep_identity(&mut pod.metadata);
     }
+}
+
+/// A Deployment's ReplicaSets are evaluated through the Deployment: only
+/// their identity and owner are kept (one per Deployment revision, so they
+/// outnumber Deployments).
+fn strip_replica_set(rs: &mut ReplicaSet) {
+    strip_status(rs);
+    if !is_top_level(TargetKind::ReplicaSet, &rs.metadata) {
+        rs.spec = None;
+        keep_identity(&mut rs.metadata);
+    }
+}
+
+/// A CronJob's Jobs are evaluated through the CronJob, as for ReplicaSets.
+fn strip_job(job: &mut Job) {
+    strip_status(job);
+    if !is_top_level(TargetKind::Job, &job.metadata) {
+        job.spec = None;
+        keep_identity(&mut job.metadata);
+    }
+}
+
+/// What an object evaluated through its owner is still looked up by: its
+/// name (does it exist, does it have a report left from when it was
+/// top-level) and its owner. Labels and annotations go: no check reads them
+/// on an object that is not evaluated.
+fn keep_identity(meta: &mut ObjectMeta) {
+    *meta = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        uid: meta.uid.take(),
+        resource_version: meta.resource_version.take(),
+        generation: meta.generation.take(),
+        deletion_timestamp: meta.deletion_timestamp.take(),
+        owner_references: meta.owner_references.take(),
+        ..ObjectMeta::default()
+    };
+}
+
+fn strip_scan_report(report: &mut ScanReport) {
+    strip_meta(report);
+    if let Some(status) = &mut report.status {
+        slim_report_status(status);
+    }
+}
+
+fn strip_cluster_scan_report(report: &mut ClusterScanReport) {
+    strip_meta(report);
+    if let Some(status) = &mut report.status {
+        slim_report_status(status);
+    }
+}
+
+/// A stored report is read for its findings digest (whether a write is
+/// needed), each finding's identity, severity, suppression and `firstSeen`
+/// (kept across evaluations), the conditions (transition times), and the
+/// messages of critical and high findings (the note of a `FindingResolved`
+/// Event). The per-check texts (title, category, remediation, frameworks)
+/// and the messages of quieter findings are never read back: dropping them
+/// roughly halves what the reports take in memory.
+fn slim_report_status(status: &mut ReportStatus) {
+    for finding in &mut status.findings {
+        finding.title = String::new();
+        finding.category = String::new();
+        finding.remediation = String::new();
+        finding.frameworks = Vec::new();
+        if finding.severity < Severity::High || finding.suppressed.is_some() {
+            finding.message = String::new();
+        }
+    }
+    status.findings.shrink_to_fit();
 }
 
 pub trait HasStatus {
@@ -512,5 +598,73 @@ pub mod testing {
     /// Decodes a YAML object.
     pub fn yaml<K: DeserializeOwned>(text: &str) -> K {
         serde_norway::from_str(text).expect("test object decodes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::yaml;
+    use super::*;
+
+    const OWNED_BY_DEPLOYMENT: &str = "{metadata: {name: web-1, namespace: a, uid: u1, labels: {app: web}, annotations: {deployment.kubernetes.io/revision: '1'}, ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: u, controller: true}]}, spec: {selector: {}, template: {spec: {containers: [{name: app}]}}}}";
+
+    #[test]
+    fn a_deployments_replica_set_keeps_only_its_identity_and_owner() {
+        let mut rs: ReplicaSet = yaml(OWNED_BY_DEPLOYMENT);
+        strip_replica_set(&mut rs);
+        assert!(rs.spec.is_none());
+        assert_eq!(rs.metadata.name.as_deref(), Some("web-1"));
+        assert_eq!(rs.metadata.namespace.as_deref(), Some("a"));
+        assert_eq!(rs.metadata.uid.as_deref(), Some("u1"));
+        assert!(rs.metadata.labels.is_none());
+        assert!(rs.metadata.annotations.is_none());
+        assert!(!is_top_level(TargetKind::ReplicaSet, &rs.metadata));
+    }
+
+    #[test]
+    fn a_bare_replica_set_keeps_its_spec_and_labels() {
+        let mut rs: ReplicaSet = yaml(
+            "{metadata: {name: bare, namespace: a, labels: {app: x}}, spec: {selector: {}, template: {spec: {containers: [{name: app}]}}}, status: {replicas: 1}}",
+        );
+        strip_replica_set(&mut rs);
+        assert!(rs.spec.is_some());
+        assert!(rs.status.is_none());
+        assert_eq!(rs.metadata.labels.unwrap()["app"], "x");
+    }
+
+    #[test]
+    fn a_cronjobs_job_keeps_only_its_identity_and_owner() {
+        let mut job: Job = yaml(
+            "{metadata: {name: nightly-1, namespace: a, labels: {x: y}, ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: nightly, uid: u, controller: true}]}, spec: {template: {spec: {containers: [{name: app}]}}}}",
+        );
+        strip_job(&mut job);
+        assert!(job.spec.is_none());
+        assert!(job.metadata.labels.is_none());
+        assert_eq!(job.metadata.owner_references.unwrap()[0].name, "nightly");
+    }
+
+    #[test]
+    fn a_stored_report_keeps_what_the_next_evaluation_reads() {
+        let mut report: ScanReport = yaml(
+            "{metadata: {name: deployment-web, namespace: a}, spec: {target: {apiVersion: apps/v1, kind: Deployment, name: web}}, status: {findingsDigest: d1, summary: {critical: 1, high: 0, medium: 1, low: 0, info: 0, suppressed: 0, score: 70}, findings: [
+               {check: privileged-container, title: Privileged, severity: critical, category: hardening, message: 'container app is privileged', path: spec.x, container: app, remediation: 'drop it', frameworks: [cis], firstSeen: '2026-01-01T00:00:00Z'},
+               {check: no-limits, title: Limits, severity: medium, category: resources, message: 'no limits', path: spec.y, remediation: 'set them', frameworks: [nsa], firstSeen: '2026-01-02T00:00:00Z'}]}}",
+        );
+        strip_scan_report(&mut report);
+        let status = report.status.unwrap();
+        assert_eq!(status.findings_digest.as_deref(), Some("d1"));
+        assert_eq!(status.summary.critical, 1);
+        let [loud, quiet] = &status.findings[..] else {
+            panic!("two findings expected: {:?}", status.findings);
+        };
+        assert_eq!(loud.check, "privileged-container");
+        assert_eq!(loud.message, "container app is privileged");
+        assert_eq!(loud.container.as_deref(), Some("app"));
+        assert!(loud.first_seen.is_some());
+        assert!(loud.title.is_empty() && loud.remediation.is_empty());
+        assert!(loud.frameworks.is_empty() && loud.category.is_empty());
+        assert_eq!(quiet.path, "spec.y");
+        assert!(quiet.message.is_empty());
+        assert!(quiet.first_seen.is_some());
     }
 }

@@ -1,0 +1,853 @@
+#!/usr/bin/env python3
+"""Scale benchmark of `palisade operator` against the real test cluster.
+
+Driven by bench/operator-scale.sh, which builds the release binary and starts
+and stops the cluster; this program fills the cluster and measures:
+
+- how long the controller manager takes to create the ReplicaSets and Pods;
+- the operator's time from start to every report written;
+- its peak resident memory (VmHWM) and CPU time;
+- API server requests by verb and resource while it runs (the API server's
+  `apiserver_request_total`, before/after), and its own write counters;
+- the report writes of an idle forced full resync (resourceVersion changes of
+  every report; target 0);
+- change-to-report latency: a Deployment is patched to add or remove a
+  finding, and the time until its ScanReport shows it is measured.
+
+Results go to stdout as a table and to a JSON file. Only the standard library
+and PyYAML (for the kubeconfig) are needed; kubectl applies the objects.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import math
+import os
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+
+GROUP = "palisade.dev"
+VERSION = "v1alpha1"
+NAMESPACE_PREFIX = "scale-"
+
+# Kinds the operator lists and watches, as (group, resource) in the API
+# server's metrics labels.
+WATCHED = {
+    ("", "pods"), ("apps", "replicasets"), ("apps", "deployments"),
+    ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"),
+    ("batch", "cronjobs"), ("", "replicationcontrollers"), ("", "serviceaccounts"),
+    ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
+    ("networking.k8s.io", "networkpolicies"), ("", "namespaces"),
+    ("rbac.authorization.k8s.io", "clusterroles"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"),
+    (GROUP, "scanpolicies"), (GROUP, "scanreports"), (GROUP, "clusterscanreports"),
+}
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Generated objects
+
+
+def hardened_container(name, image):
+    return {
+        "name": name,
+        "image": f"{image}@sha256:{'a' * 64}",
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": 10001, "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                      "limits": {"cpu": "200m", "memory": "128Mi"}},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}},
+    }
+
+
+def ordinary_container(name, image, j):
+    container = {"name": name, "image": f"{image}:1.{j % 20}",
+                 "ports": [{"containerPort": 8080}]}
+    if j % 2:
+        container["resources"] = {"requests": {"cpu": "100m", "memory": "128Mi"}}
+    if j % 3:
+        container["securityContext"] = {"runAsNonRoot": True, "runAsUser": 1000}
+    return container
+
+
+def sloppy_container(name, image, j):
+    container = {"name": name, "image": f"{image}:latest",
+                 "securityContext": {"privileged": j % 2 == 0, "runAsUser": 0}}
+    if j % 3 == 0:
+        container["env"] = [{"name": "DB_PASSWORD", "value": "hunter2"}]
+        container["volumeMounts"] = [{"name": "sock", "mountPath": "/var/run/docker.sock"}]
+    return container
+
+
+IMAGES = ["nginx", "redis", "python", "node", "envoyproxy/envoy", "busybox", "alpine"]
+
+
+def profile_of(j):
+    """4 in 10 workloads hardened, 4 ordinary, 2 sloppy."""
+    return ("hardened", "hardened", "hardened", "hardened", "ordinary", "ordinary",
+            "ordinary", "ordinary", "sloppy", "sloppy")[j % 10]
+
+
+def deployment(ns, j, accounts):
+    image = IMAGES[j % len(IMAGES)]
+    profile = profile_of(j)
+    if profile == "hardened":
+        containers = [hardened_container("app", image)]
+        if j % 3 == 0:
+            containers.append(hardened_container("sidecar", "envoyproxy/envoy"))
+    elif profile == "ordinary":
+        containers = [ordinary_container("app", image, j)]
+        if j % 3 == 0:
+            containers.append(ordinary_container("sidecar", "busybox", j + 1))
+    else:
+        containers = [sloppy_container("app", image, j)]
+    spec = {"containers": containers,
+            "serviceAccountName": f"sa-{j % accounts}" if accounts and j % 4 else "default"}
+    if profile == "hardened":
+        spec["automountServiceAccountToken"] = False
+        spec["securityContext"] = {"runAsNonRoot": True,
+                                   "seccompProfile": {"type": "RuntimeDefault"}}
+    if profile == "sloppy":
+        spec["hostPID"] = j % 4 == 0
+        if j % 3 == 0:
+            spec["volumes"] = [{"name": "sock",
+                                "hostPath": {"path": "/var/run/docker.sock"}}]
+    name = f"wl-{j}"
+    labels = {"app": name, "team": f"team-{j % 12}"}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": labels}, "spec": spec}},
+    }
+
+
+ROLE_RULES = [
+    [{"apiGroups": [""], "resources": ["pods", "services"], "verbs": ["get", "list", "watch"]}],
+    [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
+    [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+    [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]},
+     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+    [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+    [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+      "verbs": ["create", "update"]}],
+    [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "patch"]}],
+]
+
+
+def role(ns, j):
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": f"role-{j}", "namespace": ns},
+            "rules": ROLE_RULES[j % len(ROLE_RULES)]}
+
+
+def role_binding(ns, j, accounts):
+    if accounts and j % 5 != 4:
+        subject = {"kind": "ServiceAccount", "name": f"sa-{j % accounts}", "namespace": ns}
+    elif j % 2:
+        subject = {"kind": "User", "name": f"user-{j}@example.com",
+                   "apiGroup": "rbac.authorization.k8s.io"}
+    else:
+        subject = {"kind": "Group", "name": f"team-{j % 12}",
+                   "apiGroup": "rbac.authorization.k8s.io"}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": f"rb-{j}", "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                        "name": f"role-{j}"},
+            "subjects": [subject]}
+
+
+def spread(total, parts, index):
+    """How many of `total` objects go to part `index` of `parts`."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def namespace_name(i):
+    return f"{NAMESPACE_PREFIX}{i:03d}"
+
+
+def generate(args, outdir):
+    """Writes one RBAC file and one workload file per namespace; returns the
+    file lists (RBAC, workloads)."""
+    os.makedirs(outdir, exist_ok=True)
+    namespaces = [namespace_name(i) for i in range(args.namespaces)]
+    with open(os.path.join(outdir, "namespaces.yaml"), "w") as f:
+        yaml.safe_dump_all([{"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": ns, "labels": {"bench": "operator-scale"}}}
+                            for ns in namespaces], f)
+    rbac_files, workload_files = [], []
+    for i, ns in enumerate(namespaces):
+        accounts = spread(args.service_accounts, args.namespaces, i)
+        docs = [{"apiVersion": "v1", "kind": "ServiceAccount",
+                 "metadata": {"name": f"sa-{j}", "namespace": ns}} for j in range(accounts)]
+        roles = spread(args.roles, args.namespaces, i)
+        docs += [role(ns, j) for j in range(roles)]
+        docs += [role_binding(ns, j, accounts) for j in range(roles)]
+        path = os.path.join(outdir, f"rbac-{ns}.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump_all(docs, f)
+        rbac_files.append(path)
+        workloads = spread(args.workloads, args.namespaces, i)
+        path = os.path.join(outdir, f"workloads-{ns}.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump_all([deployment(ns, j, accounts) for j in range(workloads)], f)
+        workload_files.append(path)
+    return os.path.join(outdir, "namespaces.yaml"), rbac_files, workload_files
+
+
+# --------------------------------------------------------------------------
+# The API server
+
+
+class Cluster:
+    """Admin access to the API server, from the admin kubeconfig."""
+
+    def __init__(self, kubeconfig, kubectl):
+        self.kubeconfig = kubeconfig
+        self.kubectl_path = kubectl
+        with open(kubeconfig) as f:
+            config = yaml.safe_load(f)
+        cluster = config["clusters"][0]["cluster"]
+        self.server = cluster["server"]
+        self.token = config["users"][0]["user"]["token"]
+        self.context = ssl.create_default_context()
+        if "certificate-authority-data" in cluster:
+            import base64
+            self.context.load_verify_locations(
+                cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        else:
+            self.context.load_verify_locations(cafile=cluster["certificate-authority"])
+        self.config = config
+
+    def request(self, path, method="GET", body=None, content_type=None, accept=None,
+                timeout=60):
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if accept:
+            headers["Accept"] = accept
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method,
+                                     headers=headers)
+        with urllib.request.urlopen(req, context=self.context, timeout=timeout) as resp:
+            return resp.read()
+
+    def get_json(self, path, **kw):
+        return json.loads(self.request(path, **kw))
+
+    def count(self, path):
+        """Objects in a list, without transferring them: limit=1 and the
+        remaining count (which the API server gives only without selectors)."""
+        sep = "&" if "?" in path else "?"
+        body = self.get_json(f"{path}{sep}limit=1",
+                             accept="application/json;as=PartialObjectMetadataList;"
+                                    "g=meta.k8s.io;v=v1")
+        items = len(body.get("items") or [])
+        return items + int(body.get("metadata", {}).get("remainingItemCount") or 0)
+
+    def metadata_list(self, path):
+        """Every object's metadata (namespace, name, resourceVersion)."""
+        out, cont = {}, None
+        while True:
+            sep = "&" if "?" in path else "?"
+            page = f"{path}{sep}limit=2000" + (f"&continue={cont}" if cont else "")
+            body = self.get_json(page, accept="application/json;as=PartialObjectMetadataList;"
+                                               "g=meta.k8s.io;v=v1")
+            for item in body.get("items") or []:
+                m = item["metadata"]
+                out[(m.get("namespace"), m["name"])] = m["resourceVersion"]
+            cont = body.get("metadata", {}).get("continue")
+            if not cont:
+                return out
+
+    def kubectl(self, *args, check=True, capture=True):
+        result = subprocess.run([self.kubectl_path, "--kubeconfig", self.kubeconfig, *args],
+                                capture_output=capture, text=True)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def request_totals(self):
+        """apiserver_request_total summed by (verb, group, resource)."""
+        text = self.request("/metrics").decode()
+        totals = {}
+        for line in text.splitlines():
+            if not line.startswith("apiserver_request_total{"):
+                continue
+            labels_text, value = line[len("apiserver_request_total{"):].rsplit("} ", 1)
+            labels = {}
+            for part in labels_text.split('",'):
+                if "=" in part:
+                    k, v = part.split("=", 1)
+                    labels[k] = v.strip('"')
+            resource = labels.get("resource", "")
+            if labels.get("subresource"):
+                resource += "/" + labels["subresource"]
+            key = (labels.get("verb", ""), labels.get("group", ""), resource)
+            totals[key] = totals.get(key, 0) + float(value)
+        return totals
+
+
+def delta(after, before):
+    return {k: int(v - before.get(k, 0)) for k, v in after.items() if v - before.get(k, 0) > 0}
+
+
+def operator_requests(d):
+    """The part of a request-count delta the operator can have made: any
+    request on palisade.dev, and LIST/WATCH of the kinds it watches. (The
+    controller manager's watches are long-lived and were opened before.)"""
+    out = {}
+    for (verb, group, resource), n in d.items():
+        base = resource.split("/")[0]
+        if group == GROUP or (verb in ("LIST", "WATCH") and (group, base) in WATCHED):
+            out[f"{verb} {group + '/' if group else ''}{resource}"] = n
+    return dict(sorted(out.items()))
+
+
+def by_verb(d):
+    out = {}
+    for key, n in d.items():
+        verb = key.split(" ", 1)[0]
+        out[verb] = out.get(verb, 0) + n
+    return dict(sorted(out.items()))
+
+
+# --------------------------------------------------------------------------
+# Phases
+
+
+def apply_files(cluster, files, parallel):
+    def one(path):
+        cluster.kubectl("apply", "--server-side", "--force-conflicts",
+                        "--field-manager=operator-scale", "-f", path)
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, files))
+
+
+def populate(cluster, args, work, result):
+    # (A label selector would make the API server leave out the remaining
+    # count; nothing else in the test cluster makes these kinds.)
+    existing = cluster.count("/apis/apps/v1/deployments")
+    want = args.workloads
+    if existing == want and args.reuse:
+        log(f"cluster already holds {existing} benchmark Deployments; not creating them")
+        result["populate"] = {"reused": True}
+        return
+    log("generating objects")
+    ns_file, rbac_files, workload_files = generate(args, os.path.join(work, "objects"))
+    t0 = time.monotonic()
+    cluster.kubectl("apply", "--server-side", "--field-manager=operator-scale", "-f", ns_file)
+    apply_files(cluster, rbac_files, args.parallel)
+    t_rbac = time.monotonic() - t0
+    log(f"namespaces, service accounts, roles and bindings applied in {t_rbac:.1f}s")
+    t1 = time.monotonic()
+    apply_files(cluster, workload_files, args.parallel)
+    t_apply = time.monotonic() - t1
+    log(f"{want} Deployments applied in {t_apply:.1f}s; waiting for the controller manager")
+    deadline = time.monotonic() + args.kcm_timeout
+    rs = pods = 0
+    rs_done = None
+    last_log = 0
+    while time.monotonic() < deadline:
+        rs = cluster.count("/apis/apps/v1/replicasets")
+        pods = cluster.count("/api/v1/pods")
+        now = time.monotonic()
+        if rs >= want and rs_done is None:
+            rs_done = now - t1
+        if rs >= want and pods >= want:
+            break
+        if now - last_log > 30:
+            log(f"  controller manager: {rs} ReplicaSets, {pods} Pods "
+                f"after {now - t1:.0f}s (load {os.getloadavg()[0]:.1f})")
+            last_log = now
+        time.sleep(2)
+    t_kcm = time.monotonic() - t1
+    complete = rs >= want and pods >= want
+    log(f"controller manager: {rs} ReplicaSets, {pods} Pods after {t_kcm:.0f}s"
+        + ("" if complete else " (TIMED OUT: not all created)"))
+    result["populate"] = {
+        "reused": False,
+        "apply_rbac_seconds": round(t_rbac, 1),
+        "apply_deployments_seconds": round(t_apply, 1),
+        "replicasets_created_seconds": round(rs_done, 1) if rs_done else None,
+        "pods_created_seconds": round(t_kcm, 1),
+        "replicasets": rs,
+        "pods": pods,
+        "complete": complete,
+    }
+
+
+def install_operator_rbac(cluster, repo):
+    for f in ("crds/palisade.yaml", "manifests/namespace.yaml", "manifests/rbac.yaml"):
+        cluster.kubectl("apply", "--server-side", "--force-conflicts",
+                        "--field-manager=operator-scale", "-f", os.path.join(repo, f))
+    cluster.kubectl("wait", "--for=condition=established", "--timeout=60s",
+                    f"crd/scanreports.{GROUP}", f"crd/clusterscanreports.{GROUP}",
+                    f"crd/scanpolicies.{GROUP}")
+    # RBAC takes effect when the authorizer's informers have seen it.
+    for _ in range(100):
+        out = cluster.kubectl("auth", "can-i", "list", "scanreports.palisade.dev",
+                              "--as=system:serviceaccount:palisade-system:palisade",
+                              check=False)
+        if out.strip() == "yes":
+            break
+        time.sleep(0.2)
+    token = cluster.kubectl("create", "token", "palisade", "-n", "palisade-system",
+                            "--duration=4h").strip()
+    config = json.loads(json.dumps(cluster.config))
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    path = os.path.join(os.path.dirname(cluster.kubeconfig), "operator.kubeconfig")
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    os.chmod(path, 0o600)
+    return path
+
+
+def expected_reports(cluster):
+    """One report per top-level workload, ServiceAccount, Role, RoleBinding,
+    Namespace, ClusterRole and ClusterRoleBinding."""
+    counts = {
+        "Deployment": cluster.count("/apis/apps/v1/deployments"),
+        "ServiceAccount": cluster.count("/api/v1/serviceaccounts"),
+        "Role": cluster.count("/apis/rbac.authorization.k8s.io/v1/roles"),
+        "RoleBinding": cluster.count("/apis/rbac.authorization.k8s.io/v1/rolebindings"),
+        "Namespace": cluster.count("/api/v1/namespaces"),
+        "ClusterRole": cluster.count("/apis/rbac.authorization.k8s.io/v1/clusterroles"),
+        "ClusterRoleBinding": cluster.count(
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"),
+    }
+    return counts
+
+
+def delete_reports(cluster, parallel):
+    """Clean slate: reports of an earlier run would make the scan look done.
+    One delete-collection request per namespace (kubectl deletes one object
+    per request)."""
+    namespaces = {ns for ns, _ in cluster.metadata_list(f"/apis/{GROUP}/{VERSION}/scanreports")}
+
+    def one(ns):
+        cluster.request(f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/scanreports", method="DELETE")
+
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, sorted(namespaces)))
+    cluster.request(f"/apis/{GROUP}/{VERSION}/clusterscanreports", method="DELETE")
+    while report_count(cluster):
+        time.sleep(0.5)
+
+
+def report_count(cluster):
+    return (cluster.count(f"/apis/{GROUP}/{VERSION}/scanreports")
+            + cluster.count(f"/apis/{GROUP}/{VERSION}/clusterscanreports"))
+
+
+class Operator:
+    def __init__(self, binary, kubeconfig, work, resync):
+        self.port = free_port()
+        self.log_path = os.path.join(work, "operator.log")
+        self.log_file = open(self.log_path, "w")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [binary, "operator", "--kubeconfig", kubeconfig,
+             "--metrics-addr", f"127.0.0.1:{self.port}", "--resync-interval", resync,
+             "--log-format", "json"],
+            stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.peak_sampled_kib = 0
+
+    def status(self):
+        """(VmRSS, VmHWM) in KiB."""
+        values = {}
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    values[key] = int(rest.split()[0])
+        self.peak_sampled_kib = max(self.peak_sampled_kib, values.get("VmRSS", 0))
+        return values.get("VmRSS", 0), values.get("VmHWM", 0)
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def metrics(self):
+        """The operator's metrics as {name{labels}: value}."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
+                                        timeout=10) as resp:
+                text = resp.read().decode()
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return None
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    out[name] = float(value)
+                except ValueError:
+                    pass
+        return out
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def metric_sum(metrics, name):
+    return sum(v for k, v in (metrics or {}).items()
+               if k == name or k.startswith(name + "{"))
+
+
+def metric_by_label(metrics, name):
+    return {k[len(name):]: v for k, v in (metrics or {}).items()
+            if k.startswith(name + "{")}
+
+
+def wait_initial_scan(cluster, operator, expected, args):
+    """Polls until the reports reach the expected count and the operator's
+    queue is empty; returns seconds from operator start."""
+    deadline = time.monotonic() + args.scan_timeout
+    reached = None
+    last_log = 0
+    count = 0
+    while time.monotonic() < deadline:
+        if not operator.alive():
+            raise RuntimeError(f"the operator exited; see {operator.log_path}")
+        operator.status()
+        count = report_count(cluster)
+        metrics = operator.metrics()
+        queue = metric_sum(metrics, "palisade_queue_depth") if metrics else None
+        now = time.monotonic()
+        if count >= expected and reached is None:
+            reached = now - operator.started
+        if count >= expected and queue == 0:
+            return reached, count
+        if count < expected:
+            reached = None
+        if now - last_log > 15:
+            log(f"  {count}/{expected} reports after {now - operator.started:.0f}s, "
+                f"queue {queue}, RSS {operator.status()[0] // 1024} MiB")
+            last_log = now
+        time.sleep(0.5)
+    raise RuntimeError(f"only {count} of {expected} reports after {args.scan_timeout}s")
+
+
+def all_report_versions(cluster):
+    versions = cluster.metadata_list(f"/apis/{GROUP}/{VERSION}/scanreports")
+    versions.update(cluster.metadata_list(f"/apis/{GROUP}/{VERSION}/clusterscanreports"))
+    return versions
+
+
+def wait_queue_idle(operator, settle=3.0, timeout=600):
+    """Waits until the queue is empty and evaluations stop moving."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        metrics = operator.metrics()
+        operator.status()
+        evals = metric_sum(metrics, "palisade_evaluations_total")
+        queue = metric_sum(metrics, "palisade_queue_depth")
+        if evals != last or queue:
+            last, since = evals, time.monotonic()
+        elif time.monotonic() - since >= settle:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the operator's queue did not settle")
+
+
+def idle_resync(cluster, operator, result):
+    """Waits for the next periodic full resync and counts the report writes
+    it makes."""
+    before_versions = all_report_versions(cluster)
+    m0 = operator.metrics()
+    last = metric_sum(m0, "palisade_last_full_resync_timestamp_seconds")
+    evals0 = metric_sum(m0, "palisade_evaluations_total")
+    writes0 = metric_sum(m0, "palisade_api_writes_total")
+    api0 = cluster.request_totals()
+    log("waiting for the next periodic full resync")
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        m = operator.metrics()
+        operator.status()
+        if metric_sum(m, "palisade_last_full_resync_timestamp_seconds") != last:
+            break
+        time.sleep(0.5)
+    else:
+        raise RuntimeError("no full resync within 15 minutes")
+    t0 = time.monotonic()
+    wait_queue_idle(operator)
+    seconds = time.monotonic() - t0
+    m1 = operator.metrics()
+    after_versions = all_report_versions(cluster)
+    changed = sum(1 for k, v in after_versions.items() if before_versions.get(k) != v)
+    gone = sum(1 for k in before_versions if k not in after_versions)
+    result["idle_resync"] = {
+        "reports": len(before_versions),
+        "evaluations": int(metric_sum(m1, "palisade_evaluations_total") - evals0),
+        "report_writes": changed + gone,
+        "operator_api_writes": int(metric_sum(m1, "palisade_api_writes_total") - writes0),
+        "seconds": round(seconds, 1),
+        "api_requests": operator_requests(delta(cluster.request_totals(), api0)),
+    }
+    log(f"idle resync: {result['idle_resync']['evaluations']} evaluations in {seconds:.1f}s, "
+        f"{changed + gone} report writes")
+
+
+def summary_of(cluster, ns, name):
+    try:
+        report = cluster.get_json(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/scanreports/deployment-{name}",
+            timeout=10)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+    return json.dumps((report.get("status") or {}).get("summary"), sort_keys=True)
+
+
+def change_latency(cluster, operator, args, result):
+    """Flips hostNetwork on hardened Deployments (adds, then removes a
+    high-severity finding) and times each until the report's summary moves."""
+    targets = []
+    j = 0
+    while len(targets) < (args.changes + 1) // 2:
+        i = len(targets) % args.namespaces
+        per_ns = spread(args.workloads, args.namespaces, i)
+        # The k-th hardened workload of namespace i (j % 10 in 0..3).
+        k = len(targets) // args.namespaces
+        j = (k // 4) * 10 + k % 4
+        if j >= per_ns:
+            break
+        targets.append((namespace_name(i), f"wl-{j}"))
+    latencies = []
+    for n in range(args.changes):
+        ns, name = targets[(n // 2) % len(targets)]
+        host = n % 2 == 0
+        before = summary_of(cluster, ns, name)
+        patch = {"spec": {"template": {"spec": {"hostNetwork": host}}}}
+        t0 = time.monotonic()
+        cluster.request(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}", method="PATCH",
+                        body=patch, content_type="application/strategic-merge-patch+json")
+        deadline = t0 + 30
+        while time.monotonic() < deadline:
+            if summary_of(cluster, ns, name) != before:
+                latencies.append(time.monotonic() - t0)
+                break
+            time.sleep(0.01)
+        else:
+            log(f"  {ns}/{name}: the report did not change within 30s")
+            latencies.append(float("inf"))
+        operator.status()
+        time.sleep(args.change_gap)
+    finite = sorted(latencies)
+    result["change_latency"] = {
+        "changes": len(latencies),
+        "timed_out": sum(1 for x in latencies if x == float("inf")),
+        "p50_seconds": round(percentile(finite, 50), 3),
+        "p99_seconds": round(percentile(finite, 99), 3),
+        "max_seconds": round(finite[-1], 3) if finite else None,
+    }
+    log(f"change-to-report: p50 {result['change_latency']['p50_seconds']}s, "
+        f"p99 {result['change_latency']['p99_seconds']}s")
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    # Nearest rank.
+    index = max(0, min(len(sorted_values) - 1, math.ceil(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def machine():
+    cpus = os.cpu_count()
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return {"cpus": cpus, "cpu_model": model, "memory_gib": round(mem_kib / 2**20, 1),
+            "kernel": os.uname().release}
+
+
+def print_table(result):
+    op = result["operator"]
+    rows = [
+        ("Workloads (Deployments)", f"{result['config']['workloads']:,}"),
+        ("Roles / RoleBindings / ServiceAccounts",
+         f"{result['config']['roles']:,} / {result['config']['roles']:,} / "
+         f"{result['config']['service_accounts']:,}"),
+    ]
+    pop = result.get("populate", {})
+    if not pop.get("reused"):
+        rows.append(("Controller manager: all ReplicaSets / Pods created",
+                     f"{pop.get('replicasets_created_seconds')} s / "
+                     f"{pop.get('pods_created_seconds')} s"
+                     + ("" if pop.get("complete") else " (incomplete)")))
+    rows += [
+        ("Reports written", f"{op['reports']:,} (expected {op['expected_reports']:,})"),
+        ("Operator start to all reports written", f"{op['initial_scan_seconds']:.1f} s"),
+        ("Operator CPU time for that", f"{op['initial_scan_cpu_seconds']:.1f} s"),
+        ("Peak RSS (VmHWM), whole run", f"{op['peak_rss_mib']:.0f} MiB (target < 150)"),
+        ("RSS when idle after the scan", f"{op['idle_rss_mib']:.0f} MiB"),
+    ]
+    if "idle_resync" in result:
+        r = result["idle_resync"]
+        rows.append(("Idle full resync: evaluations / report writes",
+                     f"{r['evaluations']:,} / {r['report_writes']} (target 0)"))
+    if "change_latency" in result:
+        c = result["change_latency"]
+        rows.append((f"Change to report, {c['changes']} changes: p50 / p99",
+                     f"{c['p50_seconds']:.2f} s / {c['p99_seconds']:.2f} s (target p99 < 2)"))
+    rows.append(("API requests to the initial scan, by verb",
+                 ", ".join(f"{k} {v:,}" for k, v in op["api_requests_by_verb"].items())))
+    rows.append(("Load average (1 min) at start / end",
+                 f"{result['load']['start']:.2f} / {result['load']['end']:.2f}"))
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"| {'Measure'.ljust(width)} | Value |")
+    print(f"|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value} |")
+    print()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--kubectl", required=True)
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--repo", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--workloads", type=int, default=10000)
+    parser.add_argument("--namespaces", type=int, default=100)
+    parser.add_argument("--roles", type=int, default=2000)
+    parser.add_argument("--service-accounts", type=int, default=1000)
+    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--change-gap", type=float, default=0.5)
+    parser.add_argument("--resync-interval", default="10m")
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--kcm-timeout", type=int, default=3600)
+    parser.add_argument("--scan-timeout", type=int, default=1800)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep objects already in the cluster when the counts match")
+    parser.add_argument("--skip-resync", action="store_true")
+    args = parser.parse_args()
+
+    os.makedirs(args.work, exist_ok=True)
+    cluster = Cluster(args.kubeconfig, args.kubectl)
+    result = {
+        "config": {k: getattr(args, k) for k in
+                   ("workloads", "namespaces", "roles", "service_accounts", "changes",
+                    "resync_interval")},
+        "machine": machine(),
+        "load": {"start": os.getloadavg()[0]},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    populate(cluster, args, args.work, result)
+    operator_kubeconfig = install_operator_rbac(cluster, args.repo)
+    expected = expected_reports(cluster)
+    total_expected = sum(expected.values())
+    log(f"expecting {total_expected} reports: {expected}")
+    delete_reports(cluster, args.parallel)
+
+    api_before = cluster.request_totals()
+    load_before = os.getloadavg()[0]
+    operator = Operator(args.binary, operator_kubeconfig, args.work, args.resync_interval)
+    try:
+        log(f"operator started (pid {operator.process.pid}), resync every {args.resync_interval}")
+        scan_seconds, count = wait_initial_scan(cluster, operator, total_expected, args)
+        cpu = operator.cpu_seconds()
+        api_after = cluster.request_totals()
+        wait_queue_idle(operator)
+        rss, hwm = operator.status()
+        log(f"all {count} reports written {scan_seconds:.1f}s after start "
+            f"(CPU {cpu:.1f}s); VmHWM {hwm // 1024} MiB")
+        requests = operator_requests(delta(api_after, api_before))
+        result["operator"] = {
+            "expected_reports": total_expected,
+            "expected_by_kind": expected,
+            "reports": count,
+            "initial_scan_seconds": round(scan_seconds, 1),
+            "initial_scan_cpu_seconds": round(cpu, 1),
+            "load_during_scan": round(os.getloadavg()[1], 2),
+            "load_before": round(load_before, 2),
+            "hwm_after_scan_mib": round(hwm / 1024, 1),
+            "idle_rss_mib": round(rss / 1024, 1),
+            "api_requests": requests,
+            "api_requests_by_verb": by_verb(requests),
+            "operator_metrics_writes": metric_by_label(operator.metrics(),
+                                                       "palisade_api_writes_total"),
+        }
+        if not args.skip_resync:
+            idle_resync(cluster, operator, result)
+        if args.changes:
+            change_latency(cluster, operator, args, result)
+        rss, hwm = operator.status()
+        result["operator"]["peak_rss_mib"] = round(hwm / 1024, 1)
+        result["operator"]["peak_sampled_rss_mib"] = round(operator.peak_sampled_kib / 1024, 1)
+        result["operator"]["final_rss_mib"] = round(rss / 1024, 1)
+        result["operator"]["total_cpu_seconds"] = round(operator.cpu_seconds(), 1)
+    finally:
+        operator.stop()
+    result["load"]["end"] = os.getloadavg()[0]
+    result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print_table(result)
+    print(f"results: {args.out}")
+    failed = []
+    if result["operator"]["peak_rss_mib"] >= 150:
+        failed.append("peak RSS")
+    if result.get("idle_resync", {}).get("report_writes", 0) != 0:
+        failed.append("idle resync writes")
+    if result.get("change_latency", {}).get("p99_seconds", 0) >= 2:
+        failed.append("change-to-report p99")
+    if failed:
+        print(f"targets missed: {', '.join(failed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{TestNamespace, client, kubectl, kubectl_output, repo_root, wait_for};
+use common::{
+    TestNamespace, client, free_port, kubectl, kubectl_output, repo_root, token_kubeconfig,
+    wait_for,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
 use kube::api::{
@@ -22,7 +25,6 @@ use palisade::crd::ScanPolicy;
 use palisade::operator::{self, OpenReportsAvailability};
 use palisade::output::openreports::{OpenReport, Outcome, ReportResult};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 const OPERATOR_ACCOUNT: &str = "system:serviceaccount:palisade-system:palisade";
@@ -124,66 +126,23 @@ fn operator_kubeconfig() -> &'static PathBuf {
             "crd/scanpolicies.palisade.dev",
         ]);
         wait_until_allowed();
-        token_kubeconfig(&dir)
+        token_kubeconfig("palisade-system", "palisade")
     })
 }
 
 /// The authorizer reads RBAC from an informer: wait until the bindings are
 /// in effect.
 fn wait_until_allowed() {
-    let checks: &[&[&str]] = &[
-        &["list", "pods", "-A"],
-        &["patch", "scanreports.palisade.dev", "-A"],
-        &["patch", "reports.openreports.io", "-A"],
-        &["delete", "reports.openreports.io", "-A"],
-        &["list", "clusterreports.openreports.io"],
-    ];
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    for check in checks {
-        loop {
-            let mut args = vec!["auth", "can-i"];
-            args.extend_from_slice(check);
-            args.extend_from_slice(&["--as", OPERATOR_ACCOUNT]);
-            let out = kubectl_output(&args);
-            if String::from_utf8_lossy(&out.stdout).trim() == "yes" {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "RBAC for {check:?} never took effect"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// A kubeconfig that authenticates as the palisade ServiceAccount with a
-/// TokenRequest token.
-fn token_kubeconfig(dir: &std::path::Path) -> PathBuf {
-    let token = kubectl(&[
-        "create",
-        "token",
-        "palisade",
-        "-n",
-        "palisade-system",
-        "--duration=2h",
-    ]);
-    let admin = std::fs::read_to_string(common::kubeconfig()).expect("admin kubeconfig");
-    let mut config: Value = serde_norway::from_str(&admin).expect("kubeconfig is YAML");
-    for user in config["users"].as_array_mut().expect("kubeconfig users") {
-        user["user"] = json!({"token": token.trim()});
-    }
-    let path = dir.join(format!("kubeconfig-{}", std::process::id()));
-    std::fs::write(&path, serde_norway::to_string(&config).unwrap()).unwrap();
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::wait_until_allowed(
+        OPERATOR_ACCOUNT,
+        &[
+            &["list", "pods", "-A"],
+            &["patch", "scanreports.palisade.dev", "-A"],
+            &["patch", "reports.openreports.io", "-A"],
+            &["delete", "reports.openreports.io", "-A"],
+            &["list", "clusterreports.openreports.io"],
+        ],
+    );
 }
 
 /// The `palisade operator` binary, limited to one namespace.
@@ -232,26 +191,13 @@ impl Operator {
     }
 
     async fn get(&self, path: &str) -> Option<String> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.ok()?;
-        Some(response)
+        common::http_get(self.port, path).await
     }
 
     /// Sum of a metric's samples whose line contains every one of `filters`.
     async fn metric(&self, name: &str, filters: &[&str]) -> f64 {
         let text = self.get("/metrics").await.expect("metrics answer");
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter(|l| l.split([' ', '{']).next() == Some(name))
-            .filter(|l| filters.iter().all(|f| l.contains(f)))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        common::metric_sum(&text, name, filters)
     }
 
     fn log(&self) -> String {

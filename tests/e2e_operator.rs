@@ -12,7 +12,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{TestNamespace, client, create_in, kubectl, kubectl_output, repo_root, wait_for};
+use common::{
+    TestNamespace, client, create_in, free_port, kubectl, kubectl_output, repo_root,
+    token_kubeconfig, wait_for,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -24,7 +27,6 @@ use palisade::crd::{ClusterScanReport, ScanPolicy, ScanReport};
 use palisade::operator::{self, OperatorArgs};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -71,84 +73,32 @@ fn operator_kubeconfig() -> &'static PathBuf {
     })
 }
 
-/// A kubeconfig for the test cluster that authenticates as a ServiceAccount
-/// with a TokenRequest token.
-fn token_kubeconfig(namespace: &str, account: &str) -> PathBuf {
-    let token = kubectl(&["create", "token", account, "-n", namespace, "--duration=2h"]);
-    let admin = std::fs::read_to_string(common::kubeconfig()).expect("admin kubeconfig");
-    let mut config: Value = serde_norway::from_str(&admin).expect("kubeconfig is YAML");
-    for user in config["users"].as_array_mut().expect("kubeconfig users") {
-        user["user"] = json!({"token": token.trim()});
-    }
-    let dir = repo_root().join("target/e2e-operator");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!(
-        "kubeconfig-{}-{namespace}-{account}",
-        std::process::id()
-    ));
-    std::fs::write(&path, serde_norway::to_string(&config).unwrap()).unwrap();
-    path
-}
-
 /// The authorizer reads RBAC from an informer: wait until the operator's
 /// bindings are in effect before starting it.
 fn wait_until_allowed() {
-    let checks: &[&[&str]] = &[
-        &["list", "pods", "-A"],
-        &["watch", "scanreports.palisade.dev", "-A"],
-        &[
-            "patch",
-            "scanreports.palisade.dev",
-            "--subresource=status",
-            "-A",
-        ],
-        &[
-            "create",
-            "leases.coordination.k8s.io",
-            "-n",
-            "palisade-system",
-        ],
-    ];
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    for check in checks {
-        loop {
-            let mut args = vec!["auth", "can-i"];
-            args.extend_from_slice(check);
-            args.extend_from_slice(&["--as", OPERATOR_ACCOUNT]);
-            let out = kubectl_output(&args);
-            if String::from_utf8_lossy(&out.stdout).trim() == "yes" {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "RBAC for {check:?} never took effect"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    // The secrets the operator must never read.
-    let out = kubectl_output(&[
-        "auth",
-        "can-i",
-        "list",
-        "secrets",
-        "-A",
-        "--as",
+    common::wait_until_allowed(
         OPERATOR_ACCOUNT,
-    ]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "no",
+        &[
+            &["list", "pods", "-A"],
+            &["watch", "scanreports.palisade.dev", "-A"],
+            &[
+                "patch",
+                "scanreports.palisade.dev",
+                "--subresource=status",
+                "-A",
+            ],
+            &[
+                "create",
+                "leases.coordination.k8s.io",
+                "-n",
+                "palisade-system",
+            ],
+        ],
+    );
+    assert!(
+        !common::can_i(OPERATOR_ACCOUNT, &["list", "secrets", "-A"]),
         "the operator must not read Secrets"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An operator running in this process as the palisade ServiceAccount.
@@ -279,26 +229,13 @@ impl Operator {
     }
 
     async fn get(&self, path: &str) -> Option<String> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.ok()?;
-        Some(response)
+        common::http_get(self.port, path).await
     }
 
     /// Sum of a metric's samples whose line contains every one of `filters`.
     async fn metric(&self, name: &str, filters: &[&str]) -> f64 {
         let text = self.get("/metrics").await.expect("metrics answer");
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter(|l| l.split([' ', '{']).next() == Some(name))
-            .filter(|l| filters.iter().all(|f| l.contains(f)))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        common::metric_sum(&text, name, filters)
     }
 }
 

@@ -18,14 +18,16 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{TestNamespace, client, kubeconfig, kubectl, kubectl_output, repo_root, wait_for};
+use common::{
+    TestNamespace, can_i, client, free_port, kubeconfig, kubectl, kubectl_output, repo_root,
+    token_kubeconfig, wait_for, wait_until_allowed,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
 use palisade::crd::ScanReport;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHART: &str = "helm/palisade";
 const FULL_VALUES: &str = "helm/palisade/ci/full-values.yaml";
@@ -470,57 +472,6 @@ fn the_kustomize_base_passes_a_server_side_dry_run() {
 
 // ------------------------------------------------------ a real install
 
-/// A kubeconfig for the test cluster that authenticates as a ServiceAccount
-/// with a TokenRequest token.
-fn token_kubeconfig(namespace: &str, account: &str) -> PathBuf {
-    let token = kubectl(&["create", "token", account, "-n", namespace, "--duration=1h"]);
-    let admin = std::fs::read_to_string(kubeconfig()).expect("admin kubeconfig");
-    let mut config: Value = serde_norway::from_str(&admin).expect("kubeconfig is YAML");
-    for user in config["users"].as_array_mut().expect("kubeconfig users") {
-        user["user"] = json!({"token": token.trim()});
-    }
-    let path = scratch_file(&format!("kubeconfig-{namespace}-{account}"));
-    std::fs::write(&path, serde_norway::to_string(&config).unwrap()).unwrap();
-    path
-}
-
-/// The authorizer reads RBAC from an informer: wait until the chart's
-/// bindings are in effect.
-fn wait_until_allowed(user: &str, checks: &[&[&str]]) {
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    for check in checks {
-        loop {
-            let mut args = vec!["auth", "can-i"];
-            args.extend_from_slice(check);
-            args.extend_from_slice(&["--as", user]);
-            let out = kubectl_output(&args);
-            if String::from_utf8_lossy(&out.stdout).trim() == "yes" {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "RBAC for {check:?} never took effect for {user}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-fn can_i(user: &str, check: &[&str]) -> bool {
-    let mut args = vec!["auth", "can-i"];
-    args.extend_from_slice(check);
-    args.extend_from_slice(&["--as", user]);
-    String::from_utf8_lossy(&kubectl_output(&args).stdout).trim() == "yes"
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The `palisade operator` binary as a process, killed when dropped.
 struct OperatorProcess {
     child: tokio::process::Child,
@@ -547,18 +498,9 @@ impl OperatorProcess {
     }
 
     async fn get(&self, path: &str) -> Option<String> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .ok()?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.ok()?;
-        Some(response)
+        common::http_get(self.port, path).await
     }
 
-    /// SIGTERM, then the exit status must be success.
     async fn stop(mut self) {
         let pid = self.child.id().expect("running").to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -271,3 +271,82 @@ impl Rng {
         out
     }
 }
+
+// ---------------------------------------------- acting as a ServiceAccount
+
+/// A kubeconfig for the test cluster that authenticates as a ServiceAccount
+/// with a TokenRequest token, the way the operator does in a cluster.
+pub fn token_kubeconfig(namespace: &str, account: &str) -> PathBuf {
+    let token = kubectl(&["create", "token", account, "-n", namespace, "--duration=2h"]);
+    let admin = std::fs::read_to_string(kubeconfig()).expect("admin kubeconfig");
+    let mut config: serde_json::Value = serde_norway::from_str(&admin).expect("kubeconfig is YAML");
+    for user in config["users"].as_array_mut().expect("kubeconfig users") {
+        user["user"] = serde_json::json!({"token": token.trim()});
+    }
+    let dir = repo_root().join("target/e2e-kubeconfigs");
+    std::fs::create_dir_all(&dir).expect("kubeconfig directory");
+    let path = dir.join(format!(
+        "kubeconfig-{}-{namespace}-{account}",
+        std::process::id()
+    ));
+    std::fs::write(&path, serde_norway::to_string(&config).expect("YAML")).expect("kubeconfig");
+    path
+}
+
+/// Whether `user` may do what `check` says (`kubectl auth can-i` arguments).
+pub fn can_i(user: &str, check: &[&str]) -> bool {
+    let mut args = vec!["auth", "can-i"];
+    args.extend_from_slice(check);
+    args.extend_from_slice(&["--as", user]);
+    String::from_utf8_lossy(&kubectl_output(&args).stdout).trim() == "yes"
+}
+
+/// The authorizer reads RBAC from an informer: waits until every one of
+/// `checks` is allowed for `user`.
+pub fn wait_until_allowed(user: &str, checks: &[&[&str]]) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for check in checks {
+        while !can_i(user, check) {
+            assert!(
+                Instant::now() < deadline,
+                "RBAC for {check:?} never took effect for {user}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+// ------------------------------------------------- the operator's HTTP port
+
+/// A port nobody listens on now, for an operator's metrics address.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free local port")
+        .port()
+}
+
+/// `GET path` on a local port; `None` while nothing answers.
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    Some(response)
+}
+
+/// Sum of the samples of metric `name` in a Prometheus text exposition
+/// whose line contains every one of `filters`.
+pub fn metric_sum(exposition: &str, name: &str, filters: &[&str]) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter(|l| filters.iter().all(|f| l.contains(f)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

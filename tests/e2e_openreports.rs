@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{
-    TestNamespace, client, free_port, kubectl, kubectl_output, repo_root, token_kubeconfig,
-    wait_for,
+    TestNamespace, client, deployment, free_port, kubectl, kubectl_output, repo_root,
+    token_kubeconfig, wait_for,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
@@ -269,27 +269,6 @@ fn results_for<'a>(
         .collect()
 }
 
-fn deployment(name: &str, privileged: bool) -> Deployment {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{
-                    "name": "app",
-                    "image": "registry.k8s.io/pause:3.10",
-                    "securityContext": {"privileged": privileged}
-                }]}
-            }
-        }
-    }))
-    .unwrap()
-}
-
 async fn create_policy(client: &Client, name: &str, spec: Value) {
     let policy: ScanPolicy = serde_json::from_value(json!({
         "apiVersion": "palisade.dev/v1alpha1",
@@ -449,11 +428,11 @@ async fn the_operator_keeps_a_quiet_report_per_namespace() {
     create_policy(&client, &policy_name, json!({})).await;
     let deployments = Api::<Deployment>::namespaced(client.clone(), n);
     deployments
-        .create(&PostParams::default(), &deployment("web", true))
+        .create(&PostParams::default(), &deployment("web", true, None))
         .await
         .unwrap();
     deployments
-        .create(&PostParams::default(), &deployment("api", false))
+        .create(&PostParams::default(), &deployment("api", false, None))
         .await
         .unwrap();
     let operator = Operator::spawn(n, &["--emit-openreports", "--resync-interval", "2s"]).await;

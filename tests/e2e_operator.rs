@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::{
-    TestNamespace, client, create_in, free_port, kubectl, kubectl_output, repo_root,
+    TestNamespace, client, create_in, deployment, free_port, kubectl, kubectl_output, repo_root,
     token_kubeconfig, wait_for,
 };
 use k8s_openapi::api::apps::v1::Deployment;
@@ -249,30 +249,6 @@ impl Drop for Operator {
             task.abort();
         }
     }
-}
-
-fn deployment(name: &str, privileged: bool, account: Option<&str>) -> Deployment {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "serviceAccountName": account.unwrap_or("default"),
-                    "containers": [{
-                        "name": "app",
-                        "image": "registry.k8s.io/pause:3.10",
-                        "securityContext": {"privileged": privileged}
-                    }]
-                }
-            }
-        }
-    }))
-    .unwrap()
 }
 
 async fn create_deployment(

@@ -536,27 +536,6 @@ fn container_env(deployment: &Value, pod_name: &str, namespace: &str) -> Vec<(St
         .collect()
 }
 
-fn privileged_deployment(name: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{
-                    "name": "app",
-                    "image": "registry.k8s.io/pause:3.10",
-                    "securityContext": {"privileged": true}
-                }]}
-            }
-        }
-    }))
-    .unwrap()
-}
-
 /// `helm install` into a fresh namespace creates every object; the operator
 /// binary, run with the installed Deployment's environment and a token of
 /// the chart's ServiceAccount, holds the chart's Lease and writes a report.
@@ -679,7 +658,10 @@ async fn the_installed_chart_runs_the_operator_with_its_rbac() {
     .await;
 
     Api::<Deployment>::namespaced(client.clone(), workloads_ns)
-        .create(&PostParams::default(), &privileged_deployment("web"))
+        .create(
+            &PostParams::default(),
+            &common::deployment("web", true, None),
+        )
         .await
         .expect("create deployment web");
     let reports: Api<ScanReport> = Api::namespaced(client.clone(), workloads_ns);

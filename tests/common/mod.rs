@@ -350,3 +350,35 @@ pub fn metric_sum(exposition: &str, name: &str, filters: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+// ------------------------------------------------------------- fixtures
+
+/// A one-container Deployment, privileged or not, running as `account`
+/// (`default` when `None`).
+pub fn deployment(
+    name: &str,
+    privileged: bool,
+    account: Option<&str>,
+) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "serviceAccountName": account.unwrap_or("default"),
+                    "containers": [{
+                        "name": "app",
+                        "image": "registry.k8s.io/pause:3.10",
+                        "securityContext": {"privileged": privileged}
+                    }]
+                }
+            }
+        }
+    }))
+    .expect("a valid Deployment")
+}

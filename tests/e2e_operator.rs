@@ -141,7 +141,9 @@ impl Operator {
     /// Runs the `palisade operator` binary, as its own ServiceAccount.
     async fn spawn_binary(namespace: &str, extra: &[&str]) -> Operator {
         let (argv, port) = Self::argv(operator_kubeconfig(), namespace, extra);
-        let log = repo_root().join(format!("target/e2e-operator/{namespace}-{port}.log"));
+        let logs = repo_root().join("target/e2e-operator");
+        std::fs::create_dir_all(&logs).expect("log directory");
+        let log = logs.join(format!("{namespace}-{port}.log"));
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
             .arg("operator")
             .args(&argv[1..])

@@ -73,14 +73,7 @@ fn openreports_crds() -> PathBuf {
 }
 
 fn apply_file(path: &std::path::Path) {
-    kubectl(&[
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=e2e",
-        "-f",
-        path.to_str().unwrap(),
-    ]);
+    common::apply_server_side(path, "e2e");
 }
 
 /// Installs the real OpenReports CRDs (idempotent).
@@ -88,13 +81,7 @@ fn install_openreports_crds() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         apply_file(&openreports_crds());
-        kubectl(&[
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            "crd/reports.openreports.io",
-            "crd/clusterreports.openreports.io",
-        ]);
+        common::wait_established(&["reports.openreports.io", "clusterreports.openreports.io"]);
     });
 }
 
@@ -118,13 +105,7 @@ fn operator_kubeconfig() -> &'static PathBuf {
         let rbac = dir.join("openreports-rbac.yaml");
         std::fs::write(&rbac, OPENREPORTS_RBAC).unwrap();
         apply_file(&rbac);
-        kubectl(&[
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            "crd/scanreports.palisade.dev",
-            "crd/scanpolicies.palisade.dev",
-        ]);
+        common::wait_established(&common::PALISADE_CRDS);
         wait_until_allowed();
         token_kubeconfig("palisade-system", "palisade")
     })

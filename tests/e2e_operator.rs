@@ -46,28 +46,14 @@ struct Cli {
 fn operator_kubeconfig() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let root = repo_root();
-        let crds = root.join("crds/palisade.yaml");
-        let namespace = root.join("manifests/namespace.yaml");
-        let rbac = root.join("manifests/rbac.yaml");
-        for file in [&crds, &namespace, &rbac] {
-            kubectl(&[
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "--field-manager=e2e",
-                "-f",
-                file.to_str().unwrap(),
-            ]);
+        for file in [
+            "crds/palisade.yaml",
+            "manifests/namespace.yaml",
+            "manifests/rbac.yaml",
+        ] {
+            common::apply_server_side(&repo_root().join(file), "e2e");
         }
-        kubectl(&[
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            "crd/scanreports.palisade.dev",
-            "crd/clusterscanreports.palisade.dev",
-            "crd/scanpolicies.palisade.dev",
-        ]);
+        common::wait_established(&common::PALISADE_CRDS);
         wait_until_allowed();
         token_kubeconfig("palisade-system", "palisade")
     })

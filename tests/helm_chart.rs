@@ -36,6 +36,8 @@ const DASHBOARD: &str = "helm/palisade/dashboards/palisade.json";
 /// ServiceMonitor and PrometheusRule CRDs.
 const PROMETHEUS_OPERATOR: &str = "github.com/prometheus-operator/prometheus-operator@v0.85.0";
 const TIMEOUT: Duration = Duration::from_secs(90);
+/// The field manager of this suite's applies, and the flag that names it.
+const MANAGER: &str = "helm-chart-test";
 const FIELD_MANAGER: &str = "--field-manager=helm-chart-test";
 
 // ---------------------------------------------------------------- helpers
@@ -149,19 +151,9 @@ fn scratch_file(name: &str) -> PathBuf {
 /// Applies CRD files for real and waits until they are established.
 fn install_crds(files: &[PathBuf], names: &[&str]) {
     for file in files {
-        kubectl(&[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            FIELD_MANAGER,
-            "-f",
-            file.to_str().unwrap(),
-        ]);
+        common::apply_server_side(file, MANAGER);
     }
-    let mut args = vec!["wait", "--for=condition=established", "--timeout=60s"];
-    let crds: Vec<String> = names.iter().map(|n| format!("crd/{n}")).collect();
-    args.extend(crds.iter().map(String::as_str));
-    kubectl(&args);
+    common::wait_established(names);
 }
 
 fn install_palisade_crds() {
@@ -169,11 +161,7 @@ fn install_palisade_crds() {
     DONE.get_or_init(|| {
         install_crds(
             &[repo_root().join("crds/palisade.yaml")],
-            &[
-                "scanreports.palisade.dev",
-                "clusterscanreports.palisade.dev",
-                "scanpolicies.palisade.dev",
-            ],
+            &common::PALISADE_CRDS,
         );
     });
 }

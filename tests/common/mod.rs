@@ -382,3 +382,34 @@ pub fn deployment(
     }))
     .expect("a valid Deployment")
 }
+
+// ------------------------------------------------------------ installing
+
+/// Palisade's CRDs, as `crds/palisade.yaml` defines them.
+pub const PALISADE_CRDS: [&str; 3] = [
+    "scanreports.palisade.dev",
+    "clusterscanreports.palisade.dev",
+    "scanpolicies.palisade.dev",
+];
+
+/// Applies a manifest file by server-side apply as `field_manager`, taking
+/// over fields another test's apply owns.
+pub fn apply_server_side(file: &Path, field_manager: &str) {
+    let manager = format!("--field-manager={field_manager}");
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        &manager,
+        "-f",
+        file.to_str().expect("a UTF-8 path"),
+    ]);
+}
+
+/// Waits until every named CRD is established (its API is served).
+pub fn wait_established(crds: &[&str]) {
+    let names: Vec<String> = crds.iter().map(|name| format!("crd/{name}")).collect();
+    let mut args = vec!["wait", "--for=condition=established", "--timeout=60s"];
+    args.extend(names.iter().map(String::as_str));
+    kubectl(&args);
+}

@@ -15,22 +15,14 @@ die() {
 	exit 1
 }
 
-find_go() {
-	if command -v go >/dev/null 2>&1; then
-		command -v go
-	elif [[ -x /usr/local/go/bin/go ]]; then
-		echo /usr/local/go/bin/go
-	else
-		die "go not found (install Go >= 1.26 or put it in PATH)"
-	fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/find-go.sh"
 
 # module_version PATH: the version go.mod requires for module PATH.
 module_version() {
 	sed -n "s|^[[:space:]]*$1 \(v[0-9][^[:space:]]*\).*|\1|p" "$module/go.mod"
 }
 
-go=$(find_go)
+go=$(find_go 1.26)
 helm_version=$(module_version helm.sh/helm/v3)
 [[ -n $helm_version ]] || die "cannot find the helm.sh/helm/v3 version in $module/go.mod"
 # Helm's own Makefile stamps its version and the Kubernetes version it

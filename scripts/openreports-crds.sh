@@ -10,18 +10,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 module=github.com/openreports/reports-api
 
-find_go() {
-	if command -v go >/dev/null 2>&1; then
-		command -v go
-	elif [[ -x /usr/local/go/bin/go ]]; then
-		echo /usr/local/go/bin/go
-	else
-		echo "openreports-crds.sh: go not found (install Go >= 1.25 or put it in PATH)" >&2
-		exit 1
-	fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/find-go.sh"
 
-go=$(find_go)
+go=$(find_go 1.25)
 dir=$(cd "$root/tests/cluster/openreports" &&
 	"$go" mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
 if [[ -z "$dir" || ! -d "$dir/config/crd" ]]; then

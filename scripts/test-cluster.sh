@@ -24,19 +24,11 @@ die() {
 	exit 1
 }
 
-find_go() {
-	if command -v go >/dev/null 2>&1; then
-		command -v go
-	elif [[ -x /usr/local/go/bin/go ]]; then
-		echo /usr/local/go/bin/go
-	else
-		die "go not found (install Go >= 1.25 or put it in PATH)"
-	fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/find-go.sh"
 
 build() {
 	local go version ldflags
-	go=$(find_go)
+	go=$(find_go 1.25)
 	# The version that kube-apiserver reports (/version) and kubectl prints is
 	# normally stamped by Kubernetes' build scripts; do the same here.
 	version=$(sed -n 's/^[[:space:]]*k8s\.io\/kubernetes \(v[0-9][^[:space:]]*\).*/\1/p' "$module/go.mod")

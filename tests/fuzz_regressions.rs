@@ -8,7 +8,7 @@
 
 use palisade::checks::catalog;
 use palisade::engine::Check;
-use palisade::loader::{Input, Loader};
+use palisade::loader::{Input, Loader, split_documents};
 use palisade::output::{self, Evaluated, Format, Options, Report};
 use palisade::policy::Policy;
 use palisade::scan::{self, Scanned};
@@ -97,8 +97,11 @@ fn check_syntax(format: Format, text: &str) {
         }
         Format::Openreports => {
             // A stream of `---`-separated documents, each one YAML object.
-            for document in yaml_documents(text) {
-                serde_norway::from_str::<serde_json::Value>(&document)
+            for document in split_documents(text)
+                .iter()
+                .filter(|d| d.content_line.is_some())
+            {
+                serde_norway::from_str::<serde_json::Value>(document.text)
                     .unwrap_or_else(|e| panic!("OpenReports document is not YAML: {e}\n{text}"));
             }
         }
@@ -306,20 +309,4 @@ fn concatenated_and_broken_json() {
     ] {
         let _ = scan_bytes(broken.as_bytes());
     }
-}
-
-/// The documents of a `---`-separated YAML stream.
-fn yaml_documents(text: &str) -> Vec<String> {
-    let mut documents = vec![String::new()];
-    for line in text.lines() {
-        if line == "---" {
-            documents.push(String::new());
-        } else {
-            let current = documents.last_mut().expect("one document at least");
-            current.push_str(line);
-            current.push('\n');
-        }
-    }
-    documents.retain(|d| !d.trim().is_empty());
-    documents
 }

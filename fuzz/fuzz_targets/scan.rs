@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 
 use palisade::checks::catalog;
 use palisade::engine::Check;
-use palisade::loader::{Input, Loader};
+use palisade::loader::{Input, Loader, split_documents};
 use palisade::output::{self, Evaluated, Format, Options, Report};
 use palisade::policy::Policy;
 use palisade::scan::{self, Scanned};
@@ -76,8 +76,11 @@ fn check_syntax(format: Format, out: &[u8]) {
         }
         Format::Openreports => {
             // A stream of `---`-separated documents, each one YAML object.
-            for document in yaml_documents(text) {
-                if let Err(e) = serde_norway::from_str::<serde_json::Value>(&document) {
+            for document in split_documents(text)
+                .iter()
+                .filter(|d| d.content_line.is_some())
+            {
+                if let Err(e) = serde_norway::from_str::<serde_json::Value>(document.text) {
                     panic!("OpenReports document is not YAML: {e}");
                 }
             }
@@ -109,20 +112,4 @@ fn render(
     let mut out = Vec::new();
     output::write(format, &report, &mut out).expect("writing to memory cannot fail");
     out
-}
-
-/// The documents of a `---`-separated YAML stream.
-fn yaml_documents(text: &str) -> Vec<String> {
-    let mut documents = vec![String::new()];
-    for line in text.lines() {
-        if line == "---" {
-            documents.push(String::new());
-        } else {
-            let current = documents.last_mut().expect("one document at least");
-            current.push_str(line);
-            current.push('\n');
-        }
-    }
-    documents.retain(|d| !d.trim().is_empty());
-    documents
 }

@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use super::target::{TargetKey, TargetKind};
 use crate::crd::scan_policy::{ClusterTotals, FrameworkPassRate};
 use crate::crd::scan_report::Summary;
-use crate::engine::Finding;
+use crate::engine::{Check, Finding, Severity};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct FindingLabels {
@@ -67,17 +67,58 @@ struct ScoreTally {
     reports: i64,
 }
 
-/// What one target contributes to the cluster-wide numbers.
-#[derive(Clone, Debug, Default)]
+/// What one target contributes to the cluster-wide numbers. One is kept
+/// per report, so it holds counts against the static check catalog, not
+/// label strings: the labels are built when the gauges are updated.
+#[derive(Clone, Debug)]
 struct Contribution {
-    kind: Option<TargetKind>,
-    /// Namespace (empty when cluster-scoped) and name of the target.
-    namespace: String,
-    name: String,
-    findings: BTreeMap<FindingLabels, i64>,
-    checks: BTreeMap<CheckLabels, i64>,
+    kind: TargetKind,
+    /// Unsuppressed findings per check and effective severity, sorted.
+    counts: Box<[(&'static Check, Severity, u32)]>,
     summary: Summary,
-    failing_frameworks: BTreeSet<String>,
+}
+
+impl Contribution {
+    fn new(kind: TargetKind, findings: &[Finding], summary: &Summary) -> Contribution {
+        let mut counts: Vec<(&'static Check, Severity, u32)> = Vec::new();
+        for f in findings.iter().filter(|f| !f.is_suppressed()) {
+            match counts
+                .iter_mut()
+                .find(|(c, s, _)| c.id == f.check.id && *s == f.severity)
+            {
+                Some((_, _, n)) => *n += 1,
+                None => counts.push((f.check, f.severity, 1)),
+            }
+        }
+        counts.sort_by_key(|(c, s, _)| (c.id, *s));
+        Contribution {
+            kind,
+            counts: counts.into_boxed_slice(),
+            summary: summary.clone(),
+        }
+    }
+
+    /// Findings by severity and category, for `palisade_findings`.
+    fn by_category(&self, namespace: &str) -> BTreeMap<FindingLabels, i64> {
+        let mut out = BTreeMap::new();
+        for (check, severity, n) in &self.counts {
+            let labels = FindingLabels {
+                namespace: namespace.to_owned(),
+                severity: severity.as_str().to_owned(),
+                category: check.category.as_str().to_owned(),
+            };
+            *out.entry(labels).or_default() += i64::from(*n);
+        }
+        out
+    }
+
+    /// Frameworks with at least one failing check in this target.
+    fn failing_frameworks(&self) -> BTreeSet<&'static str> {
+        self.counts
+            .iter()
+            .flat_map(|(check, _, _)| check.frameworks.iter().copied())
+            .collect()
+    }
 }
 
 pub struct Metrics {
@@ -236,98 +277,78 @@ impl Metrics {
 
     /// Replaces what `key` contributes to the findings and report gauges.
     pub fn set_target(&self, key: &TargetKey, findings: &[Finding], summary: &Summary) {
-        let namespace = key.namespace.clone().unwrap_or_default();
-        let mut next = Contribution {
-            kind: Some(key.kind),
-            namespace: namespace.clone(),
-            name: key.name.clone(),
-            summary: summary.clone(),
-            ..Contribution::default()
-        };
-        for f in findings.iter().filter(|f| !f.is_suppressed()) {
-            let labels = FindingLabels {
-                namespace: namespace.clone(),
-                severity: f.severity.as_str().to_owned(),
-                category: f.check.category.as_str().to_owned(),
-            };
-            *next.findings.entry(labels).or_default() += 1;
-            let check = CheckLabels {
-                check: f.check.id.to_owned(),
-                severity: f.severity.as_str().to_owned(),
-            };
-            *next.checks.entry(check).or_default() += 1;
-            next.failing_frameworks
-                .extend(f.check.frameworks.iter().map(|s| (*s).to_owned()));
-        }
+        let next = Contribution::new(key.kind, findings, summary);
         let previous = self
             .contributions
             .lock()
             .expect("metrics lock")
             .insert(key.clone(), next.clone());
-        self.apply(previous.as_ref(), -1);
-        self.apply(Some(&next), 1);
+        self.apply(key, previous.as_ref(), -1);
+        self.apply(key, Some(&next), 1);
     }
 
     /// Forgets `key` (its report was deleted).
     pub fn remove_target(&self, key: &TargetKey) {
         let previous = self.contributions.lock().expect("metrics lock").remove(key);
-        self.apply(previous.as_ref(), -1);
+        self.apply(key, previous.as_ref(), -1);
     }
 
-    fn apply(&self, contribution: Option<&Contribution>, sign: i64) {
+    fn apply(&self, key: &TargetKey, contribution: Option<&Contribution>, sign: i64) {
         let Some(c) = contribution else { return };
-        for (labels, count) in &c.findings {
-            let gauge = self.findings.get_or_create(labels);
+        let namespace = key.namespace.as_deref().unwrap_or_default();
+        for (labels, count) in c.by_category(namespace) {
+            let gauge = self.findings.get_or_create(&labels);
             let now = gauge.inc_by(sign * count) + sign * count;
             drop(gauge);
             if now == 0 {
-                self.findings.remove(labels);
+                self.findings.remove(&labels);
             }
         }
-        if let Some(kind) = c.kind {
-            self.reports
-                .get_or_create(&KindLabels {
-                    kind: kind.as_str().to_owned(),
-                })
-                .inc_by(sign);
-        }
-        for (labels, count) in &c.checks {
-            let gauge = self.check_findings.get_or_create(labels);
+        self.reports
+            .get_or_create(&KindLabels {
+                kind: c.kind.as_str().to_owned(),
+            })
+            .inc_by(sign);
+        for (check, severity, count) in &c.counts {
+            let labels = CheckLabels {
+                check: check.id.to_owned(),
+                severity: severity.as_str().to_owned(),
+            };
+            let count = i64::from(*count);
+            let gauge = self.check_findings.get_or_create(&labels);
             let now = gauge.inc_by(sign * count) + sign * count;
             drop(gauge);
             if now == 0 {
-                self.check_findings.remove(labels);
+                self.check_findings.remove(&labels);
             }
         }
-        self.apply_score(c, sign);
+        self.apply_score(key, c, sign);
     }
 
     /// Adds (`sign` 1) or takes away (-1) a report's score from its
     /// namespace's mean and, for a ServiceAccount, sets or clears its risk.
-    fn apply_score(&self, c: &Contribution, sign: i64) {
-        if c.kind.is_none() {
-            return;
-        }
+    fn apply_score(&self, key: &TargetKey, c: &Contribution, sign: i64) {
         let score = i64::from(c.summary.score);
-        let namespace = NamespaceLabels {
-            namespace: c.namespace.clone(),
+        let namespace = key.namespace.clone().unwrap_or_default();
+        let labels = NamespaceLabels {
+            namespace: namespace.clone(),
         };
         let mut tallies = self.namespace_scores.lock().expect("metrics lock");
-        let tally = tallies.entry(c.namespace.clone()).or_default();
+        let tally = tallies.entry(namespace).or_default();
         tally.sum += sign * score;
         tally.reports += sign;
         if tally.reports > 0 {
             let mean = tally.sum / tally.reports;
-            self.namespace_score.get_or_create(&namespace).set(mean);
+            self.namespace_score.get_or_create(&labels).set(mean);
         } else {
-            tallies.remove(&c.namespace);
-            self.namespace_score.remove(&namespace);
+            tallies.remove(&labels.namespace);
+            self.namespace_score.remove(&labels);
         }
         drop(tallies);
-        if c.kind == Some(TargetKind::ServiceAccount) {
+        if c.kind == TargetKind::ServiceAccount {
             let labels = ServiceAccountLabels {
-                namespace: c.namespace.clone(),
-                serviceaccount: c.name.clone(),
+                namespace: labels.namespace,
+                serviceaccount: key.name.clone(),
             };
             if sign > 0 && score < 100 {
                 self.serviceaccount_risk
@@ -355,8 +376,8 @@ impl Metrics {
             totals.low += s.low;
             totals.info += s.info;
             totals.suppressed += s.suppressed;
-            for f in &c.failing_frameworks {
-                *failing.entry(f.as_str()).or_default() += 1;
+            for f in c.failing_frameworks() {
+                *failing.entry(f).or_default() += 1;
             }
         }
         let rates = frameworks

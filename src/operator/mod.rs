@@ -15,6 +15,7 @@ mod http;
 mod lease;
 mod metrics;
 mod openreports;
+mod packed;
 mod queue;
 mod rbac_cache;
 mod reconcile;
@@ -93,6 +94,12 @@ pub enum Error {
     },
     #[error("{0} has no pod template")]
     NoPodTemplate(String),
+    #[error("cached {target} does not decode: {source}")]
+    CachedObject {
+        target: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("cannot write report {name}: {source}")]
     WriteReport {
         name: String,
@@ -118,7 +125,7 @@ impl Error {
             Error::Kubeconfig { .. } | Error::InferConfig(_) | Error::Client(_) => "config",
             Error::LogFilter(_) => "config",
             Error::Listen { .. } => "http",
-            Error::NoPodTemplate(_) => "evaluate",
+            Error::NoPodTemplate(_) | Error::CachedObject { .. } => "evaluate",
             Error::WriteReport { source, .. } | Error::DeleteReport { source, .. } => {
                 match source {
                     kube::Error::Api(e) if e.code == 403 => "forbidden",

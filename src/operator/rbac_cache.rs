@@ -10,9 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::PodSpec;
-
-use super::snapshot::service_account_of;
+use super::packed::PodFacts;
 use super::stores::Stores;
 use super::target::TargetKey;
 use crate::rbac::RbacAnalysis;
@@ -30,17 +28,11 @@ struct RunsAs {
 }
 
 impl RunsAs {
-    fn of(namespace: &str, spec: &PodSpec) -> RunsAs {
-        let projected_token = spec.volumes.iter().flatten().any(|v| {
-            v.projected
-                .as_ref()
-                .and_then(|p| p.sources.as_ref())
-                .is_some_and(|s| s.iter().any(|s| s.service_account_token.is_some()))
-        });
+    fn of(namespace: &str, facts: &PodFacts) -> RunsAs {
         RunsAs {
-            account: (namespace.to_owned(), service_account_of(spec).to_owned()),
-            automount: spec.automount_service_account_token,
-            projected_token,
+            account: (namespace.to_owned(), facts.service_account.clone()),
+            automount: facts.automount_token,
+            projected_token: facts.projected_token,
         }
     }
 }
@@ -60,8 +52,8 @@ impl RbacCache {
 
     /// A top-level workload changed (`None`: it is gone); invalidates only
     /// when the account it runs as, or whether it gets a token, changed.
-    pub fn workload_changed(&self, key: &TargetKey, spec: Option<&PodSpec>) {
-        let next = spec.map(|s| RunsAs::of(key.namespace.as_deref().unwrap_or_default(), s));
+    pub fn workload_changed(&self, key: &TargetKey, facts: Option<&PodFacts>) {
+        let next = facts.map(|f| RunsAs::of(key.namespace.as_deref().unwrap_or_default(), f));
         let mut workloads = self.workloads.lock().expect("rbac cache lock");
         let changed = match next {
             Some(next) => workloads.insert(key.clone(), next.clone()) != Some(next),
@@ -162,10 +154,11 @@ mod tests {
     use crate::operator::target::TargetKind;
     use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 
-    fn spec(account: &str) -> PodSpec {
-        yaml(&format!(
+    fn spec(account: &str) -> PodFacts {
+        let spec: k8s_openapi::api::core::v1::PodSpec = yaml(&format!(
             "{{serviceAccountName: {account}, containers: [{{name: app}}]}}"
-        ))
+        ));
+        PodFacts::of(&spec)
     }
 
     #[test]

@@ -44,8 +44,12 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         return Ok(Outcome::Skipped);
     }
     let policy = ctx.policy.active();
-    let existing = existing_report(ctx, key);
+    let existing = existing_report(ctx, key)?;
     let resource = snapshot::lookup(&ctx.stores, key)
+        .map_err(|source| Error::CachedObject {
+            target: key.to_string(),
+            source,
+        })?
         .filter(|r| is_top_level(key.kind, r.metadata()))
         .filter(|_| ctx.scope.key_in_scope(key, &policy.spec.namespaces));
     let Some(resource) = resource else {
@@ -241,20 +245,26 @@ fn not_evaluated_reason(ctx: &Context, kind: TargetKind) -> Option<String> {
     (!refused.is_empty()).then(|| format!("not evaluated: {}", refused.join("; ")))
 }
 
-fn existing_report(ctx: &Context, key: &TargetKey) -> Option<ExistingReport> {
+fn existing_report(ctx: &Context, key: &TargetKey) -> Result<Option<ExistingReport>, Error> {
     let name = key.report_name();
-    match &key.namespace {
+    let unpacked = match &key.namespace {
         Some(ns) => ctx
             .stores
             .scan_reports
             .get(Some(ns), &name)
-            .map(|r| ExistingReport::from_scan_report(&r)),
+            .map(|r| r.unpack().map(ExistingReport::from_scan_report))
+            .transpose(),
         None => ctx
             .stores
             .cluster_scan_reports
             .get(None, &name)
-            .map(|r| ExistingReport::from_cluster_scan_report(&r)),
-    }
+            .map(|r| r.unpack().map(ExistingReport::from_cluster_scan_report))
+            .transpose(),
+    };
+    unpacked.map_err(|source| Error::CachedObject {
+        target: format!("report {name}"),
+        source,
+    })
 }
 
 async fn remove_report(ctx: &Context, key: &TargetKey, exists: bool) -> Result<Outcome, Error> {

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::context::Context;
 use super::report::MANAGER;
 use super::snapshot;
-use super::target::{TargetKey, TargetKind};
+use super::target::TargetKey;
 use super::triggers;
 use crate::crd::{ScanPolicy, ScanPolicyStatus};
 
@@ -21,20 +21,10 @@ use crate::crd::{ScanPolicy, ScanPolicyStatus};
 pub fn full_resync(ctx: &Context) {
     tell_rbac_the_workloads(ctx);
     let mut keys: BTreeSet<TargetKey> = triggers::all_targets(ctx).into_iter().collect();
-    for r in ctx.stores.scan_reports.all() {
-        if let Some(kind) = TargetKind::from_kind(&r.spec.target.kind) {
-            keys.insert(TargetKey::new(
-                kind,
-                r.metadata.namespace.as_deref(),
-                &r.spec.target.name,
-            ));
-        }
-    }
-    for r in ctx.stores.cluster_scan_reports.all() {
-        if let Some(kind) = TargetKind::from_kind(&r.spec.target.kind) {
-            keys.insert(TargetKey::new(kind, None, &r.spec.target.name));
-        }
-    }
+    let namespaced = ctx.stores.scan_reports.all();
+    let cluster = ctx.stores.cluster_scan_reports.all();
+    keys.extend(namespaced.iter().filter_map(|r| r.facts().clone()));
+    keys.extend(cluster.iter().filter_map(|r| r.facts().clone()));
     keys.retain(|k| ctx.scope.owns(k));
     let count = keys.len();
     for key in keys {
@@ -54,8 +44,8 @@ pub fn full_resync(ctx: &Context) {
 /// first change after the start would rebuild it. An unchanged account does
 /// not invalidate the analysis, so an idle resync costs no rebuild.
 fn tell_rbac_the_workloads(ctx: &Context) {
-    snapshot::for_each_workload(&ctx.stores, None, &mut |key, _, workload| {
-        ctx.rbac.workload_changed(&key, workload.pod_spec());
+    snapshot::for_each_workload(&ctx.stores, None, &mut |key, workload| {
+        ctx.rbac.workload_changed(&key, workload.facts());
     });
 }
 

@@ -4,14 +4,16 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PodSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource as _;
 
+use super::packed::{CachedWorkload, Packable, Packed, PodFacts};
 use super::stores::{MultiStore, Stores};
-use super::target::{TargetKey, TargetKind, is_top_level};
+use super::target::{TargetKey, TargetKind};
 use crate::model::{Inventory, Resource, Workload};
 
-/// The target object from its cache.
-pub fn lookup(stores: &Stores, key: &TargetKey) -> Option<Resource> {
+/// The target object from its cache; an error when a cached workload does
+/// not decode.
+pub fn lookup(stores: &Stores, key: &TargetKey) -> Result<Option<Resource>, serde_json::Error> {
     let ns = key.namespace.as_deref();
     let name = key.name.as_str();
     fn get<K: kube::Resource<DynamicType = ()> + Clone + 'static>(
@@ -21,28 +23,41 @@ pub fn lookup(stores: &Stores, key: &TargetKey) -> Option<Resource> {
     ) -> Option<K> {
         store.get(ns, name).map(|o| (*o).clone())
     }
-    Some(match key.kind {
-        TargetKind::Deployment => Resource::Deployment(get(&stores.deployments, ns, name)?),
-        TargetKind::StatefulSet => Resource::StatefulSet(get(&stores.stateful_sets, ns, name)?),
-        TargetKind::DaemonSet => Resource::DaemonSet(get(&stores.daemon_sets, ns, name)?),
-        TargetKind::ReplicaSet => Resource::ReplicaSet(get(&stores.replica_sets, ns, name)?),
-        TargetKind::CronJob => Resource::CronJob(get(&stores.cron_jobs, ns, name)?),
-        TargetKind::Job => Resource::Job(get(&stores.jobs, ns, name)?),
+    fn unpack<K>(
+        store: &MultiStore<Packed<K>>,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Resource>, serde_json::Error>
+    where
+        K: Packable<Facts = Option<PodFacts>> + PodTemplated + 'static,
+    {
+        store.get(ns, name).map(|o| o.to_resource()).transpose()
+    }
+    let resource = match key.kind {
+        TargetKind::Deployment => return unpack(&stores.deployments, ns, name),
+        TargetKind::StatefulSet => return unpack(&stores.stateful_sets, ns, name),
+        TargetKind::DaemonSet => return unpack(&stores.daemon_sets, ns, name),
+        TargetKind::ReplicaSet => return unpack(&stores.replica_sets, ns, name),
+        TargetKind::CronJob => return unpack(&stores.cron_jobs, ns, name),
+        TargetKind::Job => return unpack(&stores.jobs, ns, name),
         TargetKind::ReplicationController => {
-            Resource::ReplicationController(get(&stores.replication_controllers, ns, name)?)
+            return unpack(&stores.replication_controllers, ns, name);
         }
-        TargetKind::Pod => Resource::Pod(get(&stores.pods, ns, name)?),
+        TargetKind::Pod => return unpack(&stores.pods, ns, name),
         TargetKind::ServiceAccount => {
-            Resource::ServiceAccount(get(&stores.service_accounts, ns, name)?)
+            get(&stores.service_accounts, ns, name).map(Resource::ServiceAccount)
         }
-        TargetKind::Role => Resource::Role(get(&stores.roles, ns, name)?),
-        TargetKind::RoleBinding => Resource::RoleBinding(get(&stores.role_bindings, ns, name)?),
-        TargetKind::Namespace => Resource::Namespace(get(&stores.namespaces, None, name)?),
-        TargetKind::ClusterRole => Resource::ClusterRole(get(&stores.cluster_roles, None, name)?),
+        TargetKind::Role => get(&stores.roles, ns, name).map(Resource::Role),
+        TargetKind::RoleBinding => get(&stores.role_bindings, ns, name).map(Resource::RoleBinding),
+        TargetKind::Namespace => get(&stores.namespaces, None, name).map(Resource::Namespace),
+        TargetKind::ClusterRole => {
+            get(&stores.cluster_roles, None, name).map(Resource::ClusterRole)
+        }
         TargetKind::ClusterRoleBinding => {
-            Resource::ClusterRoleBinding(get(&stores.cluster_role_bindings, None, name)?)
+            get(&stores.cluster_role_bindings, None, name).map(Resource::ClusterRoleBinding)
         }
-    })
+    };
+    Ok(resource)
 }
 
 /// Whether the target is in its cache.
@@ -58,7 +73,7 @@ pub fn exists(stores: &Stores, key: &TargetKey) -> bool {
         TargetKind::Job => stores.jobs.get(ns, name).is_some(),
         TargetKind::ReplicationController => stores.replication_controllers.get(ns, name).is_some(),
         TargetKind::Pod => stores.pods.get(ns, name).is_some(),
-        _ => lookup(stores, key).is_some(),
+        _ => matches!(lookup(stores, key), Ok(Some(_))),
     }
 }
 
@@ -68,7 +83,7 @@ pub trait PodTemplated {
     where
         Self: Sized;
     fn pod_spec(&self) -> Option<&PodSpec>;
-    fn to_resource(&self) -> Resource;
+    fn into_resource(self) -> Resource;
 }
 
 macro_rules! templated {
@@ -81,8 +96,15 @@ macro_rules! templated {
                 let $o = self;
                 $spec
             }
-            fn to_resource(&self) -> Resource {
-                Resource::$kind(self.clone())
+            fn into_resource(self) -> Resource {
+                Resource::$kind(self)
+            }
+        }
+
+        impl Packable for $t {
+            type Facts = Option<PodFacts>;
+            fn facts(&self) -> Option<PodFacts> {
+                self.pod_spec().map(PodFacts::of)
             }
         }
     };
@@ -136,38 +158,26 @@ templated!(ReplicationController, ReplicationController, |o| o
     .as_ref());
 templated!(Pod, Pod, |o| o.spec.as_ref());
 
-/// The service account a pod spec runs as.
-pub fn service_account_of(spec: &PodSpec) -> &str {
-    spec.service_account_name
-        .as_deref()
-        .or(spec.service_account.as_deref())
-        .filter(|s| !s.is_empty())
-        .unwrap_or("default")
-}
-
-/// Calls `f` with every top-level workload of `namespace` (all namespaces
-/// for `None`).
+/// Calls `f` with every cached workload of `namespace` (all namespaces for
+/// `None`); only top-level workloads are cached.
 pub fn for_each_workload(
     stores: &Stores,
     namespace: Option<&str>,
-    f: &mut dyn FnMut(TargetKey, &ObjectMeta, &dyn PodTemplated),
+    f: &mut dyn FnMut(TargetKey, &dyn CachedWorkload),
 ) {
     fn visit<K>(
-        store: &MultiStore<K>,
+        store: &MultiStore<Packed<K>>,
         namespace: Option<&str>,
-        f: &mut dyn FnMut(TargetKey, &ObjectMeta, &dyn PodTemplated),
+        f: &mut dyn FnMut(TargetKey, &dyn CachedWorkload),
     ) where
-        K: kube::Resource<DynamicType = ()> + PodTemplated + Clone + 'static,
+        K: Packable<Facts = Option<PodFacts>> + PodTemplated + 'static,
     {
-        let objects: Vec<Arc<K>> = match namespace {
+        let objects = match namespace {
             Some(ns) => store.in_namespace(ns),
             None => store.all(),
         };
         for o in objects {
-            let meta = o.meta();
-            if is_top_level(K::target_kind(), meta) {
-                f(TargetKey::from_meta(K::target_kind(), meta), meta, &*o);
-            }
+            f(TargetKey::from_meta(K::target_kind(), o.meta()), &*o);
         }
     }
     visit(&stores.deployments, namespace, f);
@@ -228,9 +238,10 @@ pub fn inventory_for(stores: &Stores, key: &TargetKey, subject: Option<&Workload
         inventory.workloads.push(workload.clone());
     }
     if matches!(key.kind, TargetKind::ServiceAccount | TargetKind::Namespace) {
-        for_each_workload(stores, namespace, &mut |_, _, w| {
-            if let Some(workload) = Workload::from_resource(&w.to_resource()) {
-                inventory.workloads.push(workload);
+        for_each_workload(stores, namespace, &mut |key, w| match w.to_resource() {
+            Ok(resource) => inventory.workloads.extend(Workload::from_owned(resource)),
+            Err(error) => {
+                tracing::error!(workload = %key, %error, "cached workload does not decode; left out")
             }
         });
     }
@@ -241,6 +252,7 @@ pub fn inventory_for(stores: &Stores, key: &TargetKey, subject: Option<&Workload
 mod tests {
     use super::*;
     use crate::operator::stores::testing::{Objects, yaml};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn objects() -> Objects {
         Objects {
@@ -321,14 +333,9 @@ mod tests {
     fn workloads_and_their_accounts() {
         let stores = objects().into_stores();
         let mut seen = Vec::new();
-        for_each_workload(&stores, None, &mut |key, _, w| {
-            seen.push((
-                key.to_string(),
-                w.pod_spec()
-                    .map(service_account_of)
-                    .unwrap_or("?")
-                    .to_owned(),
-            ));
+        for_each_workload(&stores, None, &mut |key, w| {
+            let account = w.facts().map_or("?", |f| &f.service_account);
+            seen.push((key.to_string(), account.to_owned()));
         });
         seen.sort();
         assert_eq!(
@@ -339,13 +346,13 @@ mod tests {
                 ("Pod/a/debug".to_owned(), "default".to_owned()),
             ]
         );
-        assert!(
-            lookup(
-                &stores,
-                &TargetKey::new(TargetKind::Pod, Some("a"), "web-1")
-            )
-            .is_some()
-        );
+        // Controller-owned Pods are not cached; the bare one is.
+        let pod = |name| lookup(&stores, &TargetKey::new(TargetKind::Pod, Some("a"), name));
+        assert!(pod("web-1").unwrap().is_none());
+        let Some(Resource::Pod(debug)) = pod("debug").unwrap() else {
+            panic!("the bare Pod is cached");
+        };
+        assert_eq!(debug.spec.unwrap().containers[0].name, "shell");
         assert!(exists(
             &stores,
             &TargetKey::new(TargetKind::Deployment, Some("b"), "other")

@@ -1,6 +1,8 @@
 //! Watch caches: one reflector per kind (per namespace when the operator is
 //! limited to some), with managedFields, the last-applied annotation and
 //! anything else no check reads stripped before objects are stored.
+//! Workloads and reports are stored packed ([`Packed`]); Pods, ReplicaSets
+//! and Jobs owned by a controller are not stored at all.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -12,7 +14,6 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ReplicationController, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -21,7 +22,9 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use super::target::{TargetKind, is_top_level};
+use super::packed::{Packable, Packed};
+use super::snapshot::PodTemplated;
+use super::target::{TargetKey, TargetKind, is_top_level};
 use crate::crd::{ClusterScanReport, ReportStatus, ReportTarget, ScanPolicy, ScanReport};
 use crate::engine::Severity;
 
@@ -137,24 +140,24 @@ impl SyncState {
 
 /// Every watch cache of the operator.
 pub struct Stores {
-    pub pods: MultiStore<Pod>,
-    pub replica_sets: MultiStore<ReplicaSet>,
-    pub deployments: MultiStore<Deployment>,
-    pub stateful_sets: MultiStore<StatefulSet>,
-    pub daemon_sets: MultiStore<DaemonSet>,
-    pub jobs: MultiStore<Job>,
-    pub cron_jobs: MultiStore<CronJob>,
-    pub replication_controllers: MultiStore<ReplicationController>,
+    pub pods: MultiStore<Packed<Pod>>,
+    pub replica_sets: MultiStore<Packed<ReplicaSet>>,
+    pub deployments: MultiStore<Packed<Deployment>>,
+    pub stateful_sets: MultiStore<Packed<StatefulSet>>,
+    pub daemon_sets: MultiStore<Packed<DaemonSet>>,
+    pub jobs: MultiStore<Packed<Job>>,
+    pub cron_jobs: MultiStore<Packed<CronJob>>,
+    pub replication_controllers: MultiStore<Packed<ReplicationController>>,
     pub service_accounts: MultiStore<ServiceAccount>,
     pub roles: MultiStore<Role>,
     pub role_bindings: MultiStore<RoleBinding>,
     pub network_policies: MultiStore<NetworkPolicy>,
-    pub scan_reports: MultiStore<ScanReport>,
+    pub scan_reports: MultiStore<Packed<ScanReport>>,
     pub namespaces: MultiStore<Namespace>,
     pub cluster_roles: MultiStore<ClusterRole>,
     pub cluster_role_bindings: MultiStore<ClusterRoleBinding>,
     pub scan_policies: MultiStore<ScanPolicy>,
-    pub cluster_scan_reports: MultiStore<ClusterScanReport>,
+    pub cluster_scan_reports: MultiStore<Packed<ClusterScanReport>>,
 }
 
 /// A watch event, type-erased to what the trigger logic needs.
@@ -204,53 +207,83 @@ pub struct Watches<'a> {
 impl Watches<'_> {
     pub fn start(mut self) -> Stores {
         Stores {
-            pods: self.namespaced("pods", strip_pod, |o, _| Change::Pod(o)),
-            replica_sets: self.namespaced("replicasets", strip_replica_set, |o, _| {
-                Change::ReplicaSet(o)
+            pods: self.namespaced("pods", Caching::workloads(strip_pod), |o, _| Change::Pod(o)),
+            replica_sets: self.namespaced(
+                "replicasets",
+                Caching::workloads(strip_status),
+                |o, _| Change::ReplicaSet(o),
+            ),
+            deployments: self.namespaced(
+                "deployments",
+                Caching::workloads(strip_status),
+                |o, _| Change::Deployment(o),
+            ),
+            stateful_sets: self.namespaced(
+                "statefulsets",
+                Caching::workloads(strip_status),
+                |o, _| Change::StatefulSet(o),
+            ),
+            daemon_sets: self.namespaced("daemonsets", Caching::workloads(strip_status), |o, _| {
+                Change::DaemonSet(o)
             }),
-            deployments: self.namespaced("deployments", strip_status, |o, _| Change::Deployment(o)),
-            stateful_sets: self
-                .namespaced("statefulsets", strip_status, |o, _| Change::StatefulSet(o)),
-            daemon_sets: self.namespaced("daemonsets", strip_status, |o, _| Change::DaemonSet(o)),
-            jobs: self.namespaced("jobs", strip_job, |o, _| Change::Job(o)),
-            cron_jobs: self.namespaced("cronjobs", strip_status, |o, _| Change::CronJob(o)),
+            jobs: self.namespaced("jobs", Caching::workloads(strip_status), |o, _| {
+                Change::Job(o)
+            }),
+            cron_jobs: self.namespaced("cronjobs", Caching::workloads(strip_status), |o, _| {
+                Change::CronJob(o)
+            }),
             replication_controllers: self.namespaced(
                 "replicationcontrollers",
-                strip_status,
+                Caching::workloads(strip_status),
                 |o, _| Change::ReplicationController(o),
             ),
-            service_accounts: self.namespaced("serviceaccounts", strip_meta, |o, _| {
-                Change::ServiceAccount(o)
+            service_accounts: self.namespaced(
+                "serviceaccounts",
+                Caching::all(strip_meta),
+                |o, _| Change::ServiceAccount(o),
+            ),
+            roles: self.namespaced("roles", Caching::all(strip_meta), |o, _| Change::Role(o)),
+            role_bindings: self.namespaced("rolebindings", Caching::all(strip_meta), |o, _| {
+                Change::RoleBinding(o)
             }),
-            roles: self.namespaced("roles", strip_meta, |o, _| Change::Role(o)),
-            role_bindings: self
-                .namespaced("rolebindings", strip_meta, |o, _| Change::RoleBinding(o)),
-            network_policies: self.namespaced("networkpolicies", strip_meta, |o, _| {
-                Change::NetworkPolicy(o)
+            network_policies: self.namespaced(
+                "networkpolicies",
+                Caching::all(strip_meta),
+                |o, _| Change::NetworkPolicy(o),
+            ),
+            scan_reports: self.namespaced(
+                "scanreports",
+                Caching::packed(strip_scan_report),
+                |r, deleted| report_change(&r.spec.target, r.metadata.namespace.clone(), deleted),
+            ),
+            namespaces: self.cluster("namespaces", Caching::all(strip_meta), |o, _| {
+                Change::Namespace(o)
             }),
-            scan_reports: self.namespaced("scanreports", strip_scan_report, |r, deleted| {
-                report_change(&r.spec.target, r.metadata.namespace.clone(), deleted)
+            cluster_roles: self.cluster("clusterroles", Caching::all(strip_meta), |o, _| {
+                Change::ClusterRole(o)
             }),
-            namespaces: self.cluster("namespaces", strip_meta, |o, _| Change::Namespace(o)),
-            cluster_roles: self.cluster("clusterroles", strip_meta, |o, _| Change::ClusterRole(o)),
-            cluster_role_bindings: self.cluster("clusterrolebindings", strip_meta, |o, _| {
-                Change::ClusterRoleBinding(o)
+            cluster_role_bindings: self.cluster(
+                "clusterrolebindings",
+                Caching::all(strip_meta),
+                |o, _| Change::ClusterRoleBinding(o),
+            ),
+            scan_policies: self.cluster("scanpolicies", Caching::all(strip_meta), |o, _| {
+                Change::ScanPolicy(o)
             }),
-            scan_policies: self.cluster("scanpolicies", strip_meta, |o, _| Change::ScanPolicy(o)),
             cluster_scan_reports: self.cluster(
                 "clusterscanreports",
-                strip_cluster_scan_report,
+                Caching::packed(strip_cluster_scan_report),
                 |r, deleted| report_change(&r.spec.target, None, deleted),
             ),
         }
     }
 
-    fn namespaced<K>(
+    fn namespaced<K, S>(
         &mut self,
         kind: &'static str,
-        strip: fn(&mut K),
+        caching: Caching<K, S>,
         change: fn(Arc<K>, bool) -> Change,
-    ) -> MultiStore<K>
+    ) -> MultiStore<S>
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
@@ -259,11 +292,12 @@ impl Watches<'_> {
             + Send
             + Sync
             + 'static,
+        S: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let stores = match self.namespaces {
             None => vec![(
                 None,
-                self.watch(kind, None, Api::all(self.client.clone()), strip, change),
+                self.watch(kind, None, Api::all(self.client.clone()), caching, change),
             )],
             Some(namespaces) => namespaces
                 .iter()
@@ -271,7 +305,7 @@ impl Watches<'_> {
                     let api = Api::namespaced(self.client.clone(), ns);
                     (
                         Some(ns.clone()),
-                        self.watch(kind, Some(ns), api, strip, change),
+                        self.watch(kind, Some(ns), api, caching, change),
                     )
                 })
                 .collect(),
@@ -279,31 +313,33 @@ impl Watches<'_> {
         MultiStore { stores }
     }
 
-    fn cluster<K>(
+    fn cluster<K, S>(
         &mut self,
         kind: &'static str,
-        strip: fn(&mut K),
+        caching: Caching<K, S>,
         change: fn(Arc<K>, bool) -> Change,
-    ) -> MultiStore<K>
+    ) -> MultiStore<S>
     where
         K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+        S: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
-        let store = self.watch(kind, None, Api::all(self.client.clone()), strip, change);
+        let store = self.watch(kind, None, Api::all(self.client.clone()), caching, change);
         MultiStore {
             stores: vec![(None, store)],
         }
     }
 
-    fn watch<K>(
+    fn watch<K, S>(
         &mut self,
         kind: &'static str,
         namespace: Option<&str>,
         api: Api<K>,
-        strip: fn(&mut K),
+        caching: Caching<K, S>,
         change: fn(Arc<K>, bool) -> Change,
-    ) -> Store<K>
+    ) -> Store<S>
     where
         K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+        S: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let id = match namespace {
             Some(ns) => format!("{kind}/{ns}"),
@@ -318,10 +354,8 @@ impl Watches<'_> {
         // (managedFields included) before anything is stripped, and the
         // allocator keeps that peak long after.
         let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
-        let stream = watcher(api, config)
-            .default_backoff()
-            .modify(strip)
-            .reflect(writer);
+        let stream = watcher(api, config).default_backoff().modify(caching.strip);
+        let mut cache = CacheWriter { writer, caching };
         let sync = self.sync.clone();
         let on_change = self.on_change.clone();
         let on_error = self.on_watch_error.clone();
@@ -330,6 +364,7 @@ impl Watches<'_> {
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(event) => {
+                        cache.apply(&event);
                         if matches!(event, Event::InitDone) {
                             let access = sync.update(&id, |w| {
                                 w.synced = true;
@@ -425,52 +460,106 @@ fn strip_status<K: ResourceExt + HasStatus>(obj: &mut K) {
     obj.clear_status();
 }
 
-/// Pods managed by a controller are never evaluated (their controller is),
-/// so only their identity and owner are kept.
+/// Pod status is never read by a check.
 fn strip_pod(pod: &mut Pod) {
     strip_meta(pod);
     pod.status = None;
-    if !is_top_level(TargetKind::Pod, &pod.metadata) {
-        pod.spec = None;
-        keep_identity(&mut pod.metadata);
+}
+
+/// How a kind's objects are cached: `K` as watched, `S` as stored.
+struct Caching<K, S> {
+    /// Drops what no check reads, before the object is cached or passed on.
+    strip: fn(&mut K),
+    /// Whether the cache holds the object at all.
+    kept: fn(&K) -> bool,
+    /// The object as the cache holds it.
+    store: fn(&K) -> S,
+}
+
+impl<K, S> Clone for Caching<K, S> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-/// A Deployment's ReplicaSets are evaluated through the Deployment: only
-/// their identity and owner are kept (one per Deployment revision, so they
-/// outnumber Deployments).
-fn strip_replica_set(rs: &mut ReplicaSet) {
-    strip_status(rs);
-    if !is_top_level(TargetKind::ReplicaSet, &rs.metadata) {
-        rs.spec = None;
-        keep_identity(&mut rs.metadata);
+impl<K, S> Copy for Caching<K, S> {}
+
+impl<K: Clone> Caching<K, K> {
+    /// Every object, as it is (once stripped).
+    fn all(strip: fn(&mut K)) -> Caching<K, K> {
+        Caching {
+            strip,
+            kept: |_| true,
+            store: K::clone,
+        }
     }
 }
 
-/// A CronJob's Jobs are evaluated through the CronJob, as for ReplicaSets.
-fn strip_job(job: &mut Job) {
-    strip_status(job);
-    if !is_top_level(TargetKind::Job, &job.metadata) {
-        job.spec = None;
-        keep_identity(&mut job.metadata);
+impl<K: Packable> Caching<K, Packed<K>> {
+    /// Every object, packed (see [`Packed`]).
+    fn packed(strip: fn(&mut K)) -> Caching<K, Packed<K>> {
+        Caching {
+            strip,
+            kept: |_| true,
+            store: Packed::new,
+        }
     }
 }
 
-/// What an object evaluated through its owner is still looked up by: its
-/// name (does it exist, does it have a report left from when it was
-/// top-level) and its owner. Labels and annotations go: no check reads them
-/// on an object that is not evaluated.
-fn keep_identity(meta: &mut ObjectMeta) {
-    *meta = ObjectMeta {
-        name: meta.name.take(),
-        namespace: meta.namespace.take(),
-        uid: meta.uid.take(),
-        resource_version: meta.resource_version.take(),
-        generation: meta.generation.take(),
-        deletion_timestamp: meta.deletion_timestamp.take(),
-        owner_references: meta.owner_references.take(),
-        ..ObjectMeta::default()
-    };
+impl<K: Packable + PodTemplated> Caching<K, Packed<K>> {
+    /// Top-level workloads only, packed. Pods, ReplicaSets and Jobs of a
+    /// controller are evaluated through it, and nothing looks them up, yet
+    /// they outnumber their controllers (a Pod per replica, a ReplicaSet per
+    /// Deployment revision): their events still trigger (to remove a report
+    /// left from when an object was top-level), but they are not kept.
+    fn workloads(strip: fn(&mut K)) -> Caching<K, Packed<K>> {
+        Caching {
+            strip,
+            kept: |o| is_top_level(K::target_kind(), o.meta()),
+            store: Packed::new,
+        }
+    }
+}
+
+/// Applies watch events to a store, leaving out objects it does not keep.
+struct CacheWriter<K, S: 'static + Resource<DynamicType = ()> + Clone> {
+    writer: reflector::store::Writer<S>,
+    caching: Caching<K, S>,
+}
+
+impl<K, S: 'static + Resource<DynamicType = ()> + Clone> CacheWriter<K, S> {
+    fn apply(&mut self, event: &Event<K>) {
+        let Caching { kept, store, .. } = self.caching;
+        let cached = match event {
+            Event::Init => Event::Init,
+            Event::InitDone => Event::InitDone,
+            Event::InitApply(o) if kept(o) => Event::InitApply(store(o)),
+            Event::InitApply(_) => return,
+            Event::Apply(o) if kept(o) => Event::Apply(store(o)),
+            // An object that is no longer kept (a bare Pod adopted by a
+            // ReplicaSet) leaves the cache as if deleted.
+            Event::Apply(o) | Event::Delete(o) => Event::Delete(store(o)),
+        };
+        self.writer.apply_watcher_event(&cached);
+    }
+}
+
+/// A report's target, read by the full resync without decoding the report.
+impl Packable for ScanReport {
+    type Facts = Option<TargetKey>;
+    fn facts(&self) -> Option<TargetKey> {
+        let kind = TargetKind::from_kind(&self.spec.target.kind)?;
+        let namespace = self.metadata.namespace.as_deref();
+        Some(TargetKey::new(kind, namespace, &self.spec.target.name))
+    }
+}
+
+impl Packable for ClusterScanReport {
+    type Facts = Option<TargetKey>;
+    fn facts(&self) -> Option<TargetKey> {
+        let kind = TargetKind::from_kind(&self.spec.target.kind)?;
+        Some(TargetKey::new(kind, None, &self.spec.target.name))
+    }
 }
 
 fn strip_scan_report(report: &mut ScanReport) {
@@ -556,6 +645,25 @@ pub mod testing {
         }
     }
 
+    impl<S> MultiStore<S>
+    where
+        S: 'static + Resource<DynamicType = ()> + Clone,
+    {
+        /// A store filled the way a watch fills it.
+        fn cached<K>(objects: Vec<K>, caching: Caching<K, S>) -> MultiStore<S> {
+            let (reader, writer) = reflector::store();
+            let mut cache = CacheWriter { writer, caching };
+            cache.apply(&Event::Init);
+            for o in objects {
+                cache.apply(&Event::InitApply(o).modify(caching.strip));
+            }
+            cache.apply(&Event::InitDone);
+            MultiStore {
+                stores: vec![(None, reader)],
+            }
+        }
+    }
+
     /// Objects of a test, by kind; anything unset is empty.
     #[derive(Default)]
     pub struct Objects {
@@ -573,9 +681,9 @@ pub mod testing {
     impl Objects {
         pub fn into_stores(self) -> Stores {
             Stores {
-                pods: MultiStore::of(self.pods),
+                pods: MultiStore::cached(self.pods, Caching::workloads(strip_pod)),
                 replica_sets: MultiStore::of(vec![]),
-                deployments: MultiStore::of(self.deployments),
+                deployments: MultiStore::cached(self.deployments, Caching::workloads(strip_status)),
                 stateful_sets: MultiStore::of(vec![]),
                 daemon_sets: MultiStore::of(vec![]),
                 jobs: MultiStore::of(vec![]),
@@ -606,41 +714,68 @@ mod tests {
     use super::testing::yaml;
     use super::*;
 
-    const OWNED_BY_DEPLOYMENT: &str = "{metadata: {name: web-1, namespace: a, uid: u1, labels: {app: web}, annotations: {deployment.kubernetes.io/revision: '1'}, ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: u, controller: true}]}, spec: {selector: {}, template: {spec: {containers: [{name: app}]}}}}";
+    const OWNED_BY_DEPLOYMENT: &str = "{metadata: {name: web-1, namespace: a, uid: u1, labels: {app: web}, ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: u, controller: true}]}, spec: {selector: {}, template: {spec: {containers: [{name: app}]}}}}";
+    const BARE: &str = "{metadata: {name: web-1, namespace: a, labels: {app: x}}, spec: {selector: {}, template: {spec: {containers: [{name: app}]}}}, status: {replicas: 1}}";
 
-    #[test]
-    fn a_deployments_replica_set_keeps_only_its_identity_and_owner() {
-        let mut rs: ReplicaSet = yaml(OWNED_BY_DEPLOYMENT);
-        strip_replica_set(&mut rs);
-        assert!(rs.spec.is_none());
-        assert_eq!(rs.metadata.name.as_deref(), Some("web-1"));
-        assert_eq!(rs.metadata.namespace.as_deref(), Some("a"));
-        assert_eq!(rs.metadata.uid.as_deref(), Some("u1"));
-        assert!(rs.metadata.labels.is_none());
-        assert!(rs.metadata.annotations.is_none());
-        assert!(!is_top_level(TargetKind::ReplicaSet, &rs.metadata));
+    /// A cache of ReplicaSets and what it holds after `events`.
+    fn cached_after(events: Vec<Event<ReplicaSet>>) -> Vec<ReplicaSet> {
+        let (reader, writer) = reflector::store();
+        let caching = Caching::workloads(strip_status);
+        let mut cache = CacheWriter { writer, caching };
+        for event in events {
+            cache.apply(&event.modify(caching.strip));
+        }
+        let mut cached: Vec<ReplicaSet> =
+            reader.state().iter().map(|p| p.unpack().unwrap()).collect();
+        cached.sort_by_key(|rs| rs.name_any());
+        cached
     }
 
     #[test]
-    fn a_bare_replica_set_keeps_its_spec_and_labels() {
-        let mut rs: ReplicaSet = yaml(
-            "{metadata: {name: bare, namespace: a, labels: {app: x}}, spec: {selector: {}, template: {spec: {containers: [{name: app}]}}}, status: {replicas: 1}}",
-        );
-        strip_replica_set(&mut rs);
-        assert!(rs.spec.is_some());
-        assert!(rs.status.is_none());
-        assert_eq!(rs.metadata.labels.unwrap()["app"], "x");
+    fn a_deployments_replica_set_is_not_cached_but_a_bare_one_is() {
+        let listed = cached_after(vec![
+            Event::Init,
+            Event::InitApply(yaml(OWNED_BY_DEPLOYMENT)),
+            Event::InitApply(yaml(&BARE.replace("web-1", "bare"))),
+            Event::InitDone,
+        ]);
+        let names: Vec<_> = listed.iter().map(|rs| rs.name_any()).collect();
+        assert_eq!(names, ["bare"]);
+        let bare = &listed[0];
+        assert!(bare.spec.is_some());
+        assert!(bare.status.is_none(), "status is stripped");
+        assert_eq!(bare.metadata.labels.as_ref().unwrap()["app"], "x");
     }
 
     #[test]
-    fn a_cronjobs_job_keeps_only_its_identity_and_owner() {
-        let mut job: Job = yaml(
-            "{metadata: {name: nightly-1, namespace: a, labels: {x: y}, ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: nightly, uid: u, controller: true}]}, spec: {template: {spec: {containers: [{name: app}]}}}}",
+    fn an_adopted_object_leaves_the_cache_and_a_released_one_enters_it() {
+        let adopted = cached_after(vec![
+            Event::Init,
+            Event::InitApply(yaml(BARE)),
+            Event::InitDone,
+            Event::Apply(yaml(OWNED_BY_DEPLOYMENT)),
+        ]);
+        assert!(adopted.is_empty(), "{adopted:?}");
+        let released = cached_after(vec![
+            Event::Init,
+            Event::InitApply(yaml(OWNED_BY_DEPLOYMENT)),
+            Event::InitDone,
+            Event::Apply(yaml(BARE)),
+        ]);
+        assert_eq!(released.len(), 1);
+    }
+
+    #[test]
+    fn a_cronjobs_job_is_not_cached() {
+        let job: Job = yaml(
+            "{metadata: {name: nightly-1, namespace: a, ownerReferences: [{apiVersion: batch/v1, kind: CronJob, name: nightly, uid: u, controller: true}]}, spec: {template: {spec: {containers: [{name: app}]}}}}",
         );
-        strip_job(&mut job);
-        assert!(job.spec.is_none());
-        assert!(job.metadata.labels.is_none());
-        assert_eq!(job.metadata.owner_references.unwrap()[0].name, "nightly");
+        let caching = Caching::<Job, Packed<Job>>::workloads(strip_status);
+        assert!(!(caching.kept)(&job));
+        let bare: Job = yaml(
+            "{metadata: {name: once, namespace: a}, spec: {template: {spec: {containers: [{name: app}]}}}}",
+        );
+        assert!((caching.kept)(&bare));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use k8s_openapi::api::rbac::v1::{RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::context::Context;
-use super::snapshot::{self, PodTemplated, for_each_workload, service_account_of};
+use super::packed::PodFacts;
+use super::snapshot::{self, PodTemplated, for_each_workload};
 use super::stores::Change;
 use super::target::{TargetKey, TargetKind, is_top_level};
 
@@ -158,8 +159,8 @@ fn workload<K: PodTemplated>(ctx: &Context, meta: &ObjectMeta, object: &K) {
     let top_level = is_top_level(kind, meta);
     // The cache already reflects the event: absent means deleted.
     let live = top_level && snapshot::exists(&ctx.stores, &key);
-    ctx.rbac
-        .workload_changed(&key, if live { object.pod_spec() } else { None });
+    let facts = object.pod_spec().filter(|_| live).map(PodFacts::of);
+    ctx.rbac.workload_changed(&key, facts.as_ref());
     if top_level || has_report(ctx, &key) {
         enqueue(ctx, key);
     }
@@ -287,17 +288,13 @@ fn enqueue_accounts(ctx: &Context, accounts: &Accounts) {
                 enqueue(ctx, TargetKey::from_meta(TargetKind::ServiceAccount, meta));
             }
         }
-        for_each_workload(
-            &ctx.stores,
-            ns.as_deref(),
-            &mut |key, meta, w: &dyn PodTemplated| {
-                let account = w.pod_spec().map(service_account_of).unwrap_or("default");
-                let ns = meta.namespace.as_deref().unwrap_or_default();
-                if accounts.contains(ns, account) {
-                    enqueue(ctx, key);
-                }
-            },
-        );
+        for_each_workload(&ctx.stores, ns.as_deref(), &mut |key, w| {
+            let account = w.facts().map_or("default", |f| &f.service_account);
+            let ns = key.namespace.as_deref().unwrap_or_default();
+            if accounts.contains(ns, account) {
+                enqueue(ctx, key);
+            }
+        });
     }
 }
 
@@ -305,7 +302,7 @@ fn enqueue_accounts(ctx: &Context, accounts: &Accounts) {
 /// accounts and RBAC (a Namespace change can move it in or out of scope).
 fn namespace_and_contents(ctx: &Context, namespace: &str, everything: bool) {
     enqueue(ctx, TargetKey::new(TargetKind::Namespace, None, namespace));
-    for_each_workload(&ctx.stores, Some(namespace), &mut |key, _, _| {
+    for_each_workload(&ctx.stores, Some(namespace), &mut |key, _| {
         enqueue(ctx, key)
     });
     if everything {
@@ -332,7 +329,7 @@ fn namespace_and_contents(ctx: &Context, namespace: &str, everything: bool) {
 pub fn all_targets(ctx: &Context) -> Vec<TargetKey> {
     let stores = &ctx.stores;
     let mut keys = Vec::new();
-    for_each_workload(stores, None, &mut |key, _, _| keys.push(key));
+    for_each_workload(stores, None, &mut |key, _| keys.push(key));
     let mut add = |kind: TargetKind, metas: Vec<&ObjectMeta>| {
         keys.extend(metas.into_iter().map(|m| TargetKey::from_meta(kind, m)));
     };

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::json;
@@ -21,23 +21,25 @@ pub struct ExistingReport {
 }
 
 impl ExistingReport {
-    pub fn from_scan_report(r: &ScanReport) -> ExistingReport {
-        ExistingReport {
-            labels: r.metadata.labels.clone().unwrap_or_default(),
-            owner_references: r.metadata.owner_references.clone().unwrap_or_default(),
-            target: r.spec.target.clone(),
-            status: r.status.clone(),
-            generation: r.metadata.generation,
-        }
+    pub fn from_scan_report(r: ScanReport) -> ExistingReport {
+        ExistingReport::from_parts(r.metadata, r.spec.target, r.status)
     }
 
-    pub fn from_cluster_scan_report(r: &ClusterScanReport) -> ExistingReport {
+    pub fn from_cluster_scan_report(r: ClusterScanReport) -> ExistingReport {
+        ExistingReport::from_parts(r.metadata, r.spec.target, r.status)
+    }
+
+    fn from_parts(
+        metadata: ObjectMeta,
+        target: ReportTarget,
+        status: Option<ReportStatus>,
+    ) -> ExistingReport {
         ExistingReport {
-            labels: r.metadata.labels.clone().unwrap_or_default(),
-            owner_references: r.metadata.owner_references.clone().unwrap_or_default(),
-            target: r.spec.target.clone(),
-            status: r.status.clone(),
-            generation: r.metadata.generation,
+            labels: metadata.labels.unwrap_or_default(),
+            owner_references: metadata.owner_references.unwrap_or_default(),
+            target,
+            status,
+            generation: metadata.generation,
         }
     }
 }

@@ -141,13 +141,16 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => crate::scan::run(&args),
         Command::Checks(args) => crate::scan::list_checks(&args),
         Command::Rbac(args) => block_on(crate::rbac::command::run(args)),
-        Command::Operator(args) => match block_on(crate::operator::run(args)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("error: {err}");
-                ExitCode::FAILURE
+        Command::Operator(args) => {
+            crate::operator::limit_malloc_arenas();
+            match block_on(crate::operator::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Command::Crds => {
             print!("{}", crate::crd::crds_yaml());
             ExitCode::SUCCESS

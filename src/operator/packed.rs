@@ -63,12 +63,26 @@ pub trait Packable: Resource<DynamicType = ()> + Serialize + DeserializeOwned {
     /// What is read of every cached object without decoding it.
     type Facts: Clone + std::fmt::Debug + Send + Sync + 'static;
     fn facts(&self) -> Self::Facts;
+
+    /// The object as stored: its JSON unless a kind has a leaner form.
+    fn pack(&self) -> Vec<u8> {
+        // Kubernetes types have string map keys and no fallible
+        // serializers, so writing one into memory cannot fail.
+        serde_json::to_vec(self).expect("a Kubernetes object serializes to JSON")
+    }
+
+    /// The object back from [`Packable::pack`]; `identity` is the metadata
+    /// the cache keeps beside it.
+    fn unpack(bytes: &[u8], identity: &ObjectMeta) -> Result<Self, serde_json::Error> {
+        let _ = identity;
+        serde_json::from_slice(bytes)
+    }
 }
 
 /// A cached object of kind `K`.
 pub struct Packed<K: Packable> {
-    /// Identity only: name, namespace, uid, resourceVersion, generation,
-    /// ownerReferences and deletionTimestamp.
+    /// Identity only: name, namespace, uid, resourceVersion and generation
+    /// (the rest is in `json`).
     metadata: ObjectMeta,
     facts: K::Facts,
     /// The whole object (stripped of what is never read) as JSON.
@@ -108,23 +122,17 @@ impl<K: Packable> Packed<K> {
                 uid: meta.uid.clone(),
                 resource_version: meta.resource_version.clone(),
                 generation: meta.generation,
-                deletion_timestamp: meta.deletion_timestamp.clone(),
-                owner_references: meta.owner_references.clone(),
                 ..ObjectMeta::default()
             },
             facts: object.facts(),
-            // Kubernetes types have string map keys and no fallible
-            // serializers, so writing one into memory cannot fail.
-            json: serde_json::to_vec(object)
-                .expect("a Kubernetes object serializes to JSON")
-                .into_boxed_slice(),
+            json: object.pack().into_boxed_slice(),
             kind: PhantomData,
         }
     }
 
     /// The object as it was cached.
     pub fn unpack(&self) -> Result<K, serde_json::Error> {
-        serde_json::from_slice(&self.json)
+        K::unpack(&self.json, &self.metadata)
     }
 
     pub fn facts(&self) -> &K::Facts {

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use super::packed::{Packable, Packed};
 use super::snapshot::PodTemplated;
-use super::target::{TargetKey, TargetKind, is_top_level};
+use super::target::is_top_level;
 use crate::crd::{ClusterScanReport, ReportStatus, ReportTarget, ScanPolicy, ScanReport};
 use crate::engine::Severity;
 
@@ -541,24 +541,6 @@ impl<K, S: 'static + Resource<DynamicType = ()> + Clone> CacheWriter<K, S> {
             Event::Apply(o) | Event::Delete(o) => Event::Delete(store(o)),
         };
         self.writer.apply_watcher_event(&cached);
-    }
-}
-
-/// A report's target, read by the full resync without decoding the report.
-impl Packable for ScanReport {
-    type Facts = Option<TargetKey>;
-    fn facts(&self) -> Option<TargetKey> {
-        let kind = TargetKind::from_kind(&self.spec.target.kind)?;
-        let namespace = self.metadata.namespace.as_deref();
-        Some(TargetKey::new(kind, namespace, &self.spec.target.name))
-    }
-}
-
-impl Packable for ClusterScanReport {
-    type Facts = Option<TargetKey>;
-    fn facts(&self) -> Option<TargetKey> {
-        let kind = TargetKind::from_kind(&self.spec.target.kind)?;
-        Some(TargetKey::new(kind, None, &self.spec.target.name))
     }
 }
 

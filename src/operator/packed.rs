@@ -64,18 +64,25 @@ pub trait Packable: Resource<DynamicType = ()> + Serialize + DeserializeOwned {
     type Facts: Clone + std::fmt::Debug + Send + Sync + 'static;
     fn facts(&self) -> Self::Facts;
 
-    /// The object as stored: its JSON unless a kind has a leaner form.
+    /// The object as stored: its JSON unless a kind has a leaner form,
+    /// without its resourceVersion (kept in the identity), so that two
+    /// versions that differ only in what was stripped (status) pack alike.
     fn pack(&self) -> Vec<u8> {
         // Kubernetes types have string map keys and no fallible
         // serializers, so writing one into memory cannot fail.
-        serde_json::to_vec(self).expect("a Kubernetes object serializes to JSON")
+        let mut value = serde_json::to_value(self).expect("a Kubernetes object serializes");
+        if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.remove("resourceVersion");
+        }
+        serde_json::to_vec(&value).expect("JSON serializes")
     }
 
     /// The object back from [`Packable::pack`]; `identity` is the metadata
     /// the cache keeps beside it.
     fn unpack(bytes: &[u8], identity: &ObjectMeta) -> Result<Self, serde_json::Error> {
-        let _ = identity;
-        serde_json::from_slice(bytes)
+        let mut object: Self = serde_json::from_slice(bytes)?;
+        object.meta_mut().resource_version = identity.resource_version.clone();
+        Ok(object)
     }
 }
 
@@ -137,6 +144,12 @@ impl<K: Packable> Packed<K> {
 
     pub fn facts(&self) -> &K::Facts {
         &self.facts
+    }
+
+    /// Whether two versions of an object hold the same content (whatever
+    /// their resourceVersions).
+    pub fn same_content(&self, other: &Packed<K>) -> bool {
+        self.json == other.json
     }
 
     #[cfg(test)]

@@ -364,7 +364,7 @@ impl Watches<'_> {
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(event) => {
-                        cache.apply(&event);
+                        let changed = cache.apply(&event);
                         if matches!(event, Event::InitDone) {
                             let access = sync.update(&id, |w| {
                                 w.synced = true;
@@ -375,7 +375,9 @@ impl Watches<'_> {
                                 on_change(Change::AccessChanged);
                             }
                         }
-                        forward(event, change, &on_change);
+                        if changed {
+                            forward(event, change, &on_change);
+                        }
                     }
                     Err(err) => {
                         on_error(kind);
@@ -474,6 +476,10 @@ struct Caching<K, S> {
     kept: fn(&K) -> bool,
     /// The object as the cache holds it.
     store: fn(&K) -> S,
+    /// Whether two cached versions hold the same content: an update that
+    /// changes only what was stripped (a workload's status) is not passed
+    /// on, since nothing any check reads changed.
+    same: fn(&S, &S) -> bool,
 }
 
 impl<K, S> Clone for Caching<K, S> {
@@ -491,6 +497,7 @@ impl<K: Clone> Caching<K, K> {
             strip,
             kept: |_| true,
             store: K::clone,
+            same: |_, _| false,
         }
     }
 }
@@ -502,6 +509,7 @@ impl<K: Packable> Caching<K, Packed<K>> {
             strip,
             kept: |_| true,
             store: Packed::new,
+            same: Packed::same_content,
         }
     }
 }
@@ -517,6 +525,7 @@ impl<K: Packable + PodTemplated> Caching<K, Packed<K>> {
             strip,
             kept: |o| is_top_level(K::target_kind(), o.meta()),
             store: Packed::new,
+            same: Packed::same_content,
         }
     }
 }
@@ -528,19 +537,33 @@ struct CacheWriter<K, S: 'static + Resource<DynamicType = ()> + Clone> {
 }
 
 impl<K, S: 'static + Resource<DynamicType = ()> + Clone> CacheWriter<K, S> {
-    fn apply(&mut self, event: &Event<K>) {
-        let Caching { kept, store, .. } = self.caching;
+    /// Applies `event`; false when it is an update that leaves the cached
+    /// content as it was.
+    fn apply(&mut self, event: &Event<K>) -> bool {
+        let Caching {
+            kept, store, same, ..
+        } = self.caching;
         let cached = match event {
             Event::Init => Event::Init,
             Event::InitDone => Event::InitDone,
             Event::InitApply(o) if kept(o) => Event::InitApply(store(o)),
-            Event::InitApply(_) => return,
-            Event::Apply(o) if kept(o) => Event::Apply(store(o)),
+            Event::InitApply(_) => return true,
+            Event::Apply(o) if kept(o) => {
+                let next = store(o);
+                let previous = self.writer.as_reader().get(&ObjectRef::from_obj(&next));
+                if previous.is_some_and(|p| same(&p, &next)) {
+                    // Still applied: the cache keeps the new resourceVersion.
+                    self.writer.apply_watcher_event(&Event::Apply(next));
+                    return false;
+                }
+                Event::Apply(next)
+            }
             // An object that is no longer kept (a bare Pod adopted by a
             // ReplicaSet) leaves the cache as if deleted.
             Event::Apply(o) | Event::Delete(o) => Event::Delete(store(o)),
         };
         self.writer.apply_watcher_event(&cached);
+        true
     }
 }
 
@@ -745,6 +768,36 @@ mod tests {
             Event::Apply(yaml(BARE)),
         ]);
         assert_eq!(released.len(), 1);
+    }
+
+    #[test]
+    fn an_update_of_only_what_is_stripped_is_not_passed_on() {
+        let (reader, writer) = reflector::store();
+        let caching = Caching::<Deployment, Packed<Deployment>>::workloads(strip_status);
+        let mut cache = CacheWriter { writer, caching };
+        let version = |rv: &str, image: &str, ready: i32| -> Deployment {
+            yaml(&format!(
+                "{{metadata: {{name: web, namespace: a, resourceVersion: '{rv}'}}, spec: {{selector: {{}}, template: {{spec: {{containers: [{{name: app, image: '{image}'}}]}}}}}}, status: {{readyReplicas: {ready}}}}}"
+            ))
+        };
+        let mut apply = |event: Event<Deployment>| cache.apply(&event.modify(caching.strip));
+        assert!(apply(Event::Init));
+        assert!(apply(Event::InitApply(version("1", "nginx:1", 0))));
+        assert!(apply(Event::InitDone));
+        assert!(
+            !apply(Event::Apply(version("2", "nginx:1", 1))),
+            "status only"
+        );
+        let key = ObjectRef::new("web").within("a");
+        let cached = reader.get(&key).expect("still cached");
+        assert_eq!(cached.meta().resource_version.as_deref(), Some("2"));
+        assert!(apply(Event::Apply(version("3", "nginx:2", 1))), "new image");
+        assert!(
+            apply(Event::Apply(version("3", "nginx:2", 1)).modify(|d| {
+                d.metadata.labels = Some([("tier".to_owned(), "web".to_owned())].into());
+            })),
+            "new label"
+        );
     }
 
     #[test]

@@ -17,31 +17,14 @@ use crate::rbac::RbacAnalysis;
 use crate::rbac::analysis::{AccountKey, RunningAs};
 use crate::rbac::index::RbacIndex;
 
-/// What the analysis needs to know about one workload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct RunsAs {
-    account: AccountKey,
-    /// The pod's own `automountServiceAccountToken`, if set.
-    automount: Option<bool>,
-    /// A projected service-account token volume mounts a token regardless.
-    projected_token: bool,
-}
-
-impl RunsAs {
-    fn of(namespace: &str, facts: &PodFacts) -> RunsAs {
-        RunsAs {
-            account: (namespace.to_owned(), facts.service_account.clone()),
-            automount: facts.automount_token,
-            projected_token: facts.projected_token,
-        }
-    }
-}
-
 #[derive(Default)]
 pub struct RbacCache {
     generation: AtomicU64,
     built: Mutex<Option<(u64, Arc<RbacAnalysis>)>>,
-    workloads: Mutex<HashMap<TargetKey, RunsAs>>,
+    /// What the analysis needs to know about each top-level workload: the
+    /// account its pods run as (in the key's namespace) and whether they
+    /// get a token.
+    workloads: Mutex<HashMap<TargetKey, PodFacts>>,
 }
 
 impl RbacCache {
@@ -53,10 +36,9 @@ impl RbacCache {
     /// A top-level workload changed (`None`: it is gone); invalidates only
     /// when the account it runs as, or whether it gets a token, changed.
     pub fn workload_changed(&self, key: &TargetKey, facts: Option<&PodFacts>) {
-        let next = facts.map(|f| RunsAs::of(key.namespace.as_deref().unwrap_or_default(), f));
         let mut workloads = self.workloads.lock().expect("rbac cache lock");
-        let changed = match next {
-            Some(next) => workloads.insert(key.clone(), next.clone()) != Some(next),
+        let changed = match facts {
+            Some(next) => workloads.insert(key.clone(), next.clone()).as_ref() != Some(next),
             None => workloads.remove(key).is_some(),
         };
         drop(workloads);
@@ -126,14 +108,16 @@ impl RbacCache {
             .collect();
         let mut accounts: BTreeSet<AccountKey> = account_automount.keys().cloned().collect();
         let mut running: Vec<RunningAs> = Vec::new();
-        for (key, runs) in self.workloads.lock().expect("rbac cache lock").iter() {
-            let account_setting = account_automount.get(&runs.account).copied().flatten();
+        for (key, facts) in self.workloads.lock().expect("rbac cache lock").iter() {
+            let namespace = key.namespace.clone().unwrap_or_default();
+            let account = (namespace, facts.service_account.clone());
+            let account_setting = account_automount.get(&account).copied().flatten();
             let mounted =
-                runs.projected_token || runs.automount.or(account_setting).unwrap_or(true);
+                facts.projected_token || facts.automount_token.or(account_setting).unwrap_or(true);
             if mounted {
                 running.push(RunningAs {
                     workload: format!("{} {}", key.kind, key.name),
-                    account: runs.account.clone(),
+                    account,
                 });
             }
         }

@@ -8,7 +8,7 @@ use super::Error;
 use super::context::Context;
 use super::report::{self, BuildInput, TargetState};
 use super::snapshot;
-use super::target::{TargetKey, TargetKind, is_top_level};
+use super::target::{TargetKey, TargetKind};
 use super::triggers;
 use super::writer::{self, ExistingReport};
 use crate::engine::{self, Subject};
@@ -45,12 +45,12 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
     }
     let policy = ctx.policy.active();
     let existing = existing_report(ctx, key)?;
+    // The caches hold only top-level workloads: an owned one is absent.
     let resource = snapshot::lookup(&ctx.stores, key)
         .map_err(|source| Error::CachedObject {
             target: key.to_string(),
             source,
         })?
-        .filter(|r| is_top_level(key.kind, r.metadata()))
         .filter(|_| ctx.scope.key_in_scope(key, &policy.spec.namespaces));
     let Some(resource) = resource else {
         if let Some(openreports) = &ctx.openreports {

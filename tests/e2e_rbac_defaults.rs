@@ -1,6 +1,9 @@
 //! A freshly started cluster has no RBAC problem worth reporting: every
 //! finding on the objects the control plane creates by itself (the bootstrap
 //! roles and bindings, the controllers' service accounts) is suppressed.
+//! The default policy Palisade recognises is the API server's own, object by
+//! object: `src/rbac/default_policy.json` is compared with what a fresh API
+//! server created (`PALISADE_WRITE_DEFAULT_POLICY=1` rewrites it).
 
 mod common;
 
@@ -12,6 +15,7 @@ use kube::api::{Api, ListParams};
 use palisade::engine::{Category, evaluate};
 use palisade::model::{Inventory, Resource};
 use palisade::policy::Policy;
+use palisade::rbac::default_policy::{POLICY_VERSION, PolicyFile, PolicyObject};
 use serde::de::DeserializeOwned;
 
 /// Objects written only by the control plane itself, whatever tests have
@@ -27,7 +31,10 @@ fn created_by_control_plane(meta: &ObjectMeta) -> bool {
         && managers.iter().all(|m| {
             matches!(
                 *m,
-                "kube-apiserver" | "kube-controller-manager" | "test-cluster"
+                "kube-apiserver"
+                    | "kube-controller-manager"
+                    | "clusterrole-aggregation-controller"
+                    | "test-cluster"
             )
         })
 }
@@ -106,5 +113,73 @@ async fn a_fresh_cluster_has_no_unsuppressed_rbac_findings() {
         unsuppressed.is_empty(),
         "unsuppressed findings on a fresh cluster:\n{}",
         unsuppressed.join("\n")
+    );
+}
+
+async fn default_policy_of(client: &kube::Client) -> Vec<PolicyObject> {
+    let mut objects: Vec<PolicyObject> = Vec::new();
+    // Every RBAC object the control plane wrote is its default policy (the
+    // aggregation controller then writes the rules of `admin`, `edit` and
+    // `view`, which are not kept).
+    for role in list::<ClusterRole>(client).await {
+        objects.push(PolicyObject::of_cluster_role(&role));
+    }
+    for binding in list::<ClusterRoleBinding>(client).await {
+        objects.push(PolicyObject::of_cluster_role_binding(&binding));
+    }
+    for role in list::<Role>(client).await {
+        objects.push(PolicyObject::of_role(&role));
+    }
+    for binding in list::<RoleBinding>(client).await {
+        objects.push(PolicyObject::of_role_binding(&binding));
+    }
+    objects.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
+    objects
+}
+
+#[tokio::test]
+async fn the_default_policy_file_is_the_api_servers() {
+    let client = client().await;
+    let version = client
+        .apiserver_version()
+        .await
+        .expect("server version")
+        .git_version;
+    let live = PolicyFile {
+        kubernetes: version.clone(),
+        objects: default_policy_of(&client).await,
+    };
+    let path = common::repo_root().join("src/rbac/default_policy.json");
+    let written = serde_json::to_string_pretty(&live).expect("serialises") + "\n";
+    if std::env::var_os("PALISADE_WRITE_DEFAULT_POLICY").is_some() {
+        std::fs::write(&path, &written).expect("write default_policy.json");
+    }
+    let stored = std::fs::read_to_string(&path).expect("read default_policy.json");
+    let stored: PolicyFile = serde_json::from_str(&stored).expect("default_policy.json parses");
+    assert!(
+        version.starts_with(POLICY_VERSION),
+        "the test cluster runs {version}, the policy file is for {POLICY_VERSION}"
+    );
+    eprintln!(
+        "{} default objects in {version}, {} in the file",
+        live.objects.len(),
+        stored.objects.len()
+    );
+    let missing: Vec<String> = live
+        .objects
+        .iter()
+        .filter(|o| !stored.objects.contains(o))
+        .map(|o| format!("{} {:?} {}", o.kind, o.namespace, o.name))
+        .collect();
+    let extra: Vec<String> = stored
+        .objects
+        .iter()
+        .filter(|o| !live.objects.contains(o))
+        .map(|o| format!("{} {:?} {}", o.kind, o.namespace, o.name))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "src/rbac/default_policy.json differs from the API server's default policy \
+         (rewrite it with PALISADE_WRITE_DEFAULT_POLICY=1):\nnot in the file: {missing:?}\nnot in the cluster: {extra:?}"
     );
 }

@@ -5,8 +5,19 @@
 //! service accounts as subjects, waits until the API server's RBAC cache and
 //! the aggregation controller have caught up, then asks the same random
 //! questions to Palisade (on the objects listed back from the cluster) and
-//! to SubjectAccessReview. Every answer must agree; on a mismatch the seed is
-//! printed so the run can be repeated with `PALISADE_RBAC_SEED=<seed>`.
+//! to SubjectAccessReview. Every answer must agree.
+//!
+//! The questions cover every shape of request attributes: namespaced and
+//! cluster-scoped resources with and without a namespace, `namespaces` by
+//! name in their own namespace (as the API server asks about a request on a
+//! namespace), subresources of cluster-scoped kinds (`nodes/proxy`), and
+//! non-resource URLs; some are built by `palisade rbac can-i`'s own request
+//! builder. Then every service account's dangerous permissions (what the
+//! checks report) are compared with SubjectAccessReview on the requests
+//! each risk is about, namespace by namespace.
+//!
+//! The seed is `PALISADE_RBAC_SEED`, else derived from the run; it is
+//! printed first, so any run can be repeated.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,12 +33,13 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use palisade::rbac::{RbacIndex, Request, Rule, UserInfo};
+use palisade::rbac::command::{ActionArgs, build_request};
+use palisade::rbac::risk::{ProbeScope, RISKS, Risk};
+use palisade::rbac::{RbacAnalysis, RbacIndex, Request, Rule, UserInfo};
 use serde_json::{Value, json};
 
 const QUESTIONS: usize = 10_000;
 const IN_FLIGHT: usize = 32;
-const DEFAULT_SEED: u64 = 0x5eed_2026_0004;
 
 const VERBS: &[&str] = &[
     "get",
@@ -55,10 +67,15 @@ const RESOURCES: &[&str] = &[
     "roles",
     "users",
     "nodes",
+    "nodes/proxy",
+    "namespaces",
+    "namespaces/status",
+    "clusterroles",
+    "persistentvolumes",
+    "serviceaccounts/token",
     "widgets",
     "*",
 ];
-const NAMES: &[&str] = &["a", "b"];
 const URLS: &[&str] = &["/healthz", "/logs/*", "/logs", "/api*", "/metrics", "*"];
 const REQUEST_URLS: &[&str] = &[
     "/healthz",
@@ -124,25 +141,27 @@ impl Universe {
     }
 }
 
-fn resource_rule(rng: &mut Rng) -> Value {
+fn resource_rule(rng: &mut Rng, u: &Universe) -> Value {
     let mut rule = json!({
         "apiGroups": rng.some(GROUPS, 2),
         "resources": rng.some(RESOURCES, 3),
         "verbs": rng.some(VERBS, 3),
     });
     if rng.chance(20) {
-        rule["resourceNames"] = json!(rng.some(NAMES, 2));
+        // Names, some of them a namespace's (for rules on `namespaces`).
+        let names = ["a".to_owned(), "b".to_owned(), u.namespaces[0].clone()];
+        rule["resourceNames"] = json!(rng.some(&names, 2));
     }
     rule
 }
 
-fn rules(rng: &mut Rng, cluster: bool) -> Vec<Value> {
+fn rules(rng: &mut Rng, u: &Universe, cluster: bool) -> Vec<Value> {
     (0..1 + rng.below(3))
         .map(|_| {
             if cluster && rng.chance(20) {
                 json!({"nonResourceURLs": rng.some(URLS, 2), "verbs": rng.some(&["get", "post", "*"], 2)})
             } else {
-                resource_rule(rng)
+                resource_rule(rng, u)
             }
         })
         .collect()
@@ -201,7 +220,7 @@ fn generate(rng: &mut Rng, u: &Universe) -> Generated {
             role["aggregationRule"] = json!({"clusterRoleSelectors": selectors});
             aggregated.push(name.clone());
         } else {
-            role["rules"] = json!(rules(rng, true));
+            role["rules"] = json!(rules(rng, u, true));
         }
         cluster_roles.push(role);
     }
@@ -210,7 +229,7 @@ fn generate(rng: &mut Rng, u: &Universe) -> Generated {
         for i in 0..3 {
             roles.push(json!({
                 "metadata": {"name": format!("{}-r{i}", u.run), "namespace": ns, "labels": u.labels()},
-                "rules": rules(rng, false),
+                "rules": rules(rng, u, false),
             }));
         }
     }
@@ -491,15 +510,78 @@ fn identity(rng: &mut Rng, u: &Universe) -> UserInfo {
     }
 }
 
-fn question(rng: &mut Rng, u: &Universe) -> Request {
-    if rng.chance(15) {
-        let verb = *rng.pick(&["get", "post", "put"]);
-        let path = *rng.pick(REQUEST_URLS);
-        return Request::non_resource(verb, path);
+/// The shape of a question's attributes, counted in the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Shape {
+    NamespacedWithNamespace,
+    NamespacedWithoutNamespace,
+    ClusterScopedWithoutNamespace,
+    ClusterScopedWithNamespace,
+    NamespaceInItself,
+    ClusterScopedSubresource,
+    Unknown,
+    NonResource,
+}
+
+/// Built-in cluster-scoped resources among those asked about.
+const CLUSTER_SCOPED: &[&str] = &[
+    "nodes",
+    "namespaces",
+    "clusterroles",
+    "persistentvolumes",
+    "users",
+];
+
+fn shape(request: &Request) -> Shape {
+    let Request::Resource(r) = request else {
+        return Shape::NonResource;
+    };
+    let cluster_scoped = CLUSTER_SCOPED.contains(&r.resource.as_str());
+    if r.resource == "namespaces" && !r.name.is_empty() && r.name == r.namespace {
+        Shape::NamespaceInItself
+    } else if cluster_scoped && !r.subresource.is_empty() {
+        Shape::ClusterScopedSubresource
+    } else if cluster_scoped && r.namespace.is_empty() {
+        Shape::ClusterScopedWithoutNamespace
+    } else if cluster_scoped {
+        Shape::ClusterScopedWithNamespace
+    } else if r.resource == "widgets" || r.resource == "*" {
+        Shape::Unknown
+    } else if r.namespace.is_empty() {
+        Shape::NamespacedWithoutNamespace
+    } else {
+        Shape::NamespacedWithNamespace
     }
+}
+
+fn question(rng: &mut Rng, u: &Universe) -> Request {
+    match rng.below(20) {
+        0..=2 => non_resource_question(rng),
+        3..=7 => can_i_question(rng, u),
+        _ => attribute_question(rng, u),
+    }
+}
+
+fn non_resource_question(rng: &mut Rng) -> Request {
+    let verb = *rng.pick(&["get", "post", "put"]);
+    let path = *rng.pick(REQUEST_URLS);
+    Request::non_resource(verb, path)
+}
+
+fn some_namespace(rng: &mut Rng, u: &Universe) -> String {
+    match rng.below(10) {
+        0..=1 => String::new(),
+        2 => "other".to_owned(),
+        _ => rng.pick(&u.namespaces).clone(),
+    }
+}
+
+/// Attributes drawn at random, any combination.
+fn attribute_question(rng: &mut Rng, u: &Universe) -> Request {
     let verb = *rng.pick(&VERBS[..VERBS.len() - 1]);
     let verb = if rng.chance(5) { "*" } else { verb };
     let group = *rng.pick(&[
+        "",
         "",
         "",
         "apps",
@@ -517,6 +599,12 @@ fn question(rng: &mut Rng, u: &Universe) -> Request {
         "roles",
         "users",
         "nodes",
+        "nodes/proxy",
+        "namespaces",
+        "namespaces/status",
+        "clusterroles",
+        "persistentvolumes",
+        "serviceaccounts/token",
         "widgets",
         "configmaps",
         "*",
@@ -524,13 +612,61 @@ fn question(rng: &mut Rng, u: &Universe) -> Request {
         r if r.contains('/') => r.split_once('/').unwrap(),
         r => (r, ""),
     };
-    let name = *rng.pick(&["", "", "a", "b", "c"]);
-    let namespace = match rng.below(10) {
-        0..=1 => String::new(),
-        2 => "other".to_owned(),
-        _ => rng.pick(&u.namespaces).clone(),
+    let namespace = some_namespace(rng, u);
+    let name = if resource == "namespaces" && rng.chance(50) {
+        // A request on a namespace names it, in itself (or, asked by
+        // SubjectAccessReview, in any namespace).
+        if rng.chance(80) && !namespace.is_empty() {
+            namespace.clone()
+        } else {
+            rng.pick(&u.namespaces).clone()
+        }
+    } else {
+        (*rng.pick(&["", "", "a", "b", "c"])).to_owned()
     };
-    Request::resource(verb, group, resource, sub, name, &namespace)
+    Request::resource(verb, group, resource, sub, &name, &namespace)
+}
+
+/// What `palisade rbac can-i` asks for a command line (kubectl's
+/// attributes; `namespaces/NAME` in its own namespace).
+fn can_i_question(rng: &mut Rng, u: &Universe) -> Request {
+    let verb = *rng.pick(&[
+        "get",
+        "list",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "bind",
+        "escalate",
+        "impersonate",
+    ]);
+    let (target, subresource) = match rng.below(8) {
+        0 => (format!("namespaces/{}", rng.pick(&u.namespaces)), None),
+        1 => ("namespace".to_owned(), None),
+        2 => ("nodes".to_owned(), Some("proxy")),
+        3 => (format!("clusterroles/{}", rng.pick(&u.cluster_roles)), None),
+        4 => ("pv".to_owned(), None),
+        5 => ("serviceaccounts/sa1".to_owned(), Some("token")),
+        6 => ("secrets".to_owned(), None),
+        _ => ("users/a".to_owned(), None),
+    };
+    let namespace = match rng.below(4) {
+        0 => None,
+        _ => Some(some_namespace(rng, u)).filter(|ns| !ns.is_empty()),
+    };
+    let action = ActionArgs {
+        verb: verb.to_owned(),
+        target,
+        name: None,
+        subresource: subresource.map(str::to_owned),
+        all_namespaces: namespace.is_none() && rng.chance(30),
+        namespace,
+    };
+    let default_namespace = rng.pick(&u.namespaces).clone();
+    build_request(&action, &default_namespace)
+        .expect("a valid can-i command line")
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,7 +674,8 @@ async fn palisade_agrees_with_subject_access_review() {
     let seed = std::env::var("PALISADE_RBAC_SEED")
         .ok()
         .map(|s| s.parse::<u64>().expect("PALISADE_RBAC_SEED is a number"))
-        .unwrap_or(DEFAULT_SEED);
+        .unwrap_or_else(seed_of_this_run);
+    eprintln!("PALISADE_RBAC_SEED={seed}");
     let client = client().await;
     let universe = Universe::new(seed);
     let mut rng = Rng::new(seed);
@@ -552,6 +689,15 @@ async fn palisade_agrees_with_subject_access_review() {
         Ok(summary) => eprintln!("{summary}"),
         Err(failure) => panic!("seed {seed} (PALISADE_RBAC_SEED={seed}): {failure}"),
     }
+}
+
+/// A different seed each run (clock and process), so runs cover more cases.
+fn seed_of_this_run() -> u64 {
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    (clock ^ (u64::from(std::process::id()) << 32)).max(1)
 }
 
 async fn run(
@@ -573,6 +719,7 @@ async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let index = index_of(&inventory);
+    let index = &index;
 
     let questions: Vec<(UserInfo, Request)> = (0..QUESTIONS)
         .map(|_| (identity(rng, u), question(rng, u)))
@@ -588,10 +735,15 @@ async fn run(
     let mut agreements = 0;
     let mut allowed = 0;
     let mut mismatches = Vec::new();
+    // (questions, allowed) per shape of attributes.
+    let mut shapes: BTreeMap<Shape, (usize, usize)> = BTreeMap::new();
     let by_index: BTreeMap<usize, bool> = answers.into_iter().collect();
     for (i, (user, request)) in questions.iter().enumerate() {
         let server = by_index[&i];
         let ours = index.authorize(user, request);
+        let counts = shapes.entry(shape(request)).or_default();
+        counts.0 += 1;
+        counts.1 += usize::from(server);
         if ours.is_allowed() == server {
             agreements += 1;
             allowed += usize::from(server);
@@ -601,10 +753,21 @@ async fn run(
             ));
         }
     }
+    let risks = compare_dangerous_permissions(client, u, index).await;
+    mismatches.extend(risks.mismatches);
+    let shapes: Vec<String> = shapes
+        .iter()
+        .map(|(shape, (asked, yes))| format!("{shape:?} {asked} ({yes} allowed)"))
+        .collect();
     let summary = format!(
         "{QUESTIONS} questions, {agreements} agreements ({allowed} allowed), {} mismatches, \
-         asked in {elapsed:.1?}; aggregated roles: {}",
+         asked in {elapsed:.1?}; by shape: {}; dangerous permissions: {} (account, namespace, \
+         risk) answers from {} SubjectAccessReviews, {} held; aggregated roles: {}",
         mismatches.len(),
+        shapes.join(", "),
+        risks.answers,
+        risks.reviews,
+        risks.held,
         aggregation.join(", ")
     );
     if mismatches.is_empty() {
@@ -616,4 +779,114 @@ async fn run(
             mismatches.join("\n")
         ))
     }
+}
+
+/// How the service accounts' dangerous permissions compared.
+struct RiskComparison {
+    answers: usize,
+    reviews: usize,
+    held: usize,
+    mismatches: Vec<String>,
+}
+
+/// The requests a risk is about, as real requests carry them in namespace
+/// `namespace`: cluster-scoped probes without one, a namespace itself in
+/// itself; no names (a name-limited grant is not the whole risk).
+fn risk_requests(risk: &Risk, namespace: &str) -> Vec<Request> {
+    let mut requests = Vec::new();
+    for probe in risk.probes {
+        // "Any subresource": every one the generated rules can name.
+        let subresources: &[&str] = if probe.subresource == "*" {
+            &["any", "scale", "exec", "proxy", "status", "token"]
+        } else {
+            &[probe.subresource]
+        };
+        let (request_ns, name) = match probe.scope {
+            ProbeScope::Namespaced => (namespace, ""),
+            ProbeScope::Cluster => ("", ""),
+            ProbeScope::OwnNamespace => (namespace, namespace),
+        };
+        for verb in probe.verbs {
+            for subresource in subresources {
+                requests.push(Request::resource(
+                    verb,
+                    probe.group,
+                    probe.resource,
+                    subresource,
+                    name,
+                    request_ns,
+                ));
+            }
+        }
+    }
+    requests
+}
+
+/// For every account, namespace and risk: Palisade's dangerous permissions
+/// hold the risk there (a grant in that namespace, or cluster-wide) exactly
+/// when SubjectAccessReview allows one of the risk's requests there.
+async fn compare_dangerous_permissions(
+    client: &Client,
+    u: &Universe,
+    index: &RbacIndex,
+) -> RiskComparison {
+    let accounts = u.accounts.iter().cloned().collect();
+    let analysis = RbacAnalysis::from_index(index.clone(), accounts, &[]);
+    let mut cases = Vec::new();
+    for (ns, name) in &u.accounts {
+        for namespace in &u.namespaces {
+            for risk in RISKS {
+                cases.push((ns.clone(), name.clone(), namespace.clone(), risk));
+            }
+        }
+    }
+    let reviews: Vec<(usize, UserInfo, Request)> = cases
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (ns, name, namespace, risk))| {
+            let user = UserInfo::service_account(ns, name);
+            risk_requests(risk, namespace)
+                .into_iter()
+                .map(move |request| (i, user.clone(), request))
+        })
+        .collect();
+    let allowed: Vec<(usize, bool)> = stream::iter(reviews.iter())
+        .map(|(i, user, request)| async move { (*i, sar(client, user, request).await) })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let mut server_holds = vec![false; cases.len()];
+    for (i, yes) in allowed {
+        server_holds[i] |= yes;
+    }
+    let mut comparison = RiskComparison {
+        answers: cases.len(),
+        reviews: reviews.len(),
+        held: 0,
+        mismatches: Vec::new(),
+    };
+    for ((ns, name, namespace, risk), server) in cases.iter().zip(server_holds) {
+        let permissions = analysis.dangerous_permissions(ns, name);
+        let ours = permissions.iter().any(|p| {
+            p.hit.kind == risk.kind
+                && match p.scope.as_deref() {
+                    Some(scope) => scope == namespace.as_str() && p.hit.names.is_empty(),
+                    // A cluster-wide grant limited to names holds a risk on
+                    // a namespace itself when it names that namespace.
+                    None => {
+                        p.hit.names.is_empty()
+                            || (risk.on_namespace_itself() && p.hit.names.contains(namespace))
+                    }
+                }
+        });
+        comparison.held += usize::from(server);
+        if ours != server {
+            comparison.mismatches.push(format!(
+                "ServiceAccount {ns}/{name} in namespace {namespace}: {:?} API server {server}, \
+                 Palisade {ours} ({permissions:?})",
+                risk.kind
+            ));
+        }
+    }
+    comparison
 }

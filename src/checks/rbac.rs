@@ -23,7 +23,8 @@ use crate::rbac::bootstrap::{
 use crate::rbac::index::{BindingData, RoleData, SourcedRule};
 use crate::rbac::request::{ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS, SYSTEM_MASTERS};
 use crate::rbac::risk::{
-    RiskKind, is_full_control, is_wildcard_everything, raise, risk, risks_of_rule, rule_grants,
+    RiskKind, is_full_control, is_wildcard_everything, raise, risk, risks_of_rule,
+    risks_of_rule_in, rule_grants,
 };
 use crate::rbac::{BindingKey, RoleKey};
 
@@ -47,14 +48,19 @@ pub static CHECKS: &[&Check] = &[
     &PERSISTENT_VOLUMES_CREATE,
     &NODES_PATCH,
     &NAMESPACES_PATCH,
+    &NAMESPACES_DELETE,
     &DELETE_EVENTS_LOGS,
     &AGGREGATES_INTO_DEFAULT_ROLES,
+    &ROLE_CLAIMS_DEFAULT,
     &BINDING_ANONYMOUS,
     &BINDING_ALL_AUTHENTICATED,
     &BINDING_SYSTEM_MASTERS,
     &BINDING_CLUSTER_ADMIN,
     &BINDING_DEFAULT_SERVICE_ACCOUNT,
     &BINDING_MISSING_ROLE,
+    &BINDING_OWN_NAMESPACE,
+    &BINDING_DEFAULT_ROLE_CLUSTER_WIDE,
+    &BINDING_CLAIMS_DEFAULT,
     &SERVICE_ACCOUNT_DANGEROUS_PERMISSIONS,
     &SERVICE_ACCOUNT_CLUSTER_ADMIN,
     &WORKLOAD_DANGEROUS_PERMISSIONS,
@@ -473,12 +479,26 @@ role_risk_check! {
 role_risk_check! {
     /// Namespace labels enforce Pod Security.
     NAMESPACES_PATCH, namespaces_patch, RiskKind::NamespacesPatch,
-    id: "rbac-namespaces-patch", title: "Role can modify namespaces", severity: Severity::Medium,
-    description: "update or patch on namespaces can remove the \
-                  `pod-security.kubernetes.io/enforce` label and so allow privileged pods in \
-                  the namespace.",
+    id: "rbac-namespaces-patch", title: "Role can modify namespaces", severity: Severity::High,
+    description: "update or patch on namespaces can remove or relax the \
+                  `pod-security.kubernetes.io/*` labels, which switches off Pod Security \
+                  admission for the namespace and so allows privileged pods in it. In a \
+                  RoleBinding it applies to the binding's own namespace (a request on a \
+                  namespace carries that namespace's name).",
     remediation: "Manage namespaces (and their labels) through administrators or GitOps only.",
     frameworks: &["mitre:T1562"],
+    aliases: &[],
+}
+
+role_risk_check! {
+    /// Deleting a namespace deletes everything in it.
+    NAMESPACES_DELETE, namespaces_delete, RiskKind::NamespacesDelete,
+    id: "rbac-namespaces-delete", title: "Role can delete namespaces", severity: Severity::Medium,
+    description: "delete on namespaces removes a namespace with every workload, secret and \
+                  role in it. In a RoleBinding it applies to the binding's own namespace (a \
+                  request on a namespace carries that namespace's name).",
+    remediation: "Leave namespace deletion to administrators or GitOps.",
+    frameworks: &["mitre:T1485"],
     aliases: &[],
 }
 
@@ -563,9 +583,74 @@ fn aggregates_into_default_roles(subject: &Subject<'_>, cx: &Context<'_>, out: &
     }
 }
 
+/// A role dressed as part of the default policy.
+pub static ROLE_CLAIMS_DEFAULT: Check = Check {
+    id: "rbac-role-claims-default",
+    title: "Role claims to be part of the default policy but is not",
+    category: Category::Rbac,
+    severity: Severity::Medium,
+    applies: Applies::Role,
+    description: "The role carries the label `kubernetes.io/bootstrapping=rbac-defaults`, a \
+                  `system:` name or the name of a default role, but grants more than the \
+                  Kubernetes default policy's role of that name, or the default policy has \
+                  none. Anyone who may create roles can write those marks; findings on the role \
+                  are reported, not suppressed as they are for the real default.",
+    remediation: "Rename the role and drop the label; keep `system:` names and the bootstrap \
+                  label for the objects the API server creates.",
+    frameworks: &["mitre:T1036"],
+    aliases: &[],
+    run: role_claims_default,
+};
+
+fn role_claims_default(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
+    let Some(view) = role_view(subject, cx) else {
+        return;
+    };
+    if let Some(claim) = &view.data.claims_default {
+        let message = format!("{} {claim}", view.label());
+        out.object(
+            FieldPath::default().field("metadata").field("name"),
+            message,
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // RoleBindings and ClusterRoleBindings
 // ---------------------------------------------------------------------------
+
+/// A binding dressed as part of the default policy.
+pub static BINDING_CLAIMS_DEFAULT: Check = Check {
+    id: "rbac-binding-claims-default",
+    title: "Binding claims to be part of the default policy but is not",
+    category: Category::Rbac,
+    severity: Severity::Medium,
+    applies: Applies::Binding,
+    description: "The binding carries the label `kubernetes.io/bootstrapping=rbac-defaults`, a \
+                  `system:` name or the name of a default binding, but binds another role or \
+                  more subjects than the Kubernetes default policy's binding of that name, or \
+                  the default policy has none. Anyone who may create bindings can write those \
+                  marks; findings on the binding are reported, not suppressed as they are for \
+                  the real default.",
+    remediation: "Rename the binding and drop the label; keep `system:` names and the \
+                  bootstrap label for the objects the API server creates.",
+    frameworks: &["mitre:T1036"],
+    aliases: &[],
+    run: binding_claims_default,
+};
+
+fn binding_claims_default(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
+    let Some(binding) = binding_data(subject, cx) else {
+        return;
+    };
+    if let Some(claim) = &binding.claims_default {
+        let message = format!("{} {claim}", binding_label(binding));
+        out.object(
+            FieldPath::default().field("metadata").field("name"),
+            message,
+        );
+    }
+}
 
 fn binding_data<'a>(subject: &Subject<'_>, cx: &'a Context<'_>) -> Option<&'a BindingData> {
     let key = match subject {
@@ -589,12 +674,13 @@ fn subject_path(index: usize) -> FieldPath {
     FieldPath::default().field("subjects").index(index)
 }
 
-/// Whether the binding's role grants any dangerous permission (or is missing).
+/// Whether the binding's role grants any dangerous permission in the
+/// binding's scope.
 fn grants_dangerous(binding: &BindingData, cx: &Context<'_>) -> bool {
     match cx.rbac().index.resolve(binding) {
-        Some((_, rules)) => rules
-            .iter()
-            .any(|r| is_full_control(&r.rule) || !risks_of_rule(&r.rule).is_empty()),
+        Some((_, rules)) => rules.iter().any(|r| {
+            is_full_control(&r.rule) || !risks_of_rule_in(&r.rule, binding.scope()).is_empty()
+        }),
         None => false,
     }
 }
@@ -885,6 +971,155 @@ fn binding_missing_role(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Viola
             "`{}` is a control-plane role the API server provides",
             role_ref.name
         ));
+    }
+}
+
+/// A RoleBinding hands its subjects the namespace it lives in.
+pub static BINDING_OWN_NAMESPACE: Check = Check {
+    id: "rbac-binding-own-namespace",
+    title: "RoleBinding lets its subjects relabel or delete its own namespace",
+    category: Category::Rbac,
+    severity: Severity::High,
+    applies: Applies::Binding,
+    description: "A request on a namespace carries that namespace's name as its namespace, so a \
+                  RoleBinding whose role grants update, patch or delete on `namespaces` lets \
+                  its subjects change or delete the binding's own namespace. Relabelling \
+                  `pod-security.kubernetes.io/*` switches off Pod Security admission there \
+                  (high); deleting it removes everything in it (medium).",
+    remediation: "Remove `namespaces` from the role bound in the namespace; manage namespaces \
+                  and their labels through administrators or GitOps.",
+    frameworks: &["mitre:T1562", "mitre:T1485"],
+    aliases: &[],
+    run: binding_own_namespace,
+};
+
+fn binding_own_namespace(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
+    let Some(binding) = binding_data(subject, cx) else {
+        return;
+    };
+    let Some(namespace) = binding.scope() else {
+        return;
+    };
+    let Some((role, rules)) = cx.rbac().index.resolve(binding) else {
+        return;
+    };
+    let own = |verb: &str| {
+        let request =
+            crate::rbac::Request::resource(verb, "", "namespaces", "", namespace, namespace);
+        rules.iter().any(|r| r.rule.allows(&request))
+    };
+    let relabel: Vec<&str> = ["update", "patch"].into_iter().filter(|v| own(v)).collect();
+    let delete = own("delete");
+    if relabel.is_empty() && !delete {
+        return;
+    }
+    let mut abilities = Vec::new();
+    if !relabel.is_empty() {
+        abilities.push(format!(
+            "relabel it ({}), switching off Pod Security admission there",
+            relabel.join(", ")
+        ));
+    }
+    if delete {
+        abilities.push("delete it with everything in it".to_owned());
+    }
+    let message = format!(
+        "{} lets {} {} namespace `{namespace}` itself through {}: {}",
+        binding_label(binding),
+        subjects_text(binding),
+        if relabel.is_empty() {
+            "delete"
+        } else {
+            "change"
+        },
+        role.key,
+        abilities.join("; ")
+    );
+    let violation = out.object(FieldPath::default().field("roleRef").field("name"), message);
+    if relabel.is_empty() {
+        violation.severity(Severity::Medium);
+    }
+    if let Some(reason) = &binding.bootstrap {
+        violation.suppress_by_default(reason.clone());
+    }
+}
+
+fn subjects_text(binding: &BindingData) -> String {
+    let namespace = binding.scope();
+    let subjects: Vec<String> = binding
+        .subjects
+        .iter()
+        .map(|s| s.describe(namespace))
+        .collect();
+    if subjects.is_empty() {
+        "no subject yet".to_owned()
+    } else {
+        subjects.join(", ")
+    }
+}
+
+/// `edit` or `admin` everywhere: every secret and every pod of the cluster.
+pub static BINDING_DEFAULT_ROLE_CLUSTER_WIDE: Check = Check {
+    id: "rbac-binding-default-role-cluster-wide",
+    title: "ClusterRoleBinding grants a default role's dangerous permissions in every namespace",
+    category: Category::Rbac,
+    severity: Severity::High,
+    applies: Applies::Binding,
+    description: "The default ClusterRoles `admin` and `edit` are meant for RoleBindings, one \
+                  namespace at a time. Bound by a ClusterRoleBinding they read every secret and \
+                  create pods (running as any service account) in every namespace, \
+                  `kube-system` included. The roles themselves are the API server's and are \
+                  not reported, so the binding is.",
+    remediation: "Bind `admin` or `edit` with a RoleBinding in each namespace the subjects \
+                  work in.",
+    frameworks: &["cis-k8s:5.1.1", "mitre:T1078"],
+    aliases: &[],
+    run: binding_default_role_cluster_wide,
+};
+
+fn binding_default_role_cluster_wide(
+    subject: &Subject<'_>,
+    cx: &Context<'_>,
+    out: &mut Violations,
+) {
+    let Some(binding) = binding_data(subject, cx) else {
+        return;
+    };
+    // `cluster-admin` has its own check; any other default role is reported
+    // here when it grants something dangerous.
+    if binding.scope().is_some()
+        || binding.role_ref.kind != "ClusterRole"
+        || binding.role_ref.name == "cluster-admin"
+    {
+        return;
+    }
+    let Some((role, rules)) = cx.rbac().index.resolve(binding) else {
+        return;
+    };
+    if role.bootstrap.is_none() {
+        return; // a role of the user's own: the role checks report it
+    }
+    let abilities: std::collections::BTreeSet<RiskKind> = rules
+        .iter()
+        .flat_map(|r| risks_of_rule(&r.rule))
+        .filter(|hit| hit.names.is_empty())
+        .map(|hit| hit.kind)
+        .collect();
+    if abilities.is_empty() {
+        return;
+    }
+    let texts: Vec<&str> = abilities.iter().map(|k| risk(*k).ability).collect();
+    let message = format!(
+        "{} grants the default ClusterRole `{}` cluster-wide to {}: in every namespace they \
+         can {}",
+        binding_label(binding),
+        binding.role_ref.name,
+        subjects_text(binding),
+        texts.join(", ")
+    );
+    let violation = out.object(FieldPath::default().field("roleRef").field("name"), message);
+    if let Some(reason) = &binding.bootstrap {
+        violation.suppress_by_default(reason.clone());
     }
 }
 
@@ -1248,6 +1483,11 @@ mod tests {
             "{apiGroups: [''], resources: [namespaces], verbs: [create]}",
         ),
         (
+            "rbac-namespaces-delete",
+            "{apiGroups: [''], resources: [namespaces], verbs: [delete]}",
+            "{apiGroups: [''], resources: [namespaces], verbs: [get, list]}",
+        ),
+        (
             "rbac-delete-events-logs",
             "{apiGroups: [events.k8s.io], resources: [events], verbs: [deletecollection]}",
             "{apiGroups: [events.k8s.io], resources: [events], verbs: [create]}",
@@ -1351,14 +1591,31 @@ mod tests {
     }
 
     #[test]
-    fn bootstrap_roles_are_suppressed() {
-        let yaml = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: 'system:controller:x'}\nrules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]\n---\n".to_owned()
-            + &cluster_role("admin", "[{apiGroups: [''], resources: [pods/attach], verbs: [create]}]");
-        let found = findings(&yaml, "rbac-wildcard-everything");
+    fn default_roles_are_suppressed_only_when_they_are_the_real_ones() {
+        // The real garbage collector role, and the same name with more rules.
+        let real = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: 'system:controller:generic-garbage-collector'}\nrules: [{apiGroups: ['*'], resources: ['*'], verbs: [delete, get, list, patch, update, watch]}]\n";
+        let found = findings(real, "rbac-wildcard-use");
         assert_eq!(found.len(), 1);
         assert!(found[0].is_suppressed());
-        assert!(unsuppressed(&yaml, "rbac-pods-exec-attach").is_empty());
-        assert_eq!(paths(&yaml, "rbac-pods-exec-attach").len(), 2);
+        let grown = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: 'system:controller:generic-garbage-collector'}\nrules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]\n";
+        assert_eq!(
+            unsuppressed(grown, "rbac-wildcard-everything"),
+            ["rules[0]"]
+        );
+        // `admin` written with rules the real (aggregated) `admin` holds is
+        // the default; with one it lacks, it only claims to be.
+        let admin = cluster_role(
+            "admin",
+            "[{apiGroups: [''], resources: [pods/attach], verbs: [create]}]",
+        );
+        assert!(unsuppressed(&admin, "rbac-pods-exec-attach").is_empty());
+        assert!(paths(&admin, "rbac-role-claims-default").is_empty());
+        let grown = cluster_role(
+            "admin",
+            "[{apiGroups: [''], resources: [pods/attach], verbs: [create]}, {apiGroups: [''], resources: [nodes/proxy], verbs: [get]}]",
+        );
+        assert_eq!(unsuppressed(&grown, "rbac-pods-exec-attach"), ["rules[0]"]);
+        assert_eq!(paths(&grown, "rbac-role-claims-default"), ["metadata.name"]);
     }
 
     #[test]
@@ -1472,6 +1729,226 @@ mod tests {
         assert!(paths(&edit, "rbac-binding-missing-role").is_empty());
         let system = rb("b", "ClusterRole", "system:node", "[{kind: User, name: a}]");
         assert!(unsuppressed(&system, "rbac-binding-missing-role").is_empty());
+    }
+
+    #[test]
+    fn binding_own_namespace() {
+        let manage = role(
+            "ns",
+            "[{apiGroups: [''], resources: [namespaces], verbs: [get, patch, delete]}]",
+        );
+        let yaml = manage.clone() + &rb("b", "Role", "ns", "[{kind: User, name: a}]");
+        let found = findings(&yaml, "rbac-binding-own-namespace");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "roleRef.name");
+        assert_eq!(found[0].severity, Severity::High);
+        assert_eq!(
+            found[0].message,
+            "RoleBinding `b` lets User a change namespace `shop` itself through Role shop/ns: \
+             relabel it (patch), switching off Pod Security admission there; delete it with \
+             everything in it"
+        );
+        let delete_only = role(
+            "ns",
+            "[{apiGroups: [''], resources: [namespaces], verbs: [delete], resourceNames: [shop]}]",
+        ) + &rb("b", "Role", "ns", "[{kind: User, name: a}]");
+        let found = findings(&delete_only, "rbac-binding-own-namespace");
+        assert_eq!(found[0].severity, Severity::Medium);
+        // Names another namespace: grants nothing on its own.
+        let other = role(
+            "ns",
+            "[{apiGroups: [''], resources: [namespaces], verbs: ['*'], resourceNames: [other]}]",
+        ) + &rb("b", "Role", "ns", "[{kind: User, name: a}]");
+        assert!(paths(&other, "rbac-binding-own-namespace").is_empty());
+        // Reading or creating namespaces is not changing this one.
+        let read = role(
+            "ns",
+            "[{apiGroups: [''], resources: [namespaces], verbs: [get, list, create]}]",
+        ) + &rb("b", "Role", "ns", "[{kind: User, name: a}]");
+        assert!(paths(&read, "rbac-binding-own-namespace").is_empty());
+        // A ClusterRoleBinding is not scoped to a namespace (the role check
+        // reports it).
+        let cluster = cluster_role(
+            "ns",
+            "[{apiGroups: [''], resources: [namespaces], verbs: [patch]}]",
+        ) + &crb("b", "ns", "[{kind: User, name: a}]");
+        assert!(paths(&cluster, "rbac-binding-own-namespace").is_empty());
+    }
+
+    #[test]
+    fn service_accounts_hold_their_namespace_but_no_cluster_scoped_grant_of_a_role_binding() {
+        let yaml = ACCOUNT.to_owned()
+            + &cluster_role(
+                "ops",
+                "[{apiGroups: [''], resources: [namespaces], verbs: [update]}, {apiGroups: [''], resources: [nodes/proxy, persistentvolumes], verbs: ['*']}]",
+            )
+            + &rb(
+                "ops",
+                "ClusterRole",
+                "ops",
+                "[{kind: ServiceAccount, name: api}]",
+            );
+        let found = findings(&yaml, "rbac-service-account-dangerous-permissions");
+        let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "ServiceAccount `shop/api` can relabel namespaces (switching off Pod Security \
+              admission) on namespace `shop` itself: update namespaces (RoleBinding shop/ops → \
+              ClusterRole ops → rules[0])"
+            ]
+        );
+        assert_eq!(found[0].severity, Severity::High);
+        // The same role bound cluster-wide grants all of it.
+        let cluster = ACCOUNT.to_owned()
+            + &cluster_role(
+                "ops",
+                "[{apiGroups: [''], resources: [nodes/proxy], verbs: [get]}]",
+            )
+            + &crb(
+                "ops",
+                "ops",
+                "[{kind: ServiceAccount, name: api, namespace: shop}]",
+            );
+        let found = findings(&cluster, "rbac-service-account-dangerous-permissions");
+        assert!(
+            found[0].message.contains("nodes/proxy cluster-wide"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn cluster_role_binding_of_edit_or_admin() {
+        for role in ["edit", "admin"] {
+            let yaml = crb("devs", role, "[{kind: Group, name: developers}]");
+            let found = findings(&yaml, "rbac-binding-default-role-cluster-wide");
+            assert_eq!(found.len(), 1, "{role}");
+            assert!(!found[0].is_suppressed());
+            assert_eq!(found[0].path, "roleRef.name");
+            assert!(
+                found[0].message.starts_with(&format!(
+                    "ClusterRoleBinding `devs` grants the default ClusterRole `{role}` \
+                     cluster-wide to Group developers: in every namespace they can read secrets"
+                )),
+                "{}",
+                found[0].message
+            );
+            assert!(found[0].message.contains("create pods"));
+        }
+        // `view` grants nothing dangerous; a RoleBinding of `edit` is its
+        // intended use; `cluster-admin` has its own check; a role of one's
+        // own is reported on the role.
+        for yaml in [
+            crb("devs", "view", "[{kind: Group, name: developers}]"),
+            rb(
+                "devs",
+                "ClusterRole",
+                "edit",
+                "[{kind: Group, name: developers}]",
+            ),
+            crb("devs", "cluster-admin", "[{kind: Group, name: developers}]"),
+            cluster_role(
+                "mine",
+                "[{apiGroups: [''], resources: [secrets], verbs: [get]}]",
+            ) + &crb("devs", "mine", "[{kind: Group, name: developers}]"),
+        ] {
+            assert!(
+                paths(&yaml, "rbac-binding-default-role-cluster-wide").is_empty(),
+                "{yaml}"
+            );
+        }
+    }
+
+    #[test]
+    fn objects_that_claim_to_be_defaults() {
+        // A copy of a default binding that adds a subject.
+        let yaml = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: cluster-admin, labels: {kubernetes.io/bootstrapping: rbac-defaults}}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: Group, name: 'system:masters'}, {kind: ServiceAccount, name: ci, namespace: build}]\n";
+        let found = findings(yaml, "rbac-binding-claims-default");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "metadata.name");
+        assert!(
+            found[0].message.contains("claims to be a default (label kubernetes.io/bootstrapping=rbac-defaults) but grants more than the v1.35 default ClusterRoleBinding `cluster-admin`"),
+            "{}",
+            found[0].message
+        );
+        // Its other findings are no longer suppressed.
+        assert_eq!(unsuppressed(yaml, "rbac-binding-cluster-admin").len(), 1);
+        // A `system:` role that is no default: flagged, its findings reported.
+        let role = cluster_role(
+            "system:ci-runner",
+            "[{apiGroups: [''], resources: [secrets], verbs: [list]}]",
+        );
+        assert_eq!(paths(&role, "rbac-role-claims-default"), ["metadata.name"]);
+        assert_eq!(unsuppressed(&role, "rbac-secrets-read"), ["rules[0]"]);
+        // The real default is neither flagged nor reported.
+        let real = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: cluster-admin, labels: {kubernetes.io/bootstrapping: rbac-defaults}}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: Group, name: 'system:masters'}]\n";
+        assert!(paths(real, "rbac-binding-claims-default").is_empty());
+        assert!(unsuppressed(real, "rbac-binding-cluster-admin").is_empty());
+        let own = cluster_role("ci-runner", "[]");
+        assert!(paths(&own, "rbac-role-claims-default").is_empty());
+    }
+
+    #[test]
+    fn taking_over_a_namespace_with_bind_leads_to_its_admin_account() {
+        // `api` may create RoleBindings in `ci` and bind `edit` there (a
+        // RoleBinding in `ci` holding `bind` on a ClusterRole): it binds
+        // `edit` to itself and runs pods as `ci/deployer`, a cluster admin.
+        let admin = crb(
+            "deployer",
+            "cluster-admin",
+            "[{kind: ServiceAccount, name: deployer, namespace: ci}]",
+        );
+        let binder = |verbs: &str| {
+            cluster_role(
+                "binder",
+                &format!(
+                    "[{{apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings], verbs: [create]}}, {{apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [{verbs}], resourceNames: [edit]}}]"
+                ),
+            ) + "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: binder, namespace: ci}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: binder}\nsubjects: [{kind: ServiceAccount, name: api, namespace: shop}]\n---\n"
+        };
+        let yaml = ACCOUNT.to_owned() + &admin + &binder("bind");
+        let found = findings(&yaml, "rbac-service-account-cluster-admin");
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.starts_with(
+                "ServiceAccount `shop/api` can become cluster admin: can bind ClusterRole edit to \
+                 itself in `ci` (RoleBinding ci/binder → ClusterRole binder rules[0]; \
+                 RoleBinding ci/binder → ClusterRole binder rules[1]), so create pods in `ci` \
+                 that run as ServiceAccount ci/deployer; then it holds `*`"
+            ),
+            "{}",
+            found[0].message
+        );
+        let no_bind = ACCOUNT.to_owned() + &admin + &binder("get");
+        assert!(paths(&no_bind, "rbac-service-account-cluster-admin").is_empty());
+    }
+
+    #[test]
+    fn escalating_a_role_bound_in_one_namespace_leads_to_its_admin_account() {
+        let admin = crb(
+            "deployer",
+            "cluster-admin",
+            "[{kind: ServiceAccount, name: deployer, namespace: ci}]",
+        );
+        let escalator = |verbs: &str| {
+            format!(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: self, namespace: ci}}\nrules: [{{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [{verbs}], resourceNames: [self]}}]\n---\n"
+            ) + "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: self, namespace: ci}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: self}\nsubjects: [{kind: ServiceAccount, name: api, namespace: shop}]\n---\n"
+        };
+        let yaml = ACCOUNT.to_owned() + &admin + &escalator("escalate, patch");
+        let found = findings(&yaml, "rbac-service-account-cluster-admin");
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains(
+                "can add any permission to Role ci/self, bound to it in `ci` by RoleBinding \
+                 ci/self"
+            ),
+            "{}",
+            found[0].message
+        );
+        let no_escalate = ACCOUNT.to_owned() + &admin + &escalator("get, patch");
+        assert!(paths(&no_escalate, "rbac-service-account-cluster-admin").is_empty());
     }
 
     const ACCOUNT: &str =
@@ -1683,8 +2160,9 @@ mod tests {
         assert!(found.iter().all(|f| f.is_suppressed()));
     }
 
-    /// A representative slice of the default policy of a fresh cluster:
-    /// none of it may produce an unsuppressed RBAC finding.
+    /// A representative slice of the default policy of a fresh cluster (each
+    /// object as the API server writes it, or with fewer rules): none of it
+    /// may produce an unsuppressed RBAC finding.
     const FRESH_CLUSTER: &str = r#"
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -1716,10 +2194,10 @@ aggregationRule: {clusterRoleSelectors: [{matchLabels: {rbac.authorization.k8s.i
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
-metadata: {name: 'system:aggregate-to-edit', labels: {kubernetes.io/bootstrapping: rbac-defaults, rbac.authorization.k8s.io/aggregate-to-admin: "true", rbac.authorization.k8s.io/aggregate-to-edit: "true"}}
+metadata: {name: 'system:aggregate-to-edit', labels: {kubernetes.io/bootstrapping: rbac-defaults, rbac.authorization.k8s.io/aggregate-to-edit: "true"}}
 rules:
 - {apiGroups: [''], resources: [pods, pods/attach, pods/exec, pods/portforward, pods/proxy], verbs: [create, delete, deletecollection, patch, update]}
-- {apiGroups: [''], resources: [secrets], verbs: [get, list, watch, create, delete, deletecollection, patch, update]}
+- {apiGroups: [''], resources: [pods/attach, pods/exec, pods/portforward, pods/proxy, secrets, services/proxy], verbs: [get, list, watch]}
 - {apiGroups: [''], resources: [serviceaccounts], verbs: [impersonate]}
 - {apiGroups: [''], resources: [serviceaccounts/token], verbs: [create]}
 ---
@@ -1763,15 +2241,16 @@ kind: ClusterRole
 metadata: {name: 'system:node', labels: {kubernetes.io/bootstrapping: rbac-defaults}}
 rules:
 - {apiGroups: [''], resources: [secrets, configmaps], verbs: [get, list, watch]}
-- {apiGroups: [''], resources: [nodes], verbs: [create, get, list, watch, patch, update]}
+- {apiGroups: [''], resources: [nodes], verbs: [create, get, list, watch]}
+- {apiGroups: [''], resources: [nodes], verbs: [patch, update]}
 - {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests], verbs: [create, get, list, watch]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: 'system:controller:certificate-controller', labels: {kubernetes.io/bootstrapping: rbac-defaults}}
 rules:
-- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests/approval], verbs: [update]}
-- {apiGroups: [certificates.k8s.io], resources: [signers], resourceNames: [kubernetes.io/kube-apiserver-client], verbs: [approve]}
+- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests/approval, certificatesigningrequests/status], verbs: [update]}
+- {apiGroups: [certificates.k8s.io], resources: [signers], resourceNames: [kubernetes.io/kube-apiserver-client-kubelet], verbs: [approve]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

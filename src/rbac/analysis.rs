@@ -9,7 +9,7 @@ use crate::model::Inventory;
 
 use super::index::{BindingKey, Decision, PreparedUser, Provenance, RbacIndex, RoleKey};
 use super::request::{Request, UserInfo};
-use super::risk::{RiskHit, risks_of_rule};
+use super::risk::{RiskHit, risks_of_rule_in};
 
 /// A service account: `(namespace, name)`.
 pub type AccountKey = (String, String);
@@ -32,6 +32,9 @@ impl AccountPermission {
     pub fn scope_text(&self) -> String {
         match &self.scope {
             None => "cluster-wide".to_owned(),
+            Some(ns) if self.hit.risk().on_namespace_itself() => {
+                format!("on namespace `{ns}` itself")
+            }
             Some(ns) => format!("in namespace `{ns}`"),
         }
     }
@@ -117,13 +120,15 @@ impl RbacAnalysis {
         RbacAnalysis { index, admin_paths }
     }
 
-    /// Every dangerous permission of the service account, binding by binding.
+    /// Every dangerous permission of the service account, binding by binding,
+    /// as real requests can use it: a RoleBinding grants nothing on
+    /// cluster-scoped resources, and on `namespaces` only its own namespace.
     pub fn dangerous_permissions(&self, namespace: &str, name: &str) -> Vec<AccountPermission> {
         let user = UserInfo::service_account(namespace, name);
         let mut found = Vec::new();
         for grant in self.index.grants_for(&user) {
             for sourced in grant.rules {
-                for hit in risks_of_rule(&sourced.rule) {
+                for hit in risks_of_rule_in(&sourced.rule, grant.scope()) {
                     found.push(AccountPermission {
                         hit,
                         scope: grant.scope().map(str::to_owned),
@@ -390,6 +395,137 @@ fn through_admins(
         if let Some(step) = run_as_account(index, user, ns, name) {
             return Some(step);
         }
+    }
+    for (ns, name) in namespaces_of(admins) {
+        if let Some(step) = take_over_namespace(index, user, ns, name) {
+            return Some(step);
+        }
+    }
+    None
+}
+
+/// One admin account per namespace, the first by name.
+fn namespaces_of(admins: &BTreeSet<AccountKey>) -> Vec<&AccountKey> {
+    let mut namespaces: Vec<&AccountKey> = admins.iter().collect();
+    namespaces.dedup_by(|a, b| a.0 == b.0);
+    namespaces
+}
+
+/// Granting oneself any permission in namespace `ns`, then running code as
+/// its admin account `name`: binding a role that creates pods there with
+/// `bind` (checked in the namespace of the new RoleBinding, so a RoleBinding
+/// of `ns` can hold it), or adding permissions to a role bound to oneself in
+/// `ns` with `escalate`.
+fn take_over_namespace(
+    index: &RbacIndex,
+    user: &PreparedUser<'_>,
+    ns: &str,
+    name: &str,
+) -> Option<Step> {
+    let (how, bootstrap) =
+        bind_in_namespace(index, user, ns).or_else(|| escalate_in_namespace(index, user, ns))?;
+    let text =
+        format!("can {how}, so create pods in `{ns}` that run as ServiceAccount {ns}/{name}");
+    Some(account_step(ns, name, text, bootstrap))
+}
+
+/// Roles that let their holder create pods in `ns`, in the order they are
+/// tried: `cluster-admin`, `admin`, `edit`, every other ClusterRole, then
+/// the Roles of `ns`, each by name.
+fn pod_creating_roles<'a>(index: &'a RbacIndex, ns: &str) -> Vec<&'a RoleKey> {
+    let create_pods = req("create", "", "pods", "", "", ns);
+    let rank = |key: &RoleKey| match key {
+        RoleKey::ClusterRole(name) => ["cluster-admin", "admin", "edit"]
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or(3),
+        RoleKey::Role { .. } => 4,
+    };
+    let mut roles: Vec<&RoleKey> = index
+        .roles()
+        .map(|r| &r.key)
+        .filter(|key| match key {
+            RoleKey::ClusterRole(_) => true,
+            RoleKey::Role { namespace, .. } => namespace == ns,
+        })
+        .filter(|key| {
+            index
+                .effective_rules(key)
+                .is_some_and(|rules| rules.iter().any(|r| r.rule.allows(&create_pods)))
+        })
+        .collect();
+    roles.sort_by_key(|key| rank(key));
+    roles
+}
+
+fn bind_in_namespace(
+    index: &RbacIndex,
+    user: &PreparedUser<'_>,
+    ns: &str,
+) -> Option<(String, bool)> {
+    let create = allowed(
+        index,
+        user,
+        &req("create", RBAC, "rolebindings", "", "", ns),
+    )?;
+    for role in pod_creating_roles(index, ns) {
+        let resource = match role {
+            RoleKey::ClusterRole(_) => "clusterroles",
+            RoleKey::Role { .. } => "roles",
+        };
+        if let Some(bind) = allowed(
+            index,
+            user,
+            &req("bind", RBAC, resource, "", role.name(), ns),
+        ) {
+            let how = format!(
+                "bind {role} to itself in `{ns}` ({}; {})",
+                create.text(),
+                bind.text()
+            );
+            return Some((how, create.bootstrap && bind.bootstrap));
+        }
+    }
+    None
+}
+
+fn escalate_in_namespace(
+    index: &RbacIndex,
+    user: &PreparedUser<'_>,
+    ns: &str,
+) -> Option<(String, bool)> {
+    for grant in user.grants() {
+        if grant.scope() != Some(ns) {
+            continue;
+        }
+        // A Role is written in its namespace; a ClusterRole cluster-wide.
+        let (resource, request_ns) = match &grant.role.key {
+            RoleKey::Role { .. } => ("roles", ns),
+            RoleKey::ClusterRole(_) => ("clusterroles", ""),
+        };
+        let name = grant.role.key.name();
+        let ask = |verb: &str| {
+            allowed(
+                index,
+                user,
+                &req(verb, RBAC, resource, "", name, request_ns),
+            )
+        };
+        let Some(escalate) = ask("escalate") else {
+            continue;
+        };
+        let Some(update) = ask("update").or_else(|| ask("patch")) else {
+            continue;
+        };
+        let how = format!(
+            "add any permission to {}, bound to it in `{ns}` by {} ({}; {})",
+            grant.role.key,
+            grant.binding.key,
+            escalate.text(),
+            update.text()
+        );
+        let bootstrap = escalate.bootstrap && update.bootstrap && grant.binding.bootstrap.is_some();
+        return Some((how, bootstrap));
     }
     None
 }

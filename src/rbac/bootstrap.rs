@@ -1,10 +1,12 @@
-//! The API server's default RBAC policy: recognising its objects (for noise
-//! control) and standing in for the few default ClusterRoles that manifests
-//! bind to but never contain (`cluster-admin`, `admin`, `edit`, `view`).
+//! The API server's default RBAC policy: the marks its objects carry, the
+//! control plane's service accounts, and stand-ins for the few default
+//! ClusterRoles that manifests bind to but never contain (`cluster-admin`,
+//! `admin`, `edit`, `view`). Whether an object is a default one is decided
+//! in [`super::default_policy`].
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::rule::Rule;
 
@@ -25,32 +27,6 @@ pub const AGGREGATE_TO_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view
 /// reconciles them at startup, so a ClusterRole of that name in manifests is
 /// the default one in any real cluster.
 pub const USER_FACING_ROLES: [&str; 4] = ["cluster-admin", "admin", "edit", "view"];
-
-/// Why an RBAC object is part of the control plane's default policy, if it is.
-pub fn bootstrap_reason(meta: &ObjectMeta, cluster_scoped_role: bool) -> Option<String> {
-    let name = meta.name.as_deref().unwrap_or("");
-    let labelled = meta
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(BOOTSTRAP_LABEL))
-        .is_some_and(|v| v == BOOTSTRAP_LABEL_VALUE);
-    if labelled {
-        return Some(format!(
-            "part of the Kubernetes default RBAC policy (label {BOOTSTRAP_LABEL}={BOOTSTRAP_LABEL_VALUE})"
-        ));
-    }
-    if name.starts_with(SYSTEM_PREFIX) {
-        return Some(format!(
-            "`{name}` is a control-plane object (the `system:` prefix is reserved)"
-        ));
-    }
-    if cluster_scoped_role && USER_FACING_ROLES.contains(&name) {
-        return Some(format!(
-            "`{name}` is a default ClusterRole that the API server reconciles at startup"
-        ));
-    }
-    None
-}
 
 /// Well-known service accounts of cluster add-ons and the control plane in
 /// `kube-system` whose permissions come with the platform.
@@ -367,36 +343,6 @@ fn view_rules() -> Vec<Rule> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name.to_owned()),
-            labels: Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            ),
-            ..ObjectMeta::default()
-        }
-    }
-
-    #[test]
-    fn recognises_bootstrap_objects() {
-        assert!(
-            bootstrap_reason(
-                &meta("anything", &[(BOOTSTRAP_LABEL, "rbac-defaults")]),
-                false
-            )
-            .is_some()
-        );
-        assert!(bootstrap_reason(&meta("system:node", &[]), false).is_some());
-        assert!(bootstrap_reason(&meta("edit", &[]), true).is_some());
-        // A namespaced Role named `edit` is the user's own.
-        assert!(bootstrap_reason(&meta("edit", &[]), false).is_none());
-        assert!(bootstrap_reason(&meta("app-reader", &[]), true).is_none());
-        assert!(bootstrap_reason(&meta("x", &[(BOOTSTRAP_LABEL, "other")]), true).is_none());
-    }
 
     #[test]
     fn control_plane_accounts_only_in_kube_system() {

@@ -60,10 +60,15 @@ pub struct ActionArgs {
     /// `TYPE`, `TYPE/NAME` (`pods`, `deployments.apps/web`, `*`) or a
     /// non-resource URL (`/logs/*`, `/healthz`).
     pub target: String,
+    /// The object's name, as an alternative to `TYPE/NAME`
+    /// (`delete namespace shop`).
+    pub name: Option<String>,
     /// Subresource, such as `exec`, `log` or `scale`.
     #[arg(long)]
     pub subresource: Option<String>,
-    /// Namespace of the request (default: the kubeconfig's, else `default`).
+    /// Namespace of the request, sent for cluster-scoped resources too, as
+    /// kubectl does (default: NAME for `namespaces/NAME`, else the
+    /// kubeconfig's, else `default`).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     /// Ask across all namespaces (only cluster-wide grants count).
@@ -158,6 +163,16 @@ fn index_of(inventory: &Inventory) -> RbacIndex {
 
 /// Builds the request the way `kubectl auth can-i` does; warnings (like
 /// kubectl's) go to standard error.
+///
+/// kubectl sends the namespace (`-n`, else the kubeconfig's) with every
+/// resource request, cluster-scoped ones included, and warns that the
+/// resource is not namespace scoped; the authorizer then also evaluates the
+/// RoleBindings of that namespace (`kubectl auth can-i`:
+/// `staging/src/k8s.io/kubectl/pkg/cmd/auth/cani.go`). One deliberate
+/// difference: for `namespaces/NAME` without `-n` the namespace is `NAME`,
+/// as in the real request on that namespace (the API server's request info
+/// sets a request's namespace to the name of the namespace it addresses),
+/// where kubectl would ask in the kubeconfig's namespace.
 pub fn build_request(
     action: &ActionArgs,
     default_namespace: &str,
@@ -167,15 +182,15 @@ pub fn build_request(
         if action.subresource.is_some() {
             return Err("--subresource can not be used with a non-resource URL".to_owned());
         }
+        if action.name.is_some() {
+            return Err("a non-resource URL takes no NAME".to_owned());
+        }
         return Ok((
             Request::non_resource(&action.verb, &action.target),
             warnings,
         ));
     }
-    let (type_arg, name) = match action.target.split_once('/') {
-        Some((t, n)) => (t, n),
-        None => (action.target.as_str(), ""),
-    };
+    let (type_arg, name) = target_type_and_name(action)?;
     let resolved = resources::resolve(type_arg);
     if resolved.namespaced.is_none() {
         warnings.push(format!(
@@ -183,22 +198,18 @@ pub fn build_request(
             resolved.resource, resolved.group
         ));
     }
-    // A cluster-scoped resource has no namespace in a real request, so only
-    // ClusterRoleBindings can grant it; `-n` is ignored for it.
-    let namespace = if action.all_namespaces || resolved.namespaced == Some(false) {
-        if resolved.namespaced == Some(false) && action.namespace.is_some() {
-            warnings.push(format!(
-                "warning: resource '{}' is not namespace scoped; asking cluster-wide",
-                resolved.resource
-            ));
-        }
+    let namespace = if action.all_namespaces {
         String::new()
+    } else if let Some(namespace) = &action.namespace {
+        namespace.clone()
+    } else if resolved.resource == "namespaces" && resolved.group.is_empty() && !name.is_empty() {
+        name.to_owned()
     } else {
-        action
-            .namespace
-            .clone()
-            .unwrap_or_else(|| default_namespace.to_owned())
+        default_namespace.to_owned()
     };
+    if resolved.namespaced == Some(false) && !action.all_namespaces {
+        warnings.push(not_namespace_scoped_warning(&resolved));
+    }
     let request = Request::resource(
         &action.verb,
         &resolved.group,
@@ -208,6 +219,33 @@ pub fn build_request(
         &namespace,
     );
     Ok((request, warnings))
+}
+
+/// `TYPE` and the name from `TYPE/NAME` or the separate NAME argument.
+fn target_type_and_name(action: &ActionArgs) -> Result<(&str, &str), String> {
+    match (action.target.split_once('/'), action.name.as_deref()) {
+        (Some(_), Some(_)) => Err(format!(
+            "give the name either as `{}` or as a separate argument, not both",
+            action.target
+        )),
+        (Some((type_arg, name)), None) => Ok((type_arg, name)),
+        (None, name) => Ok((action.target.as_str(), name.unwrap_or(""))),
+    }
+}
+
+/// kubectl's warning, word for word (its warning printer adds `Warning: `).
+fn not_namespace_scoped_warning(resolved: &resources::ResourceType) -> String {
+    if resolved.group.is_empty() {
+        format!(
+            "Warning: resource '{}' is not namespace scoped\n",
+            resolved.resource
+        )
+    } else {
+        format!(
+            "Warning: resource '{}' is not namespace scoped in group '{}'\n",
+            resolved.resource, resolved.group
+        )
+    }
 }
 
 fn print_warnings(warnings: &[String]) {
@@ -323,6 +361,9 @@ async fn permissions(args: PermissionsArgs) -> Result<ExitCode, String> {
         }
     }
     write_table(&mut out, &rows).map_err(|e| e.to_string())?;
+    for note in cluster_scoped_notes(&index, &user) {
+        writeln!(out, "{note}").map_err(|e| e.to_string())?;
+    }
     for binding in index.dangling_bindings() {
         let applies = binding
             .subjects
@@ -342,6 +383,42 @@ async fn permissions(args: PermissionsArgs) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a RoleBinding's rules on cluster-scoped resources grant: real
+/// requests for them carry no namespace, except a request on the
+/// binding's own namespace and the `bind` check of a binding written there.
+fn cluster_scoped_notes(index: &RbacIndex, user: &UserInfo) -> Vec<String> {
+    let mut notes = Vec::new();
+    for grant in index.grants_for(user) {
+        let Some(namespace) = grant.scope() else {
+            continue;
+        };
+        for sourced in grant.rules {
+            let cluster_scoped: Vec<&str> = sourced
+                .rule
+                .resources
+                .iter()
+                .map(String::as_str)
+                .filter(|r| {
+                    let base = r.split_once('/').map_or(*r, |(base, _)| base);
+                    resources::resolve(base).namespaced == Some(false)
+                })
+                .collect();
+            if cluster_scoped.is_empty() {
+                continue;
+            }
+            notes.push(format!(
+                "note: {} {} names cluster-scoped {}: in namespace {namespace} it grants only \
+                 namespace {namespace} itself (`namespaces`), `bind` for bindings written in \
+                 {namespace}, and SubjectAccessReviews that ask in {namespace}",
+                grant.binding.key,
+                sourced.origin,
+                cluster_scoped.join(", ")
+            ));
+        }
+    }
+    notes
 }
 
 fn write_table(out: &mut impl Write, rows: &[[String; 4]]) -> std::io::Result<()> {
@@ -379,6 +456,7 @@ mod tests {
         ActionArgs {
             verb: verb.to_owned(),
             target: target.to_owned(),
+            name: None,
             subresource: sub.map(str::to_owned),
             namespace: ns.map(str::to_owned),
             all_namespaces: all,
@@ -405,13 +483,6 @@ mod tests {
             req,
             Request::resource("get", "apps", "deployments", "", "web", "dev")
         );
-        let (req, warnings) = build_request(
-            &action("get", "nodes", None, Some("shop"), false),
-            "default",
-        )
-        .unwrap();
-        assert_eq!(req, Request::resource("get", "", "nodes", "", "", ""));
-        assert_eq!(warnings.len(), 1);
         let (req, _) =
             build_request(&action("list", "secrets", None, None, true), "default").unwrap();
         assert_eq!(req.namespace(), "");
@@ -419,5 +490,131 @@ mod tests {
             build_request(&action("get", "/logs/*", None, None, false), "default").unwrap();
         assert_eq!(req, Request::non_resource("get", "/logs/*"));
         assert!(build_request(&action("get", "/logs", Some("x"), None, false), "default").is_err());
+    }
+
+    #[test]
+    fn cluster_scoped_resources_keep_the_namespace_and_warn_like_kubectl() {
+        let (req, warnings) = build_request(
+            &action("get", "nodes", Some("proxy"), Some("shop"), false),
+            "default",
+        )
+        .unwrap();
+        assert_eq!(
+            req,
+            Request::resource("get", "", "nodes", "proxy", "", "shop")
+        );
+        assert_eq!(
+            warnings,
+            ["Warning: resource 'nodes' is not namespace scoped\n"]
+        );
+        // Without `-n`, the default namespace is sent, as kubectl sends the
+        // kubeconfig's.
+        let (req, warnings) = build_request(
+            &action("bind", "clusterroles/edit", None, None, false),
+            "dev",
+        )
+        .unwrap();
+        assert_eq!(
+            req,
+            Request::resource(
+                "bind",
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "",
+                "edit",
+                "dev"
+            )
+        );
+        assert_eq!(
+            warnings,
+            [
+                "Warning: resource 'clusterroles' is not namespace scoped in group 'rbac.authorization.k8s.io'\n"
+            ]
+        );
+        // Across all namespaces there is no namespace and no warning.
+        let (req, warnings) =
+            build_request(&action("get", "nodes", None, None, true), "dev").unwrap();
+        assert_eq!(req, Request::resource("get", "", "nodes", "", "", ""));
+        assert!(warnings.is_empty());
+        // A namespaced resource gets no warning.
+        let (_, warnings) =
+            build_request(&action("get", "pods", None, None, false), "dev").unwrap();
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn a_namespace_by_name_is_asked_in_itself() {
+        let (req, _) = build_request(
+            &action("delete", "namespaces/shop", None, None, false),
+            "default",
+        )
+        .unwrap();
+        assert_eq!(
+            req,
+            Request::resource("delete", "", "namespaces", "", "shop", "shop")
+        );
+        // `-n` wins, as with kubectl.
+        let (req, _) = build_request(
+            &action("delete", "ns/shop", None, Some("other"), false),
+            "default",
+        )
+        .unwrap();
+        assert_eq!(req.namespace(), "other");
+        // Without a name, the default namespace, as kubectl.
+        let (req, _) =
+            build_request(&action("create", "namespaces", None, None, false), "dev").unwrap();
+        assert_eq!(
+            req,
+            Request::resource("create", "", "namespaces", "", "", "dev")
+        );
+    }
+
+    #[test]
+    fn the_name_may_be_a_separate_argument() {
+        let mut separate = action("delete", "namespace", None, None, false);
+        separate.name = Some("shop".to_owned());
+        let (req, _) = build_request(&separate, "default").unwrap();
+        assert_eq!(
+            req,
+            Request::resource("delete", "", "namespaces", "", "shop", "shop")
+        );
+        let mut both = action("delete", "namespace/shop", None, None, false);
+        both.name = Some("shop".to_owned());
+        assert!(build_request(&both, "default").is_err());
+        let mut url = action("get", "/healthz", None, None, false);
+        url.name = Some("x".to_owned());
+        assert!(build_request(&url, "default").is_err());
+    }
+
+    #[test]
+    fn permissions_note_what_a_role_binding_grants_on_cluster_scoped_resources() {
+        let inventory = Inventory::from_resources(&crate::checks::testing::resources(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ops}
+rules:
+- {apiGroups: [""], resources: [pods], verbs: [get]}
+- {apiGroups: [""], resources: [nodes/proxy, namespaces], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ops, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ops}
+subjects: [{kind: User, name: alice}]
+"#,
+        ));
+        let index = index_of(&inventory);
+        let notes = cluster_scoped_notes(&index, &UserInfo::impersonated("alice", &[]));
+        assert_eq!(
+            notes,
+            [
+                "note: RoleBinding shop/ops ClusterRole ops rules[1] names cluster-scoped \
+              nodes/proxy, namespaces: in namespace shop it grants only namespace shop itself \
+              (`namespaces`), `bind` for bindings written in shop, and SubjectAccessReviews \
+              that ask in shop"
+            ]
+        );
+        assert!(cluster_scoped_notes(&index, &UserInfo::impersonated("bob", &[])).is_empty());
     }
 }

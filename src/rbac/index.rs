@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::aggregation::{self, AggregationInput};
 use super::bootstrap;
+use super::default_policy::{self, DefaultStatus, PolicyObject};
 use super::request::{Request, SYSTEM_MASTERS, UserInfo, service_account_username};
 use super::rule::Rule;
 
@@ -144,6 +145,8 @@ pub struct RoleData {
     pub aggregation: Option<Vec<LabelSelector>>,
     /// Why the role belongs to the default policy, if it does.
     pub bootstrap: Option<String>,
+    /// What the role claims, when it claims to be a default and is not.
+    pub claims_default: Option<String>,
     /// A default ClusterRole Palisade stands in for (not among the objects).
     pub stand_in: bool,
     /// `rules` with their origins, shared with the effective rules.
@@ -156,7 +159,7 @@ impl RoleData {
         labels: BTreeMap<String, String>,
         rules: Vec<Rule>,
         aggregation: Option<Vec<LabelSelector>>,
-        bootstrap: Option<String>,
+        default_status: DefaultStatus,
         stand_in: bool,
     ) -> RoleData {
         let own = rules
@@ -175,7 +178,8 @@ impl RoleData {
             labels,
             rules,
             aggregation,
-            bootstrap,
+            bootstrap: default_status.default_reason(),
+            claims_default: default_status.claim(),
             stand_in,
             own,
         }
@@ -247,6 +251,8 @@ pub struct BindingData {
     pub labels: BTreeMap<String, String>,
     /// Why the binding belongs to the default policy, if it does.
     pub bootstrap: Option<String>,
+    /// What the binding claims, when it claims to be a default and is not.
+    pub claims_default: Option<String>,
 }
 
 impl BindingData {
@@ -481,7 +487,7 @@ impl RbacIndex {
                     default.labels,
                     default.rules,
                     default.aggregation,
-                    Some(reason),
+                    DefaultStatus::Default(reason),
                     true,
                 )
             });
@@ -844,7 +850,7 @@ fn role_data_of_role(role: &Role) -> RoleData {
         role.metadata.labels.clone().unwrap_or_default(),
         rules_of(role.rules.as_ref()),
         None,
-        bootstrap::bootstrap_reason(&role.metadata, false),
+        default_policy::status(&PolicyObject::of_role(role), &role.metadata),
         false,
     )
 }
@@ -857,7 +863,7 @@ fn role_data_of_cluster_role(role: &ClusterRole) -> RoleData {
         role.aggregation_rule
             .as_ref()
             .map(|a| a.cluster_role_selectors.clone().unwrap_or_default()),
-        bootstrap::bootstrap_reason(&role.metadata, true),
+        default_policy::status(&PolicyObject::of_cluster_role(role), &role.metadata),
         false,
     )
 }
@@ -875,23 +881,30 @@ fn subjects_of(subjects: Option<&Vec<Subject>>) -> Vec<SubjectRef> {
 }
 
 fn binding_data_of_role_binding(binding: &RoleBinding) -> BindingData {
+    let status = default_policy::status(&PolicyObject::of_role_binding(binding), &binding.metadata);
     let namespace = binding.metadata.namespace.clone().unwrap_or_default();
     BindingData {
         key: BindingKey::namespaced(&namespace, &name_of(&binding.metadata)),
         role_ref: binding.role_ref.clone(),
         subjects: subjects_of(binding.subjects.as_ref()),
         labels: binding.metadata.labels.clone().unwrap_or_default(),
-        bootstrap: bootstrap::bootstrap_reason(&binding.metadata, false),
+        bootstrap: status.default_reason(),
+        claims_default: status.claim(),
     }
 }
 
 fn binding_data_of_cluster_role_binding(binding: &ClusterRoleBinding) -> BindingData {
+    let status = default_policy::status(
+        &PolicyObject::of_cluster_role_binding(binding),
+        &binding.metadata,
+    );
     BindingData {
         key: BindingKey::cluster(&name_of(&binding.metadata)),
         role_ref: binding.role_ref.clone(),
         subjects: subjects_of(binding.subjects.as_ref()),
         labels: binding.metadata.labels.clone().unwrap_or_default(),
-        bootstrap: bootstrap::bootstrap_reason(&binding.metadata, false),
+        bootstrap: status.default_reason(),
+        claims_default: status.claim(),
     }
 }
 
@@ -1411,5 +1424,39 @@ subjects: [{{kind: Group, name: ops}}, {{kind: ServiceAccount, name: ghost}}]
             ]
         );
         assert_eq!(idx.who_can(&get_pods("web")).len(), 1);
+    }
+
+    #[test]
+    fn a_namespace_is_granted_by_its_own_role_bindings() {
+        let idx = index(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: ns-admin, namespace: shop}
+rules: [{apiGroups: [""], resources: [namespaces], verbs: [delete, patch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ns-admin, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: ns-admin}
+subjects: [{kind: ServiceAccount, name: api}]
+"#,
+        );
+        let api = UserInfo::service_account("shop", "api");
+        // `delete /api/v1/namespaces/shop` carries namespace `shop`.
+        let delete_shop = Request::resource("delete", "", "namespaces", "", "shop", "shop");
+        assert!(can(&idx, &api, &delete_shop));
+        let delete_web = Request::resource("delete", "", "namespaces", "", "web", "web");
+        assert!(!can(&idx, &api, &delete_web));
+        // Listing or creating namespaces carries no namespace.
+        let list = Request::resource("list", "", "namespaces", "", "", "");
+        assert!(!can(&idx, &api, &list));
+        let found: Vec<String> = idx
+            .who_can(&delete_shop)
+            .into_iter()
+            .map(|w| format!("{} {}", w.subject, w.binding))
+            .collect();
+        assert_eq!(found, ["ServiceAccount shop/api RoleBinding shop/ns-admin"]);
+        assert!(idx.who_can(&delete_web).is_empty());
     }
 }

@@ -7,8 +7,9 @@
 //!   authorizer's decision with its provenance, `who-can`, effective grants,
 //!   and incremental updates on each watch event.
 //! - [`aggregation`]: ClusterRole aggregation, recomputed from selectors.
-//! - [`bootstrap`]: the default policy's objects (recognised for noise
-//!   control, stood in for when manifests bind to them).
+//! - [`bootstrap`] and [`default_policy`]: the default policy's objects
+//!   (recognised for noise control when they are the real ones, flagged
+//!   when they only claim to be; stood in for when manifests bind to them).
 //! - [`effective`]: every service account's grants, refreshed per change.
 //! - [`risk`] and [`analysis`]: dangerous permissions and attack paths to
 //!   cluster admin, per service account.
@@ -22,6 +23,7 @@ pub mod aggregation;
 pub mod analysis;
 pub mod bootstrap;
 pub mod command;
+pub mod default_policy;
 pub mod effective;
 pub mod index;
 pub mod live;

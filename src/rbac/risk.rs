@@ -7,6 +7,15 @@
 //! `pods/exec`. A rule limited by `resourceNames` grants the risk only for
 //! those names; such a rule never grants a `create` (a create request has no
 //! name).
+//!
+//! A RoleBinding grants a rule only to requests that carry its namespace.
+//! Real requests for cluster-scoped resources carry none, with two
+//! exceptions the probes record ([`ProbeScope`]): a request on a namespace
+//! itself carries that namespace's name, and the `bind` check on a role
+//! (cluster-scoped `clusterroles` included) is made in the namespace of the
+//! binding being written. So a RoleBinding to a role that grants
+//! `nodes/proxy` grants nothing of it, while one that grants `delete` on
+//! `namespaces` lets its subjects delete the binding's own namespace.
 
 use crate::engine::Severity;
 
@@ -32,7 +41,25 @@ pub enum RiskKind {
     PersistentVolumes,
     NodesPatch,
     NamespacesPatch,
+    NamespacesDelete,
     DeleteEventsLogs,
+}
+
+/// Which namespace a real request for a probe carries, and so which grants
+/// of a RoleBinding (scoped to its namespace) can allow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeScope {
+    /// A namespaced resource, or the `bind` check (made in the namespace of
+    /// the binding being written): the request carries a namespace.
+    Namespaced,
+    /// A cluster-scoped resource: the request carries no namespace, so only
+    /// ClusterRoleBindings grant it.
+    Cluster,
+    /// A namespace itself: `get`, `update`, `patch` and `delete` of
+    /// `namespaces/X` carry namespace `X` (`k8s.io/apiserver`
+    /// `pkg/endpoints/request/requestinfo.go`), so a RoleBinding in `X`
+    /// grants them on `X` only.
+    OwnNamespace,
 }
 
 /// One request shape a risk is about.
@@ -43,6 +70,7 @@ pub struct Probe {
     pub resource: &'static str,
     /// `""` for the resource itself; `"*"` for any subresource of it.
     pub subresource: &'static str,
+    pub scope: ProbeScope,
 }
 
 const fn probe(
@@ -50,12 +78,7 @@ const fn probe(
     group: &'static str,
     resource: &'static str,
 ) -> Probe {
-    Probe {
-        verbs,
-        group,
-        resource,
-        subresource: "",
-    }
+    sub(verbs, group, resource, "")
 }
 
 const fn sub(
@@ -69,6 +92,23 @@ const fn sub(
         group,
         resource,
         subresource,
+        scope: ProbeScope::Namespaced,
+    }
+}
+
+/// The same probe on a cluster-scoped resource.
+const fn cluster(probe: Probe) -> Probe {
+    Probe {
+        scope: ProbeScope::Cluster,
+        ..probe
+    }
+}
+
+/// The same probe on a namespace itself.
+const fn own_namespace(probe: Probe) -> Probe {
+    Probe {
+        scope: ProbeScope::OwnNamespace,
+        ..probe
     }
 }
 
@@ -145,23 +185,30 @@ pub static RISKS: &[Risk] = &[
         kind: RiskKind::NodesProxy,
         ability: "reach the kubelet API through nodes/proxy",
         severity: Severity::High,
-        probes: &[sub(
+        probes: &[cluster(sub(
             &["get", "create", "update", "patch", "delete"],
             "",
             "nodes",
             "proxy",
-        )],
+        ))],
     },
     Risk {
         kind: RiskKind::Impersonate,
         ability: "impersonate other identities",
         severity: Severity::Critical,
         probes: &[
-            probe(&["impersonate"], "", "users"),
-            probe(&["impersonate"], "", "groups"),
+            // The impersonation filter asks about users, groups, UIDs and
+            // extras without a namespace, about a service account in its own.
+            cluster(probe(&["impersonate"], "", "users")),
+            cluster(probe(&["impersonate"], "", "groups")),
             probe(&["impersonate"], "", "serviceaccounts"),
-            probe(&["impersonate"], "authentication.k8s.io", "uids"),
-            sub(&["impersonate"], "authentication.k8s.io", "userextras", "*"),
+            cluster(probe(&["impersonate"], "authentication.k8s.io", "uids")),
+            cluster(sub(
+                &["impersonate"],
+                "authentication.k8s.io",
+                "userextras",
+                "*",
+            )),
         ],
     },
     Risk {
@@ -179,7 +226,11 @@ pub static RISKS: &[Risk] = &[
         severity: Severity::High,
         probes: &[
             probe(&["escalate"], "rbac.authorization.k8s.io", "roles"),
-            probe(&["escalate"], "rbac.authorization.k8s.io", "clusterroles"),
+            cluster(probe(
+                &["escalate"],
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+            )),
         ],
     },
     Risk {
@@ -188,11 +239,11 @@ pub static RISKS: &[Risk] = &[
         severity: Severity::Medium,
         probes: &[
             probe(WRITE_VERBS, "rbac.authorization.k8s.io", "rolebindings"),
-            probe(
+            cluster(probe(
                 WRITE_VERBS,
                 "rbac.authorization.k8s.io",
                 "clusterrolebindings",
-            ),
+            )),
         ],
     },
     Risk {
@@ -205,47 +256,53 @@ pub static RISKS: &[Risk] = &[
         kind: RiskKind::CsrApproval,
         ability: "approve certificate signing requests",
         severity: Severity::High,
-        probes: &[sub(
+        probes: &[cluster(sub(
             &["update", "patch"],
             "certificates.k8s.io",
             "certificatesigningrequests",
             "approval",
-        )],
+        ))],
     },
     Risk {
         kind: RiskKind::WebhookConfigs,
         ability: "change admission webhook configurations",
         severity: Severity::High,
         probes: &[
-            probe(
+            cluster(probe(
                 &["create", "update", "patch", "delete"],
                 "admissionregistration.k8s.io",
                 "mutatingwebhookconfigurations",
-            ),
-            probe(
+            )),
+            cluster(probe(
                 &["create", "update", "patch", "delete"],
                 "admissionregistration.k8s.io",
                 "validatingwebhookconfigurations",
-            ),
+            )),
         ],
     },
     Risk {
         kind: RiskKind::PersistentVolumes,
         ability: "create persistent volumes (host paths included)",
         severity: Severity::High,
-        probes: &[probe(&["create"], "", "persistentvolumes")],
+        probes: &[cluster(probe(&["create"], "", "persistentvolumes"))],
     },
     Risk {
         kind: RiskKind::NodesPatch,
         ability: "modify nodes (labels, taints)",
         severity: Severity::Medium,
-        probes: &[probe(&["update", "patch"], "", "nodes")],
+        probes: &[cluster(probe(&["update", "patch"], "", "nodes"))],
     },
     Risk {
         kind: RiskKind::NamespacesPatch,
-        ability: "modify namespaces (Pod Security labels)",
+        ability: "relabel namespaces (switching off Pod Security admission)",
+        severity: Severity::High,
+        probes: &[own_namespace(probe(&["update", "patch"], "", "namespaces"))],
+    },
+    Risk {
+        kind: RiskKind::NamespacesDelete,
+        ability: "delete namespaces (with everything in them)",
         severity: Severity::Medium,
-        probes: &[probe(&["update", "patch"], "", "namespaces")],
+        probes: &[own_namespace(probe(&["delete"], "", "namespaces"))],
     },
     Risk {
         kind: RiskKind::DeleteEventsLogs,
@@ -258,6 +315,16 @@ pub static RISKS: &[Risk] = &[
         ],
     },
 ];
+
+impl Risk {
+    /// Whether the risk is about a namespace object itself, so that a
+    /// binding scoped to a namespace grants it on that namespace alone.
+    pub fn on_namespace_itself(&self) -> bool {
+        self.probes
+            .iter()
+            .all(|p| p.scope == ProbeScope::OwnNamespace)
+    }
+}
 
 pub fn risk(kind: RiskKind) -> &'static Risk {
     RISKS
@@ -320,14 +387,35 @@ pub fn raise(severity: Severity) -> Severity {
     }
 }
 
-/// What `rule` grants of `risk`, if anything.
+/// What `rule` grants of `risk`, if anything, to whoever is bound to it
+/// cluster-wide.
 pub fn rule_grants(rule: &Rule, risk: &Risk) -> Option<RiskHit> {
-    let named = !rule.resource_names.is_empty();
+    rule_grants_in(rule, risk, None)
+}
+
+/// What `rule` grants of `risk` through a binding scoped to `namespace`
+/// (`None`: a ClusterRoleBinding). In a namespace, cluster-scoped probes
+/// grant nothing, and a namespace-itself probe grants only that namespace,
+/// when the rule's names allow it.
+pub fn rule_grants_in(rule: &Rule, risk: &Risk, namespace: Option<&str>) -> Option<RiskHit> {
+    let mut names = rule.resource_names.clone();
     let mut granted = Vec::new();
     for probe in risk.probes {
+        match (probe.scope, namespace) {
+            (_, None) | (ProbeScope::Namespaced, Some(_)) => {}
+            (ProbeScope::Cluster, Some(_)) => continue,
+            (ProbeScope::OwnNamespace, Some(ns)) => {
+                if !rule.resource_name_matches(ns) {
+                    continue;
+                }
+                // Exactly the one namespace, whatever else the rule names.
+                names.clear();
+            }
+        }
         if !rule.api_group_matches(probe.group) || !probe_resource_matches(rule, probe) {
             continue;
         }
+        let named = !rule.resource_names.is_empty();
         for verb in probe.verbs {
             // A create request has no name: a name-limited rule never allows it.
             if named && (*verb == "create" || *verb == "deletecollection") {
@@ -338,18 +426,23 @@ pub fn rule_grants(rule: &Rule, risk: &Risk) -> Option<RiskHit> {
             }
         }
     }
-    (!granted.is_empty()).then(|| RiskHit {
+    (!granted.is_empty()).then_some(RiskHit {
         kind: risk.kind,
         granted,
-        names: rule.resource_names.clone(),
+        names,
     })
 }
 
-/// Every risk a rule grants.
+/// Every risk a rule grants, cluster-wide.
 pub fn risks_of_rule(rule: &Rule) -> Vec<RiskHit> {
+    risks_of_rule_in(rule, None)
+}
+
+/// Every risk a rule grants through a binding scoped to `namespace`.
+pub fn risks_of_rule_in(rule: &Rule, namespace: Option<&str>) -> Vec<RiskHit> {
     RISKS
         .iter()
-        .filter_map(|risk| rule_grants(rule, risk))
+        .filter_map(|risk| rule_grants_in(rule, risk, namespace))
         .collect()
 }
 
@@ -459,6 +552,57 @@ mod tests {
             &["userextras"],
         );
         assert!(kinds(&none).is_empty());
+    }
+
+    #[test]
+    fn a_namespaced_grant_never_grants_cluster_scoped_probes() {
+        let proxy = Rule::resource(&["get"], &[""], &["nodes/proxy"]);
+        assert_eq!(kinds(&proxy), [RiskKind::NodesProxy]);
+        assert!(risks_of_rule_in(&proxy, Some("shop")).is_empty());
+        // Impersonating service accounts is asked in their namespace; users
+        // and groups without one.
+        let impersonate = Rule::resource(&["impersonate"], &[""], &["users", "serviceaccounts"]);
+        let hits = risks_of_rule_in(&impersonate, Some("shop"));
+        assert_eq!(hits[0].granted, ["impersonate serviceaccounts"]);
+        let everything = risks_of_rule(&impersonate);
+        assert_eq!(
+            everything[0].granted,
+            ["impersonate users", "impersonate serviceaccounts"]
+        );
+        // `bind` is checked in the binding's namespace, clusterroles included.
+        let bind = Rule::resource(&["bind"], &["rbac.authorization.k8s.io"], &["clusterroles"]);
+        assert_eq!(
+            risks_of_rule_in(&bind, Some("shop"))
+                .iter()
+                .map(|h| h.kind)
+                .collect::<Vec<_>>(),
+            [RiskKind::BindRoles]
+        );
+    }
+
+    #[test]
+    fn a_namespaced_grant_on_namespaces_is_its_own_namespace() {
+        let manage = Rule::resource(&["patch", "delete"], &[""], &["namespaces"]);
+        let in_shop: Vec<RiskKind> = risks_of_rule_in(&manage, Some("shop"))
+            .iter()
+            .map(|h| h.kind)
+            .collect();
+        assert_eq!(
+            in_shop,
+            [RiskKind::NamespacesPatch, RiskKind::NamespacesDelete]
+        );
+        assert!(risk(RiskKind::NamespacesDelete).on_namespace_itself());
+        assert!(!risk(RiskKind::SecretsRead).on_namespace_itself());
+        // Names: the binding's namespace must be among them, and then it is
+        // the whole grant (no lower severity).
+        let named = manage.clone().with_names(&["shop"]);
+        let hits = risks_of_rule_in(&named, Some("shop"));
+        assert_eq!(hits.len(), 2);
+        assert!(hits[0].names.is_empty());
+        assert_eq!(hits[0].severity(), Severity::High);
+        let other = manage.with_names(&["other"]);
+        assert!(risks_of_rule_in(&other, Some("shop")).is_empty());
+        assert_eq!(risks_of_rule(&other).len(), 2);
     }
 
     #[test]

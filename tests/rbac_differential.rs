@@ -155,11 +155,36 @@ fn resource_rule(rng: &mut Rng, u: &Universe) -> Value {
     rule
 }
 
+/// A rule aimed at one of the requests a risk is about, so that the
+/// comparison of dangerous permissions sees grants as well as refusals.
+fn risky_rule(rng: &mut Rng, u: &Universe) -> Value {
+    let risk = rng.pick(RISKS);
+    let probe = rng.pick(risk.probes);
+    let resource = match probe.subresource {
+        "" => probe.resource.to_owned(),
+        "*" => format!("{}/scale", probe.resource),
+        sub => format!("{}/{sub}", probe.resource),
+    };
+    let group = if rng.chance(20) { "*" } else { probe.group };
+    let verb = if rng.chance(15) {
+        "*"
+    } else {
+        *rng.pick(probe.verbs)
+    };
+    let mut rule = json!({"apiGroups": [group], "resources": [resource], "verbs": [verb]});
+    if rng.chance(20) {
+        rule["resourceNames"] = json!([rng.pick(&u.namespaces)]);
+    }
+    rule
+}
+
 fn rules(rng: &mut Rng, u: &Universe, cluster: bool) -> Vec<Value> {
     (0..1 + rng.below(3))
         .map(|_| {
             if cluster && rng.chance(20) {
                 json!({"nonResourceURLs": rng.some(URLS, 2), "verbs": rng.some(&["get", "post", "*"], 2)})
+            } else if rng.chance(25) {
+                risky_rule(rng, u)
             } else {
                 resource_rule(rng, u)
             }

@@ -24,7 +24,7 @@ use crate::rbac::index::{BindingData, RoleData, SourcedRule};
 use crate::rbac::request::{ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS, SYSTEM_MASTERS};
 use crate::rbac::risk::{
     RiskKind, is_full_control, is_wildcard_everything, raise, risk, risks_of_rule,
-    risks_of_rule_in, rule_grants,
+    risks_of_rule_in, rule_grants_in,
 };
 use crate::rbac::{BindingKey, RoleKey};
 
@@ -126,8 +126,14 @@ fn role_risk(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations, kind
         return;
     };
     let risk = risk(kind);
+    // A Role is only ever bound in its own namespace: what it says about
+    // cluster-scoped resources reaches no real request.
+    let scope = match &view.data.key {
+        RoleKey::Role { namespace, .. } => Some(namespace.as_str()),
+        RoleKey::ClusterRole(_) => None,
+    };
     for sourced in view.rules {
-        let Some(hit) = rule_grants(&sourced.rule, risk) else {
+        let Some(hit) = rule_grants_in(&sourced.rule, risk, scope) else {
             continue;
         };
         let message = format!(
@@ -1497,11 +1503,36 @@ mod tests {
     #[test]
     fn every_role_risk_check_flags_the_rule_that_grants_it() {
         for (id, failing, passing) in RISK_CASES {
-            let yaml = role("r", &format!("[{passing}, {failing}]"));
+            let yaml = cluster_role("c", &format!("[{passing}, {failing}]"));
             assert_eq!(paths(&yaml, id), ["rules[1]"], "{id} on {failing}");
             let yaml = cluster_role("c", &format!("[{passing}]"));
             assert!(paths(&yaml, id).is_empty(), "{id} passes {passing}");
         }
+    }
+
+    #[test]
+    fn a_role_grants_nothing_on_cluster_scoped_resources_but_its_own_namespace() {
+        let yaml = role(
+            "r",
+            "[{apiGroups: [''], resources: [nodes/proxy, persistentvolumes], verbs: ['*']}, {apiGroups: [''], resources: [namespaces], verbs: [delete]}, {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind]}]",
+        );
+        assert!(paths(&yaml, "rbac-nodes-proxy").is_empty());
+        assert!(paths(&yaml, "rbac-persistentvolumes-create").is_empty());
+        assert_eq!(paths(&yaml, "rbac-namespaces-delete"), ["rules[1]"]);
+        assert_eq!(paths(&yaml, "rbac-bind-roles"), ["rules[2]"]);
+        // Limited to another namespace's name, it deletes nothing.
+        let other = role(
+            "r",
+            "[{apiGroups: [''], resources: [namespaces], verbs: [delete], resourceNames: [web]}]",
+        );
+        assert!(paths(&other, "rbac-namespaces-delete").is_empty());
+        // A Role that a namespace's own pods run with: the namespaced grant
+        // of pods/exec is reported as before.
+        let exec = role(
+            "r",
+            "[{apiGroups: [''], resources: [pods/exec], verbs: [create]}]",
+        );
+        assert_eq!(paths(&exec, "rbac-pods-exec-attach"), ["rules[0]"]);
     }
 
     #[test]

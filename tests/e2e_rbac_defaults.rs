@@ -3,17 +3,24 @@
 //! roles and bindings, the controllers' service accounts) is suppressed.
 //! The default policy Palisade recognises is the API server's own, object by
 //! object: `src/rbac/default_policy.json` is compared with what a fresh API
-//! server created (`PALISADE_WRITE_DEFAULT_POLICY=1` rewrites it).
+//! server created (`PALISADE_WRITE_DEFAULT_POLICY=1` rewrites it). The
+//! operator suppresses a default object's findings only for the real one: a
+//! copy in another namespace is reported, flagged as claiming to be one.
 
 mod common;
 
-use common::client;
+use std::time::Duration;
+
+use clap::Parser;
+use common::{TestNamespace, client, create_in, repo_root, token_kubeconfig, wait_for};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
+use palisade::crd::ScanReport;
 use palisade::engine::{Category, evaluate};
 use palisade::model::{Inventory, Resource};
+use palisade::operator::{self, OperatorArgs};
 use palisade::policy::Policy;
 use palisade::rbac::default_policy::{POLICY_VERSION, PolicyFile, PolicyObject};
 use serde::de::DeserializeOwned;
@@ -181,5 +188,116 @@ async fn the_default_policy_file_is_the_api_servers() {
         missing.is_empty() && extra.is_empty(),
         "src/rbac/default_policy.json differs from the API server's default policy \
          (rewrite it with PALISADE_WRITE_DEFAULT_POLICY=1):\nnot in the file: {missing:?}\nnot in the cluster: {extra:?}"
+    );
+}
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: OperatorArgs,
+}
+
+const OPERATOR_ACCOUNT: &str = "system:serviceaccount:palisade-system:palisade";
+const TIMEOUT: Duration = Duration::from_secs(90);
+/// A Role of the default policy in `kube-system` (it reads Secrets).
+const BOOTSTRAP_SIGNER: &str = "system:controller:bootstrap-signer";
+
+/// The report whose target is the Role `name`, once the operator wrote its
+/// findings.
+async fn role_report(client: &kube::Client, namespace: &str, name: &str) -> ScanReport {
+    let api: Api<ScanReport> = Api::namespaced(client.clone(), namespace);
+    wait_for(
+        &format!("the report of Role {namespace}/{name}"),
+        TIMEOUT,
+        || async {
+            let reports = api.list(&ListParams::default()).await.ok()?;
+            reports.items.into_iter().find(|r| {
+                r.spec.target.kind == "Role"
+                    && r.spec.target.name == name
+                    && r.status.as_ref().is_some_and(|s| !s.findings.is_empty())
+            })
+        },
+    )
+    .await
+}
+
+/// `(check, suppressed)` of every finding of a report.
+fn findings_of(report: &ScanReport) -> Vec<(String, bool)> {
+    report
+        .status
+        .iter()
+        .flat_map(|s| &s.findings)
+        .map(|f| (f.check.clone(), f.suppressed.is_some()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_suppresses_only_the_real_default_objects() {
+    let client = client().await;
+    for file in [
+        "crds/palisade.yaml",
+        "manifests/namespace.yaml",
+        "manifests/rbac.yaml",
+    ] {
+        common::apply_server_side(&repo_root().join(file), "e2e");
+    }
+    common::wait_established(&common::PALISADE_CRDS);
+    common::wait_until_allowed(OPERATOR_ACCOUNT, &[&["list", "roles", "-A"]]);
+    let kubeconfig = token_kubeconfig("palisade-system", "palisade");
+
+    // The same Role as the default one, in a namespace of its own.
+    let ns = TestNamespace::create(&client, "claims-default").await;
+    let _: Role = create_in(
+        &client,
+        &ns.name,
+        serde_json::json!({
+            "metadata": {"name": BOOTSTRAP_SIGNER, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}],
+        }),
+    )
+    .await;
+
+    let port = common::free_port();
+    let argv = [
+        "palisade",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--namespaces",
+        &format!("kube-system,{}", ns.name),
+        "--metrics-addr",
+        &format!("127.0.0.1:{port}"),
+        "--policy-name",
+        &format!("e2e-{}", ns.name),
+        "--resync-interval",
+        "1h",
+    ];
+    let args = Cli::try_parse_from(argv)
+        .expect("operator flags parse")
+        .args;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(operator::run_until(args, async move {
+        let _ = stopped.await;
+    }));
+
+    let copy = findings_of(&role_report(&client, &ns.name, BOOTSTRAP_SIGNER).await);
+    let real = findings_of(&role_report(&client, "kube-system", BOOTSTRAP_SIGNER).await);
+    let _ = stop.send(());
+    tokio::time::timeout(TIMEOUT, task)
+        .await
+        .expect("the operator stops in time")
+        .expect("operator task")
+        .expect("the operator ends without error");
+
+    assert!(
+        copy.contains(&("rbac-role-claims-default".to_owned(), false))
+            && copy.contains(&("rbac-secrets-read".to_owned(), false)),
+        "the copy is reported and flagged: {copy:?}"
+    );
+    assert!(
+        real.contains(&("rbac-secrets-read".to_owned(), true))
+            && !real
+                .iter()
+                .any(|(check, suppressed)| !suppressed || check == "rbac-role-claims-default"),
+        "the real default is suppressed and not flagged: {real:?}"
     );
 }

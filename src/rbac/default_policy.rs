@@ -314,13 +314,52 @@ impl DefaultStatus {
     }
 }
 
-/// Compares an object with the default policy.
-pub fn status(object: &PolicyObject, meta: &ObjectMeta) -> DefaultStatus {
-    let key = object.key();
+pub fn cluster_role_status(role: &ClusterRole) -> DefaultStatus {
+    status_of("ClusterRole", &role.metadata, || {
+        PolicyObject::of_cluster_role(role)
+    })
+}
+
+pub fn role_status(role: &Role) -> DefaultStatus {
+    status_of("Role", &role.metadata, || PolicyObject::of_role(role))
+}
+
+pub fn cluster_role_binding_status(binding: &ClusterRoleBinding) -> DefaultStatus {
+    status_of("ClusterRoleBinding", &binding.metadata, || {
+        PolicyObject::of_cluster_role_binding(binding)
+    })
+}
+
+pub fn role_binding_status(binding: &RoleBinding) -> DefaultStatus {
+    status_of("RoleBinding", &binding.metadata, || {
+        PolicyObject::of_role_binding(binding)
+    })
+}
+
+/// Compares an object with the default policy, reducing it (a copy of its
+/// rules or subjects) only when it claims to be a default.
+fn status_of(
+    kind: &str,
+    meta: &ObjectMeta,
+    reduce: impl FnOnce() -> PolicyObject,
+) -> DefaultStatus {
+    let name = meta.name.as_deref().unwrap_or("");
+    let key: ObjectKey = (
+        kind.to_owned(),
+        meta.namespace.clone().filter(|ns| !ns.is_empty()),
+        name.to_owned(),
+    );
     let default = DEFAULT_POLICY.objects.get(&key);
-    let Some(claim) = claim(object, meta, default.is_some()) else {
+    let Some(claim) = claim(kind, name, meta, default.is_some()) else {
         return DefaultStatus::Own;
     };
+    status(&reduce(), claim)
+}
+
+/// Compares an object that claims to be a default (`claim`: why) with it.
+fn status(object: &PolicyObject, claim: String) -> DefaultStatus {
+    let key = object.key();
+    let default = DEFAULT_POLICY.objects.get(&key);
     let default_rules = DEFAULT_POLICY
         .rules
         .get(&key)
@@ -345,7 +384,7 @@ pub fn status(object: &PolicyObject, meta: &ObjectMeta) -> DefaultStatus {
 }
 
 /// Why an object looks like part of the default policy, if it does.
-fn claim(object: &PolicyObject, meta: &ObjectMeta, named_like_a_default: bool) -> Option<String> {
+fn claim(kind: &str, name: &str, meta: &ObjectMeta, named_like_a_default: bool) -> Option<String> {
     let labelled = meta
         .labels
         .as_ref()
@@ -354,16 +393,15 @@ fn claim(object: &PolicyObject, meta: &ObjectMeta, named_like_a_default: bool) -
     if labelled {
         return Some(format!("label {BOOTSTRAP_LABEL}={BOOTSTRAP_LABEL_VALUE}"));
     }
-    if object.name.starts_with(SYSTEM_PREFIX) {
+    if name.starts_with(SYSTEM_PREFIX) {
         return Some("the `system:` name prefix is reserved for the control plane".to_owned());
     }
-    if object.kind == "ClusterRole" && USER_FACING_ROLES.contains(&object.name.as_str()) {
+    if kind == "ClusterRole" && USER_FACING_ROLES.contains(&name) {
         return Some(format!(
-            "`{}` is a default ClusterRole the API server reconciles at startup",
-            object.name
+            "`{name}` is a default ClusterRole the API server reconciles at startup"
         ));
     }
-    named_like_a_default.then(|| format!("named like the default {}", object.kind))
+    named_like_a_default.then(|| format!("named like the default {kind}"))
 }
 
 #[cfg(test)]
@@ -375,7 +413,7 @@ mod tests {
     }
 
     fn status_of_cluster_role(role: &ClusterRole) -> DefaultStatus {
-        status(&PolicyObject::of_cluster_role(role), &role.metadata)
+        cluster_role_status(role)
     }
 
     #[test]
@@ -524,16 +562,14 @@ mod tests {
             "metadata: {name: cluster-admin}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:masters'}]",
         )
         .unwrap();
-        let object = PolicyObject::of_cluster_role_binding(&binding);
         assert!(matches!(
-            status(&object, &binding.metadata),
+            cluster_role_binding_status(&binding),
             DefaultStatus::Default(_)
         ));
         let mut more = binding.clone();
         more.subjects.as_mut().unwrap().push(
             serde_norway::from_str("{kind: ServiceAccount, name: ci, namespace: build}").unwrap(),
         );
-        let object = PolicyObject::of_cluster_role_binding(&more);
-        assert!(status(&object, &more.metadata).claim().is_some());
+        assert!(cluster_role_binding_status(&more).claim().is_some());
     }
 }

@@ -21,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::aggregation::{self, AggregationInput};
 use super::bootstrap;
-use super::default_policy::{self, DefaultStatus, PolicyObject};
+use super::default_policy::{self, DefaultStatus};
 use super::request::{Request, SYSTEM_MASTERS, UserInfo, service_account_username};
 use super::rule::Rule;
 
@@ -850,7 +850,7 @@ fn role_data_of_role(role: &Role) -> RoleData {
         role.metadata.labels.clone().unwrap_or_default(),
         rules_of(role.rules.as_ref()),
         None,
-        default_policy::status(&PolicyObject::of_role(role), &role.metadata),
+        default_policy::role_status(role),
         false,
     )
 }
@@ -863,7 +863,7 @@ fn role_data_of_cluster_role(role: &ClusterRole) -> RoleData {
         role.aggregation_rule
             .as_ref()
             .map(|a| a.cluster_role_selectors.clone().unwrap_or_default()),
-        default_policy::status(&PolicyObject::of_cluster_role(role), &role.metadata),
+        default_policy::cluster_role_status(role),
         false,
     )
 }
@@ -881,7 +881,7 @@ fn subjects_of(subjects: Option<&Vec<Subject>>) -> Vec<SubjectRef> {
 }
 
 fn binding_data_of_role_binding(binding: &RoleBinding) -> BindingData {
-    let status = default_policy::status(&PolicyObject::of_role_binding(binding), &binding.metadata);
+    let status = default_policy::role_binding_status(binding);
     let namespace = binding.metadata.namespace.clone().unwrap_or_default();
     BindingData {
         key: BindingKey::namespaced(&namespace, &name_of(&binding.metadata)),
@@ -894,10 +894,7 @@ fn binding_data_of_role_binding(binding: &RoleBinding) -> BindingData {
 }
 
 fn binding_data_of_cluster_role_binding(binding: &ClusterRoleBinding) -> BindingData {
-    let status = default_policy::status(
-        &PolicyObject::of_cluster_role_binding(binding),
-        &binding.metadata,
-    );
+    let status = default_policy::cluster_role_binding_status(binding);
     BindingData {
         key: BindingKey::cluster(&name_of(&binding.metadata)),
         role_ref: binding.role_ref.clone(),

@@ -389,9 +389,7 @@ fn through_admins(
     }
     // Running code in a namespace does not depend on which of its admin
     // accounts it runs as: ask once per namespace.
-    let mut namespaces: Vec<&AccountKey> = admins.iter().collect();
-    namespaces.dedup_by(|a, b| a.0 == b.0);
-    for (ns, name) in namespaces {
+    for (ns, name) in namespaces_of(admins) {
         if let Some(step) = run_as_account(index, user, ns, name) {
             return Some(step);
         }

@@ -1953,6 +1953,26 @@ mod tests {
         );
         let no_bind = ACCOUNT.to_owned() + &admin + &binder("get");
         assert!(paths(&no_bind, "rbac-service-account-cluster-admin").is_empty());
+        // Cluster-wide: a ClusterRoleBinding of `edit` to itself.
+        let cluster_binder = ACCOUNT.to_owned()
+            + &admin
+            + &cluster_role(
+                "binder",
+                "[{apiGroups: [rbac.authorization.k8s.io], resources: [clusterrolebindings], verbs: [create]}, {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [edit]}]",
+            )
+            + &crb(
+                "binder",
+                "binder",
+                "[{kind: ServiceAccount, name: api, namespace: shop}]",
+            );
+        let found = findings(&cluster_binder, "rbac-service-account-cluster-admin");
+        assert!(
+            found[0]
+                .message
+                .contains("can bind ClusterRole edit to itself cluster-wide"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

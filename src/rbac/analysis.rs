@@ -456,32 +456,41 @@ fn pod_creating_roles<'a>(index: &'a RbacIndex, ns: &str) -> Vec<&'a RoleKey> {
     roles
 }
 
+/// Binding to oneself a role that creates pods in `ns`: with a RoleBinding
+/// there, or a ClusterRoleBinding, each with `bind` on the role (checked in
+/// the namespace of the binding written, none for a ClusterRoleBinding).
 fn bind_in_namespace(
     index: &RbacIndex,
     user: &PreparedUser<'_>,
     ns: &str,
 ) -> Option<(String, bool)> {
-    let create = allowed(
-        index,
-        user,
-        &req("create", RBAC, "rolebindings", "", "", ns),
-    )?;
-    for role in pod_creating_roles(index, ns) {
-        let resource = match role {
-            RoleKey::ClusterRole(_) => "clusterroles",
-            RoleKey::Role { .. } => "roles",
-        };
-        if let Some(bind) = allowed(
+    let roles = pod_creating_roles(index, ns);
+    for (bindings, binding_ns, place) in [
+        ("rolebindings", ns, format!("in `{ns}`")),
+        ("clusterrolebindings", "", "cluster-wide".to_owned()),
+    ] {
+        let Some(create) = allowed(
             index,
             user,
-            &req("bind", RBAC, resource, "", role.name(), ns),
-        ) {
-            let how = format!(
-                "bind {role} to itself in `{ns}` ({}; {})",
-                create.text(),
-                bind.text()
-            );
-            return Some((how, create.bootstrap && bind.bootstrap));
+            &req("create", RBAC, bindings, "", "", binding_ns),
+        ) else {
+            continue;
+        };
+        for role in &roles {
+            let resource = match role {
+                RoleKey::ClusterRole(_) => "clusterroles",
+                RoleKey::Role { .. } if binding_ns.is_empty() => continue,
+                RoleKey::Role { .. } => "roles",
+            };
+            let bind = req("bind", RBAC, resource, "", role.name(), binding_ns);
+            if let Some(bind) = allowed(index, user, &bind) {
+                let how = format!(
+                    "bind {role} to itself {place} ({}; {})",
+                    create.text(),
+                    bind.text()
+                );
+                return Some((how, create.bootstrap && bind.bootstrap));
+            }
         }
     }
     None

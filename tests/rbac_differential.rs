@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Rng, client};
+use common::{Rng, TestNamespace, client, create_in, kubectl_output};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::authorization::v1::{
     NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
@@ -914,4 +914,102 @@ async fn compare_dangerous_permissions(
         }
     }
     comparison
+}
+
+/// `palisade rbac can-i` on the live cluster answers and warns as
+/// `kubectl auth can-i` does, word for word, on command lines about
+/// namespaces and cluster-scoped resources; on `namespaces/NAME` without
+/// `-n` it asks in `NAME`, the namespace of the real request, where kubectl
+/// asks in the kubeconfig's.
+#[test]
+fn can_i_answers_and_warns_like_kubectl() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let ns = runtime.block_on(async {
+        let client = client().await;
+        let ns = TestNamespace::create(&client, "can-i").await;
+        let _: Role = create_in(
+            &client,
+            &ns.name,
+            json!({"metadata": {"name": "ns-admin"}, "rules": [
+                {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["delete", "patch"]},
+                {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"], "resourceNames": ["edit"]},
+            ]}),
+        )
+        .await;
+        let _: RoleBinding = create_in(
+            &client,
+            &ns.name,
+            json!({"metadata": {"name": "ns-admin"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ns-admin"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "api"}]}),
+        )
+        .await;
+        ns
+    });
+    let n = ns.name.as_str();
+    let user = format!("system:serviceaccount:{n}:api");
+    common::wait_until_allowed(&user, &[&["delete", "namespaces", "-n", n]]);
+
+    let same: &[&[&str]] = &[
+        &["delete", "namespaces", "-n", n],
+        &["patch", "ns", "-n", n],
+        &["delete", "namespaces", "-n", "default"],
+        &["list", "namespaces", "-A"],
+        &["get", "nodes", "--subresource", "proxy", "-n", n],
+        &["get", "nodes", "--subresource", "proxy"],
+        &["get", "nodes", "--subresource", "proxy", "-A"],
+        &[
+            "bind",
+            "clusterroles.rbac.authorization.k8s.io/edit",
+            "-n",
+            n,
+        ],
+        &["bind", "clusterroles/admin", "-n", n],
+        &["get", "pods", "-n", n],
+    ];
+    let mut compared = 0;
+    for args in same {
+        let kubectl = can_i_with_kubectl(args, &user);
+        let palisade = can_i_with_palisade(args, &user);
+        assert_eq!(palisade, kubectl, "can-i {args:?}: palisade vs kubectl");
+        compared += 1;
+    }
+    // The real request on namespace `n` carries namespace `n`.
+    let target = format!("namespaces/{n}");
+    let by_name = ["delete", target.as_str()];
+    assert_eq!(can_i_with_palisade(&by_name, &user).0, "yes");
+    assert_eq!(can_i_with_kubectl(&by_name, &user).0, "no");
+    let in_itself = ["delete", target.as_str(), "-n", n];
+    assert_eq!(can_i_with_kubectl(&in_itself, &user).0, "yes");
+    eprintln!("{compared} command lines answered and warned alike");
+}
+
+/// (first word of the answer, exit code, standard error)
+fn can_i_with_kubectl(args: &[&str], user: &str) -> (String, i32, String) {
+    let mut all = vec!["auth", "can-i"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--as", user]);
+    outcome(&kubectl_output(&all))
+}
+
+fn can_i_with_palisade(args: &[&str], user: &str) -> (String, i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["rbac", "can-i"])
+        .args(args)
+        .args(["--as", user, "--kubeconfig"])
+        .arg(common::kubeconfig())
+        .output()
+        .expect("palisade runs");
+    outcome(&output)
+}
+
+fn outcome(output: &std::process::Output) -> (String, i32, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer = stdout.split_whitespace().next().unwrap_or("").to_owned();
+    (
+        answer,
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }

@@ -1,11 +1,12 @@
 //! `palisade rbac …`: questions about effective permissions, answered from
 //! manifest files (`-f`) or a live cluster (kubeconfig).
 //!
-//! - `can-i VERB TYPE[/NAME] | VERB /URL --as USER [--as-group G]…` mirrors
-//!   `kubectl auth can-i` with impersonation: prints `yes` or `no`, exits 0
-//!   for yes, 1 for no, 2 on errors.
-//! - `who-can VERB TYPE[/NAME]` lists the subjects granted the request, with
-//!   the binding, role and rule that grant it.
+//! - `can-i VERB TYPE[/NAME] [NAME] | VERB /URL --as USER [--as-group G]…`
+//!   mirrors `kubectl auth can-i` with impersonation (the same request
+//!   attributes and warnings): prints `yes` or `no`, exits 0 for yes, 1 for
+//!   no, 2 on errors.
+//! - `who-can VERB TYPE[/NAME] [NAME]` lists the subjects granted the
+//!   request, with the binding, role and rule that grant it.
 //! - `permissions --as USER` lists every rule the user holds, with its scope
 //!   and provenance.
 

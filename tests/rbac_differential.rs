@@ -977,41 +977,53 @@ fn can_i_answers_and_warns_like_kubectl() {
     ];
     let mut compared = 0;
     for args in same {
-        // Palisade lists the RBAC objects, the authorizer reads them from
-        // its cache: a binding just deleted by another test may linger there
-        // for a moment, so a difference is asked again before it counts.
-        let mut attempts = 0;
-        let (palisade, kubectl) = loop {
-            let kubectl = can_i_with_kubectl(args, &user);
-            let palisade = can_i_with_palisade(args, &user);
-            attempts += 1;
-            if palisade == kubectl || attempts == 20 {
-                break (palisade, kubectl);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        };
+        let (palisade, kubectl) = settled(args, &user, |p, k| p == k);
         assert_eq!(palisade, kubectl, "can-i {args:?}: palisade vs kubectl");
         compared += 1;
     }
     // The real request on namespace `n` carries namespace `n`.
     let target = format!("namespaces/{n}");
     let by_name = ["delete", target.as_str()];
-    assert_eq!(can_i_with_palisade(&by_name, &user).0, "yes");
-    assert_eq!(can_i_with_kubectl(&by_name, &user).0, "no");
+    let (palisade, kubectl) = settled(&by_name, &user, |p, k| p.0 == "yes" && k.0 == "no");
+    assert_eq!((palisade.0.as_str(), kubectl.0.as_str()), ("yes", "no"));
     let in_itself = ["delete", target.as_str(), "-n", n];
-    assert_eq!(can_i_with_kubectl(&in_itself, &user).0, "yes");
+    let (_, kubectl) = settled(&in_itself, &user, |_, k| k.0 == "yes");
+    assert_eq!(kubectl.0, "yes");
     eprintln!("{compared} command lines answered and warned alike");
 }
 
+type Outcome = (String, i32, String);
+
+/// Palisade's and kubectl's outcomes once `expected` holds, or after 20
+/// tries: Palisade lists the RBAC objects, the authorizer reads them from
+/// its cache, where a binding the other test just deleted may linger for a
+/// moment.
+fn settled(
+    args: &[&str],
+    user: &str,
+    expected: impl Fn(&Outcome, &Outcome) -> bool,
+) -> (Outcome, Outcome) {
+    let mut attempts = 0;
+    loop {
+        let kubectl = can_i_with_kubectl(args, user);
+        let palisade = can_i_with_palisade(args, user);
+        attempts += 1;
+        if expected(&palisade, &kubectl) || attempts == 20 {
+            return (palisade, kubectl);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 /// (first word of the answer, exit code, standard error)
-fn can_i_with_kubectl(args: &[&str], user: &str) -> (String, i32, String) {
+fn can_i_with_kubectl(args: &[&str], user: &str) -> Outcome {
     let mut all = vec!["auth", "can-i"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--as", user]);
     outcome(&kubectl_output(&all))
 }
 
-fn can_i_with_palisade(args: &[&str], user: &str) -> (String, i32, String) {
+fn can_i_with_palisade(args: &[&str], user: &str) -> Outcome {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(["rbac", "can-i"])
         .args(args)
@@ -1022,7 +1034,7 @@ fn can_i_with_palisade(args: &[&str], user: &str) -> (String, i32, String) {
     outcome(&output)
 }
 
-fn outcome(output: &std::process::Output) -> (String, i32, String) {
+fn outcome(output: &std::process::Output) -> Outcome {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let answer = stdout.split_whitespace().next().unwrap_or("").to_owned();
     (

@@ -259,29 +259,38 @@ fn credential_in_argument(item: &str, next: Option<&str>) -> Option<String> {
         if let Some(found) = credential_in(token) {
             return Some(literal(found));
         }
-        let Some(flag) = token.strip_prefix("--") else {
+        let Some((dashes, name, value)) = flag(token) else {
             continue;
         };
-        let (name, value) = match flag.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            // `--password hunter2`: the value is the next token, or the next argument.
-            None => (
-                flag,
-                tokens
-                    .get(position + 1)
-                    .copied()
-                    .or(next.filter(|_| tokens.len() == 1)),
-            ),
-        };
+        // `--password hunter2`: the value is the next token, or the next argument.
+        let value = value.or_else(|| {
+            let following = tokens.get(position + 1).copied();
+            following.or(next.filter(|_| tokens.len() == 1))
+        });
         let value = value.map(|v| v.trim_matches(|c| c == '"' || c == '\''));
         let Some(value) = value.filter(|v| !v.is_empty() && !v.starts_with('-')) else {
             continue;
         };
         if names_credential(name) && !is_placeholder(value) && !is_env_reference(value) {
-            return Some(format!("a literal value for `--{name}`"));
+            return Some(format!("a literal value for `{dashes}{name}`"));
         }
     }
     None
+}
+
+/// A command-line flag: `--name=value`, `--name` (value in the next token),
+/// or Go's single-dash `-name=value` (only with `=`, so that short option
+/// clusters such as `-it` are not read as names). Returns the dashes, the
+/// name and the value written with it.
+fn flag(token: &str) -> Option<(&'static str, &str, Option<&str>)> {
+    if let Some(rest) = token.strip_prefix("--") {
+        return match rest.split_once('=') {
+            Some((name, value)) => Some(("--", name, Some(value))),
+            None => Some(("--", rest, None)),
+        };
+    }
+    let (name, value) = token.strip_prefix('-')?.split_once('=')?;
+    (name.len() > 1).then_some(("-", name, Some(value)))
 }
 
 /// `$VAR` and `${VAR}`: a shell expanding a variable set elsewhere.
@@ -483,6 +492,12 @@ const DESCRIPTIVE_SUFFIXES: &[&str] = &[
     "volume",
     "rotation",
     "refresh",
+    "stdin",
+    "command",
+    "cmd",
+    "env",
+    "var",
+    "prompt",
 ];
 
 /// Splits an environment variable name into lower-case words on `_`, `-`,
@@ -840,7 +855,22 @@ spec:
     }
 
     #[test]
+    fn secret_literal_in_args_reads_go_style_single_dash_flags() {
+        let yaml = pod_args("[\"-password=hunter2\", \"-it\", \"-p=80\"]");
+        let found = findings(&yaml, "secret-literal-in-args");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].message,
+            "container `app` passes a literal value for `-password` in `args[0]`"
+        );
+    }
+
+    #[test]
     fn secret_literal_in_args_passes_references_and_files() {
+        let script = pod_args(
+            "[\"sh\", \"-c\", \"echo $PASS | docker login -u ci --password-stdin registry\"]",
+        );
+        assert!(paths(&script, "secret-literal-in-args").is_empty());
         let yaml = pod_args(
             "[\"--password=$(DB_PASSWORD)\", \"--password-file=/run/secrets/db\", \
              \"--token\", \"$TOKEN\", \"--enable-token-auth=true\", \"--secret-name=db\", \

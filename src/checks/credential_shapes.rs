@@ -78,6 +78,10 @@ pub fn shape_of(text: &str) -> Option<Shape> {
 
 /// A PEM private key block (`-----BEGIN RSA PRIVATE KEY-----` and variants).
 pub fn holds_private_key(value: &str) -> bool {
+    // Most values have no dash at all: skip the upper-case copy for them.
+    if !value.contains("-") {
+        return false;
+    }
     let upper = value.to_ascii_uppercase();
     upper
         .find("-BEGIN")
@@ -117,16 +121,18 @@ fn aws_key_at(bytes: &[u8]) -> bool {
 /// first two JSON objects (`eyJ` is the encoding of `{"`), the signature
 /// long enough to be one.
 pub fn holds_jwt(text: &str) -> bool {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .any(|token| {
-            let parts: Vec<&str> = token.split('.').collect();
-            parts.len() == 3
-                && parts[0].starts_with("eyJ")
-                && parts[1].starts_with("eyJ")
-                && parts[0].len() >= 10
-                && parts[1].len() >= 10
-                && parts[2].len() >= 16
-        })
+    text.contains("eyJ")
+        && text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .any(|token| {
+                let parts: Vec<&str> = token.split('.').collect();
+                parts.len() == 3
+                    && parts[0].starts_with("eyJ")
+                    && parts[1].starts_with("eyJ")
+                    && parts[0].len() >= 10
+                    && parts[1].len() >= 10
+                    && parts[2].len() >= 16
+            })
 }
 
 /// A URL with a password in its user info: `scheme://user:password@host`,
@@ -171,7 +177,8 @@ fn is_placeholder_password(password: &str) -> bool {
 /// too often ordinary words that happen to decode.
 pub fn decode_base64(value: &str) -> Option<Vec<u8>> {
     let trimmed = value.trim_end_matches('=');
-    if value.len() < 16 || value.len() - trimmed.len() > 2 {
+    let alphabet = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+    if value.len() < 16 || value.len() - trimmed.len() > 2 || !trimmed.bytes().all(alphabet) {
         return None;
     }
     let mut bits: u32 = 0;

@@ -355,13 +355,22 @@ fn missing_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Vio
     }
     let namespace = workload.namespace().unwrap_or("");
     let service_account = service_account_of(workload);
-    let endpoint = Endpoint {
+    // Only Calico's `serviceAccountSelector` reads the account's labels:
+    // look the account up only then (a linear search per workload).
+    let reads_account_labels = cx
+        .inventory
+        .calico_policies
+        .iter()
+        .any(|p| p.service_account_selector.is_some());
+    let endpoint = Endpoint::new(
         namespace,
-        labels: workload.template_metadata.labels.as_ref(),
-        namespace_labels: namespace_labels(cx.inventory, namespace),
+        workload.template_metadata.labels.as_ref(),
+        namespace_labels(cx.inventory, namespace),
         service_account,
-        service_account_labels: service_account_labels(cx.inventory, namespace, service_account),
-    };
+        reads_account_labels
+            .then(|| service_account_labels(cx.inventory, namespace, service_account))
+            .flatten(),
+    );
     let selecting = isolating_policies(cx.inventory, &endpoint);
     let path = workload.template_metadata_path.field("labels");
     if selecting.is_empty() {
@@ -438,13 +447,13 @@ fn namespace_has_policy(inventory: &Inventory, name: &str) -> bool {
     {
         return true;
     }
-    let any_pod = Endpoint {
-        namespace: name,
-        labels: None,
-        namespace_labels: namespace_labels(inventory, name),
-        service_account: "default",
-        service_account_labels: None,
-    };
+    let any_pod = Endpoint::new(
+        name,
+        None,
+        namespace_labels(inventory, name),
+        "default",
+        None,
+    );
     let isolates = |isolation: Option<(bool, bool)>| isolation.is_some_and(|(i, e)| i || e);
     inventory
         .cilium_policies

@@ -8,6 +8,7 @@
 //! kept: selectors, directions and whether rules are present. The rules'
 //! content (peers, ports, L7) does not change whether a pod is isolated.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -148,12 +149,42 @@ pub struct Endpoint<'a> {
     pub service_account: &'a str,
     /// Labels of the pod's ServiceAccount object, when it is part of the evaluation.
     pub service_account_labels: Option<&'a BTreeMap<String, String>>,
+    /// The endpoint's labels as each plugin sees them, built on first use
+    /// and shared by every policy the endpoint is matched against.
+    cilium: OnceCell<BTreeMap<String, String>>,
+    calico: OnceCell<BTreeMap<String, String>>,
 }
 
-impl Endpoint<'_> {
+impl<'a> Endpoint<'a> {
+    pub fn new(
+        namespace: &'a str,
+        labels: Option<&'a BTreeMap<String, String>>,
+        namespace_labels: Option<&'a BTreeMap<String, String>>,
+        service_account: &'a str,
+        service_account_labels: Option<&'a BTreeMap<String, String>>,
+    ) -> Self {
+        Endpoint {
+            namespace,
+            labels,
+            namespace_labels,
+            service_account,
+            service_account_labels,
+            cilium: OnceCell::new(),
+            calico: OnceCell::new(),
+        }
+    }
+
     /// The labels Cilium's endpoint of this pod carries (without their
     /// `k8s:` source prefix).
-    fn cilium_labels(&self) -> BTreeMap<String, String> {
+    fn cilium_labels(&self) -> &BTreeMap<String, String> {
+        self.cilium.get_or_init(|| self.build_cilium_labels())
+    }
+
+    fn calico_labels(&self) -> &BTreeMap<String, String> {
+        self.calico.get_or_init(|| self.build_calico_labels())
+    }
+
+    fn build_cilium_labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.labels.cloned().unwrap_or_default();
         for (key, value) in self.namespace_labels.into_iter().flatten() {
             labels.insert(
@@ -170,7 +201,7 @@ impl Endpoint<'_> {
     }
 
     /// The labels Calico's workload endpoint of this pod carries.
-    fn calico_labels(&self) -> BTreeMap<String, String> {
+    fn build_calico_labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.labels.cloned().unwrap_or_default();
         labels.insert(CALICO_NAMESPACE_LABEL.to_owned(), self.namespace.to_owned());
         labels.insert(CALICO_ORCHESTRATOR_LABEL.to_owned(), "k8s".to_owned());
@@ -197,7 +228,7 @@ impl CiliumPolicy {
             .filter(|rule| {
                 rule.endpoint_selector
                     .as_ref()
-                    .is_some_and(|s| cilium_selector_matches(s, &labels))
+                    .is_some_and(|s| cilium_selector_matches(s, labels))
             })
             .map(CiliumRule::directions)
             .reduce(|(i, e), (ri, re)| (i || ri, e || re))
@@ -214,7 +245,7 @@ impl CalicoPolicy {
         if !self.global && self.metadata.namespace.as_deref().unwrap_or("") != endpoint.namespace {
             return None;
         }
-        if !self.selector.matches(&endpoint.calico_labels()) {
+        if !self.selector.matches(endpoint.calico_labels()) {
             return None;
         }
         if let Some(selector) = &self.namespace_selector {

@@ -385,6 +385,7 @@ pub static CONTAINER_RUNTIME_SOCKET: Check = Check {
         alias(Tool::Kubescape, "C-0074"),
         alias(Tool::Checkov, "CKV_K8S_27"),
         alias(Tool::KubeLinter, "docker-sock"),
+        alias(Tool::KubeLinter, "container-runtime-sock"),
     ],
     run: container_runtime_socket,
 };

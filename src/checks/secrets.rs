@@ -329,6 +329,7 @@ pub static SECRET_IN_CONFIG_MAP: Check = Check {
         alias(Tool::Trivy, "KSV0109"),
         alias(Tool::Kubescape, "C-0012"),
         alias(Tool::Polaris, "sensitiveConfigmapContent"),
+        alias(Tool::KubeLinter, "configmap-with-credentials"),
     ],
     run: secret_in_config_map,
 };

@@ -393,4 +393,35 @@ mod tests {
             (false, true)
         );
     }
+
+    #[test]
+    fn decoding_reads_spec_and_specs_and_names_a_bad_selector() {
+        use crate::model::Resource;
+        let cilium = serde_json::json!({
+            "metadata": {"name": "p", "namespace": "shop"},
+            "spec": {"endpointSelector": {}, "ingress": [{}]},
+            "specs": [{"endpointSelector": {}, "egress": [{}]}, {"nodeSelector": {}}]
+        });
+        let Ok(Some(Resource::CiliumPolicy(policy))) =
+            Resource::decode("cilium.io/v2", "CiliumNetworkPolicy", cilium)
+        else {
+            panic!("a CiliumNetworkPolicy decodes");
+        };
+        assert_eq!(policy.rules.len(), 3);
+        assert!(!policy.cluster_wide);
+
+        let calico = serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"selector": "app = 'web'"}
+        });
+        let error = Resource::decode("projectcalico.org/v3", "NetworkPolicy", calico)
+            .expect_err("a malformed selector is an input error");
+        assert_eq!(error.path, "spec.selector");
+        assert_eq!(error.name, "web");
+        assert!(
+            error.message.starts_with("invalid Calico selector"),
+            "{}",
+            error.message
+        );
+    }
 }

@@ -91,9 +91,13 @@ pub static BARE_POD: Check = Check {
 /// section for (allow or deny), unless `enableDefaultDeny` turns that off; a
 /// CiliumClusterwideNetworkPolicy does the same for pods of any namespace
 /// its selector matches (`k8s:io.kubernetes.pod.namespace` is the pod's
-/// namespace). A Calico NetworkPolicy or GlobalNetworkPolicy whose
-/// `selector` (and `namespaceSelector`, `serviceAccountSelector`) matches
-/// the pod isolates the directions of its `types`, defaulted as Calico does.
+/// namespace, `io.cilium.k8s.namespace.labels.<key>` its Namespace's
+/// labels). A Calico NetworkPolicy or GlobalNetworkPolicy whose `selector`
+/// (and `namespaceSelector`, `serviceAccountSelector`) matches the pod
+/// isolates the directions of its `types`, defaulted as Calico does.
+/// Namespace labels come from the Namespace object when it is scanned; the
+/// `kubernetes.io/metadata.name` label the API server gives every Namespace
+/// is always there.
 pub static MISSING_NETWORK_POLICY: Check = Check {
     id: "missing-network-policy",
     title: "Pod not isolated by a NetworkPolicy",
@@ -925,6 +929,26 @@ spec:
             found[0].message,
             "Calico NetworkPolicy `web` selects the pods but none restricts egress traffic"
         );
+    }
+
+    #[test]
+    fn cni_policies_see_the_namespace_name_label_the_api_server_adds() {
+        // Without the Namespace object in the scan.
+        let calico = CALICO_GLOBAL_DENY.replace(
+            "has(projectcalico.org/name) && projectcalico.org/name not in {'kube-system'}",
+            "kubernetes.io/metadata.name not in {'kube-system', 'calico-system'}",
+        );
+        assert!(paths(&web_with(&calico), "missing-network-policy").is_empty());
+        let excluded = calico.replace("'calico-system'", "'shop'");
+        assert_eq!(
+            paths(&web_with(&excluded), "missing-network-policy").len(),
+            1
+        );
+        let cilium = CILIUM_CLUSTERWIDE.replace(
+            "k8s:io.kubernetes.pod.namespace\": shop",
+            "k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name\": shop",
+        );
+        assert!(paths(&web_with(&cilium), "missing-network-policy").is_empty());
     }
 
     #[test]

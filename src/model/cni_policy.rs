@@ -32,6 +32,10 @@ pub const CALICO_SERVICE_ACCOUNT_LABEL: &str = "projectcalico.org/serviceaccount
 /// Calico's name label on namespaces and service accounts, which
 /// `namespaceSelector` and `serviceAccountSelector` can match.
 pub const CALICO_NAME_LABEL: &str = "projectcalico.org/name";
+/// The label the API server puts on every Namespace, its name
+/// (`pkg/registry/core/namespace/strategy.go`, `PrepareForCreate`): present
+/// even when the Namespace object is not part of the scan.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// A CiliumNetworkPolicy (namespaced) or CiliumClusterwideNetworkPolicy.
 #[derive(Clone, Debug)]
@@ -184,13 +188,17 @@ impl<'a> Endpoint<'a> {
         self.calico.get_or_init(|| self.build_calico_labels())
     }
 
+    /// The Namespace's labels, with the name label the API server adds.
+    fn namespace_labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.namespace_labels.cloned().unwrap_or_default();
+        labels.insert(NAMESPACE_NAME_LABEL.to_owned(), self.namespace.to_owned());
+        labels
+    }
+
     fn build_cilium_labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.labels.cloned().unwrap_or_default();
-        for (key, value) in self.namespace_labels.into_iter().flatten() {
-            labels.insert(
-                format!("{CILIUM_NAMESPACE_LABELS_PREFIX}{key}"),
-                value.clone(),
-            );
+        for (key, value) in self.namespace_labels() {
+            labels.insert(format!("{CILIUM_NAMESPACE_LABELS_PREFIX}{key}"), value);
         }
         labels.insert(CILIUM_NAMESPACE_LABEL.to_owned(), self.namespace.to_owned());
         labels.insert(
@@ -249,7 +257,7 @@ impl CalicoPolicy {
             return None;
         }
         if let Some(selector) = &self.namespace_selector {
-            let mut labels = endpoint.namespace_labels.cloned().unwrap_or_default();
+            let mut labels = endpoint.namespace_labels();
             labels.insert(CALICO_NAME_LABEL.to_owned(), endpoint.namespace.to_owned());
             if !selector.matches(&labels) {
                 return None;

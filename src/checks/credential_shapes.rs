@@ -45,7 +45,8 @@ impl Found {
 }
 
 /// The first credential shape found in `value`, as written or once base64
-/// decoded.
+/// decoded: the whole value, or one of its words (a kubeconfig's
+/// `client-key-data: <base64 PEM key>` inside a file).
 pub fn credential_in(value: &str) -> Option<Found> {
     if let Some(shape) = shape_of(value) {
         return Some(Found {
@@ -53,12 +54,22 @@ pub fn credential_in(value: &str) -> Option<Found> {
             base64: false,
         });
     }
-    let decoded = decode_base64(value.trim())?;
+    let words =
+        value.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ':' | ',' | ';'));
+    std::iter::once(value.trim())
+        .chain(words)
+        .find_map(decoded_shape)
+        .map(|shape| Found {
+            shape,
+            base64: true,
+        })
+}
+
+/// The credential shape of `word` once base64 decoded, if it is base64 of text.
+fn decoded_shape(word: &str) -> Option<Shape> {
+    let decoded = decode_base64(word)?;
     let text = String::from_utf8(decoded).ok()?;
-    shape_of(&text).map(|shape| Found {
-        shape,
-        base64: true,
-    })
+    shape_of(&text)
 }
 
 /// The credential shape `text` contains, checked in a fixed order.
@@ -291,6 +302,22 @@ mod tests {
             Shape::AwsAccessKeyId
         );
         assert_eq!(credential_in(&b64("just some configuration text")), None);
+        let kubeconfig = format!(
+            "users:\n- name: admin\n  user:\n    client-key-data: {}\n",
+            b64("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n")
+        );
+        assert_eq!(
+            credential_in(&kubeconfig),
+            Some(Found {
+                shape: Shape::PrivateKey,
+                base64: true
+            })
+        );
+        let certificate = format!(
+            "certificate-authority-data: {}",
+            b64("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        );
+        assert_eq!(credential_in(&certificate), None);
         assert_eq!(credential_in("bm90IGEgc2VjcmV0"), None);
         assert_eq!(
             decode_base64(&b64("sixteen chars!!!")).unwrap(),

@@ -309,7 +309,8 @@ fn is_env_reference(value: &str) -> bool {
 ///   placeholder (file contents under such a key are judged by shape);
 /// - by its value's shape, under any key: a PEM private key, an AWS access
 ///   key id, a JSON Web Token, a password in a URL, as written or base64
-///   encoded.
+///   encoded (the whole value, or one word of it, such as a kubeconfig's
+///   `client-key-data`).
 pub static SECRET_IN_CONFIG_MAP: Check = Check {
     id: "secret-in-config-map",
     title: "Credential stored in a ConfigMap",
@@ -891,7 +892,8 @@ spec:
         let yaml = config_map(
             "data:\n  DB_PASSWORD: hunter2\n  pwd: s3cret\n  api-key: abc\n  \
              config.yaml: |\n    db: postgres://app:s3cr3t@db/app\n  \
-             tls.key: |\n    -----BEGIN PRIVATE KEY-----\n    MIIB\n    -----END PRIVATE KEY-----\n\
+             tls.key: |\n    -----BEGIN PRIVATE KEY-----\n    MIIB\n    -----END PRIVATE KEY-----\n  \
+             kubeconfig: |\n    users:\n    - user:\n        client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlCCi0tLS0tRU5EIFJTQSBQUklWQVRFIEtFWS0tLS0tCg==\n\
              binaryData:\n  aws: QUtJQUlPU0ZPRE5ON0VYQU1QTEU=\n",
         );
         let found = findings(&yaml, "secret-in-config-map");
@@ -914,6 +916,10 @@ spec:
                 (
                     "data[config.yaml]",
                     "key `config.yaml` holds a password in a URL"
+                ),
+                (
+                    "data[kubeconfig]",
+                    "key `kubeconfig` holds a base64-encoded PEM private key"
                 ),
                 (
                     "data[pwd]",

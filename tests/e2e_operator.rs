@@ -1236,7 +1236,7 @@ async fn the_examples_get_the_reports_they_are_written_for() {
         ),
         (
             "cronjob-node-backup",
-            &["host-path-volume", "dangerous-capabilities"],
+            &["host-path-volume", "privileged-container-sys-admin"],
         ),
         ("pod-debug-shell", &["bare-pod"]),
         ("role-secret-reader", &["rbac-secrets-read"]),

@@ -27,6 +27,7 @@ use crate::model::{ContainerEntry, Workload};
 pub static CHECKS: &[&Check] = &[
     &READ_ONLY_ROOT_FILESYSTEM,
     &RUN_AS_GROUP_ROOT,
+    &PRIVILEGED_CONTAINER_SYS_ADMIN,
     &DANGEROUS_CAPABILITIES,
     &NET_RAW_NOT_DROPPED,
     &CONTAINER_RUNTIME_SOCKET,
@@ -36,11 +37,14 @@ pub static CHECKS: &[&Check] = &[
     &LINUX_HARDENING,
 ];
 
-/// Capabilities that amount to root on the node or an easy escape from the
-/// container. `ALL` and `SYS_ADMIN` are reported as critical.
+/// Capabilities that make a container as good as privileged: `SYS_ADMIN`
+/// (mount, namespaces, BPF, most of what `privileged` is used for), and `ALL`,
+/// which includes it.
+const PRIVILEGED_CAPABILITIES: &[&str] = &["ALL", "SYS_ADMIN"];
+
+/// Capabilities, besides [`PRIVILEGED_CAPABILITIES`], that amount to root on
+/// the node or an easy escape from the container.
 const DANGEROUS_CAPABILITIES_LIST: &[&str] = &[
-    "ALL",
-    "SYS_ADMIN",
     "NET_ADMIN",
     "SYS_MODULE",
     "SYS_PTRACE",
@@ -219,25 +223,75 @@ fn run_as_group_root(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violati
 }
 
 /// Some capabilities are as good as root on the node.
+/// `SYS_ADMIN` is as good as `privileged: true`: the `privileged-container`
+/// check's twin for capabilities.
+///
+/// Other scanners treat it as privileged too: Kubescape's C-0057
+/// (privileged container) fails on `SYS_ADMIN`, Trivy's KSV005 and Checkov's
+/// CKV_K8S_39 single it out. The Pod Security Standards' "Privileged
+/// Containers" control itself looks only at `privileged`; `SYS_ADMIN` fails
+/// their capabilities control (`capabilities-baseline`).
+pub static PRIVILEGED_CONTAINER_SYS_ADMIN: Check = Check {
+    id: "privileged-container-sys-admin",
+    title: "Container adds SYS_ADMIN: as good as privileged",
+    category: Category::Hardening,
+    severity: Severity::Critical,
+    applies: Applies::Workload,
+    description: "`SYS_ADMIN` lets a container mount filesystems (the host's cgroup \
+                  release agent included), create namespaces and load BPF programs: it is \
+                  most of what `privileged: true` grants and enough to escape to the node. \
+                  Adding `ALL` adds it too. Spelled in any case, with or without `CAP_`.",
+    remediation: "Remove `SYS_ADMIN` (or `ALL`) from `securityContext.capabilities.add`; \
+                  grant the narrower capability the workload needs, or move the task it \
+                  performs (mounting, device setup) to a node-level component.",
+    frameworks: &["nsa-cisa", "cis-k8s:5.2.2", "mitre:T1611"],
+    aliases: &[
+        alias(Tool::Trivy, "KSV005"),
+        alias(Tool::Kubescape, "C-0057"),
+        alias(Tool::Polaris, "dangerousCapabilities"),
+        alias(Tool::Checkov, "CKV_K8S_39"),
+    ],
+    run: privileged_container_sys_admin,
+};
+
+fn privileged_container_sys_admin(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violations) {
+    let Some(workload) = workload(subject) else {
+        return;
+    };
+    for c in &workload.containers {
+        for (index, capability) in added_capabilities(c) {
+            let normalized = normalize_capability(capability);
+            if !PRIVILEGED_CAPABILITIES.contains(&normalized.as_str()) {
+                continue;
+            }
+            let path = capabilities_path(c, "add").index(index);
+            let message = format!(
+                "container `{}` adds capability `{capability}`: as good as privileged",
+                c.name()
+            );
+            out.container(c, path, message);
+        }
+    }
+}
+
 pub static DANGEROUS_CAPABILITIES: Check = Check {
     id: "dangerous-capabilities",
     title: "Container adds a dangerous capability",
     category: Category::Hardening,
     severity: Severity::High,
     applies: Applies::Workload,
-    description: "SYS_ADMIN, NET_ADMIN, SYS_MODULE, SYS_PTRACE, SYS_RAWIO, SYS_BOOT, \
-                  DAC_READ_SEARCH, BPF, PERFMON, MAC_ADMIN, MAC_OVERRIDE (or ALL) each give \
-                  enough kernel power to escape the container or take over the node's network. \
+    description: "NET_ADMIN, SYS_MODULE, SYS_PTRACE, SYS_RAWIO, SYS_BOOT, DAC_READ_SEARCH, \
+                  BPF, PERFMON, MAC_ADMIN and MAC_OVERRIDE each give enough kernel power to \
+                  escape the container or take over the node's network. \
                   `capabilities-baseline` reports every capability outside the default set; \
-                  this check singles out those that amount to root, whatever their spelling.",
+                  this check singles out those that amount to root, whatever their spelling. \
+                  SYS_ADMIN and ALL are reported by `privileged-container-sys-admin`.",
     remediation: "Remove the capability from `securityContext.capabilities.add`; if the \
                   workload truly needs it, isolate it on dedicated nodes.",
     frameworks: &["nsa-cisa", "cis-k8s:5.2.9", "mitre:T1611"],
     aliases: &[
-        alias(Tool::Trivy, "KSV005"),
         alias(Tool::Kubescape, "C-0046"),
         alias(Tool::Polaris, "dangerousCapabilities"),
-        alias(Tool::Checkov, "CKV_K8S_39"),
     ],
     run: dangerous_capabilities,
 };
@@ -257,10 +311,7 @@ fn dangerous_capabilities(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Vi
                 "container `{}` adds dangerous capability `{capability}`",
                 c.name()
             );
-            let violation = out.container(c, path, message);
-            if matches!(normalized.as_str(), "ALL" | "SYS_ADMIN") {
-                violation.severity(Severity::Critical);
-            }
+            out.container(c, path, message);
         }
     }
 }
@@ -334,6 +385,7 @@ pub static CONTAINER_RUNTIME_SOCKET: Check = Check {
         alias(Tool::Kubescape, "C-0074"),
         alias(Tool::Checkov, "CKV_K8S_27"),
         alias(Tool::KubeLinter, "docker-sock"),
+        alias(Tool::KubeLinter, "container-runtime-sock"),
     ],
     run: container_runtime_socket,
 };
@@ -646,11 +698,11 @@ mod tests {
     }
 
     #[test]
-    fn dangerous_capabilities_match_any_spelling_and_raise_sys_admin() {
+    fn dangerous_capabilities_match_any_spelling_and_leave_sys_admin_to_its_check() {
         let yaml = pod(r#"  containers:
   - name: app
     image: a
-    securityContext: {capabilities: {add: [CHOWN, cap_sys_admin, nEt_aDmIn]}}
+    securityContext: {capabilities: {add: [CHOWN, cap_sys_admin, nEt_aDmIn, all]}}
 "#);
         let found = findings(&yaml, "dangerous-capabilities");
         let summary: Vec<_> = found
@@ -659,17 +711,39 @@ mod tests {
             .collect();
         assert_eq!(
             summary,
+            [(
+                "spec.containers[name=app].securityContext.capabilities.add[2]",
+                Severity::High
+            )]
+        );
+        let found = findings(&yaml, "privileged-container-sys-admin");
+        let summary: Vec<_> = found
+            .iter()
+            .map(|f| (f.path.as_str(), f.severity, f.message.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
             [
                 (
                     "spec.containers[name=app].securityContext.capabilities.add[1]",
-                    Severity::Critical
+                    Severity::Critical,
+                    "container `app` adds capability `cap_sys_admin`: as good as privileged"
                 ),
                 (
-                    "spec.containers[name=app].securityContext.capabilities.add[2]",
-                    Severity::High
+                    "spec.containers[name=app].securityContext.capabilities.add[3]",
+                    Severity::Critical,
+                    "container `app` adds capability `all`: as good as privileged"
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn privileged_container_sys_admin_passes_other_capabilities() {
+        let yaml = pod(
+            "  containers: [{name: app, image: a, securityContext: {capabilities: {add: [NET_ADMIN, SYS_PTRACE], drop: [SYS_ADMIN]}}}]\n",
+        );
+        assert!(paths(&yaml, "privileged-container-sys-admin").is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The built-in checks, one file per category. Each category module exports
 //! `CHECKS`; the catalog is their union, sorted by id.
 
+mod credential_shapes;
 pub mod hardening;
 pub mod images;
 pub mod namespaces;

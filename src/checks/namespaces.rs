@@ -5,6 +5,14 @@
 //! same evaluation (NetworkPolicies, the workloads of a namespace). Objects
 //! without `metadata.namespace` are treated as one namespace, `""`: a chart
 //! rendered without `--namespace` keeps its policies and pods together.
+//!
+//! Network isolation counts Kubernetes NetworkPolicies and the policies of
+//! the two CNI plugins that have their own API: Cilium
+//! (`CiliumNetworkPolicy`, `CiliumClusterwideNetworkPolicy`) and Calico
+//! (`NetworkPolicy` and `GlobalNetworkPolicy` of `projectcalico.org`); see
+//! `model::CiliumPolicy` and `model::CalicoPolicy` for their semantics.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -13,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use crate::engine::{
     Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
 };
-use crate::model::{FieldPath, Workload, selector_matches};
+use crate::model::{Endpoint, FieldPath, Inventory, Workload, selector_matches};
 
 pub static CHECKS: &[&Check] = &[
     &DEFAULT_NAMESPACE,
@@ -77,6 +85,19 @@ pub static BARE_POD: Check = Check {
 /// the policy has egress rules). A policy with a direction and no rules for
 /// it denies that direction entirely, which counts as isolated. Pods on the
 /// host network are skipped: NetworkPolicy does not apply to them.
+///
+/// Cilium and Calico policies isolate pods too: a CiliumNetworkPolicy rule
+/// whose `endpointSelector` selects the pod isolates each direction it has a
+/// section for (allow or deny), unless `enableDefaultDeny` turns that off; a
+/// CiliumClusterwideNetworkPolicy does the same for pods of any namespace
+/// its selector matches (`k8s:io.kubernetes.pod.namespace` is the pod's
+/// namespace, `io.cilium.k8s.namespace.labels.<key>` its Namespace's
+/// labels). A Calico NetworkPolicy or GlobalNetworkPolicy whose `selector`
+/// (and `namespaceSelector`, `serviceAccountSelector`) matches the pod
+/// isolates the directions of its `types`, defaulted as Calico does.
+/// Namespace labels come from the Namespace object when it is scanned; the
+/// `kubernetes.io/metadata.name` label the API server gives every Namespace
+/// is always there.
 pub static MISSING_NETWORK_POLICY: Check = Check {
     id: "missing-network-policy",
     title: "Pod not isolated by a NetworkPolicy",
@@ -89,9 +110,12 @@ pub static MISSING_NETWORK_POLICY: Check = Check {
                   isolated for only one direction are reported at low severity.",
     remediation: "Add a NetworkPolicy in the namespace whose `podSelector` matches the pod \
                   labels, with both `Ingress` and `Egress` policy types (a default-deny policy \
-                  with an empty podSelector, plus policies allowing the traffic needed).",
+                  with an empty podSelector, plus policies allowing the traffic needed). \
+                  Cilium and Calico policies that select the pod count as well.",
     frameworks: &["nsa-cisa", "mitre:T1210"],
     aliases: &[
+        alias(Tool::Kubescape, "C-0030"),
+        alias(Tool::Kubescape, "C-0260"),
         alias(Tool::Polaris, "missingNetworkPolicy"),
         alias(Tool::KubeScore, "pod-networkpolicy"),
         alias(Tool::KubeLinter, "non-isolated-pod"),
@@ -119,16 +143,26 @@ pub static NAMESPACE_MISSING_POD_SECURITY: Check = Check {
     run: namespace_missing_pod_security,
 };
 
-/// A namespace with workloads and no NetworkPolicy at all has a flat network.
+/// CIS 5.3.2: every namespace should have a network policy, whether or not
+/// its workloads are part of the scan.
+///
+/// A namespace counts as covered when it holds a NetworkPolicy, a
+/// CiliumNetworkPolicy or a Calico NetworkPolicy, or when a
+/// CiliumClusterwideNetworkPolicy or Calico GlobalNetworkPolicy selects its
+/// pods by namespace alone (its selector matches whatever the pod's own
+/// labels are). Kubernetes' own namespaces are reported as suppressed.
 pub static NAMESPACE_WITHOUT_NETWORK_POLICY: Check = Check {
     id: "namespace-without-network-policy",
-    title: "Namespace with workloads but no NetworkPolicy",
+    title: "Namespace without any NetworkPolicy",
     category: Category::Namespaces,
     severity: Severity::Medium,
     applies: Applies::Namespace,
-    description: "A namespace that runs workloads but has no NetworkPolicy lets all of its \
-                  pods accept connections from anywhere in the cluster and connect anywhere. \
-                  Only workloads evaluated together with the Namespace object are counted.",
+    description: "A namespace with no NetworkPolicy lets every pod that runs in it, now or \
+                  later, accept connections from anywhere in the cluster and connect \
+                  anywhere. The workloads of the namespace that are part of the evaluation \
+                  are counted in the message. Cilium and Calico policies count as network \
+                  policies. Kubernetes' own namespaces (`kube-system`, `kube-public`, \
+                  `kube-node-lease`) are reported as suppressed.",
     remediation: "Add a default-deny NetworkPolicy to the namespace (empty `podSelector`, \
                   `policyTypes: [Ingress, Egress]`) and policies that allow the traffic its \
                   workloads need.",
@@ -191,14 +225,14 @@ fn policy_directions(policy: &NetworkPolicy) -> (bool, bool) {
 
 /// Whether the policy's `podSelector` selects pods with these labels (an
 /// absent selector is the empty one, which selects every pod).
-fn selects(policy: &NetworkPolicy, workload: &Workload) -> bool {
+fn selects(policy: &NetworkPolicy, labels: Option<&BTreeMap<String, String>>) -> bool {
     let empty = LabelSelector::default();
     let selector = policy
         .spec
         .as_ref()
         .and_then(|s| s.pod_selector.as_ref())
         .unwrap_or(&empty);
-    selector_matches(selector, workload.template_metadata.labels.as_ref())
+    selector_matches(selector, labels)
 }
 
 fn describe_labels(workload: &Workload) -> String {
@@ -216,6 +250,106 @@ fn describe_labels(workload: &Workload) -> String {
     }
 }
 
+/// One policy that selects a pod: what it is called in messages and the
+/// directions it isolates.
+struct Isolating {
+    name: String,
+    ingress: bool,
+    egress: bool,
+}
+
+/// The account the pod runs as (`serviceAccountName`, else the deprecated
+/// `serviceAccount`, else `default`).
+fn service_account_of(workload: &Workload) -> &str {
+    [
+        &workload.spec.service_account_name,
+        &workload.spec.service_account,
+    ]
+    .into_iter()
+    .find_map(|name| name.as_deref().filter(|n| !n.is_empty()))
+    .unwrap_or("default")
+}
+
+/// Labels of the object named `name` in `namespace` among the inventory's
+/// ServiceAccounts.
+fn service_account_labels<'a>(
+    inventory: &'a Inventory,
+    namespace: &str,
+    name: &str,
+) -> Option<&'a BTreeMap<String, String>> {
+    inventory
+        .service_accounts
+        .iter()
+        .find(|sa| {
+            sa.metadata.name.as_deref() == Some(name)
+                && sa.metadata.namespace.as_deref().unwrap_or("") == namespace
+        })?
+        .metadata
+        .labels
+        .as_ref()
+}
+
+fn namespace_labels<'a>(
+    inventory: &'a Inventory,
+    namespace: &str,
+) -> Option<&'a BTreeMap<String, String>> {
+    inventory
+        .namespaces
+        .get(namespace)?
+        .metadata
+        .labels
+        .as_ref()
+}
+
+/// Every policy of any kind that selects the endpoint, with what it isolates.
+fn isolating_policies(inventory: &Inventory, endpoint: &Endpoint<'_>) -> Vec<Isolating> {
+    let named =
+        |kind: &str, name: &Option<String>| format!("{kind} `{}`", name.as_deref().unwrap_or(""));
+    let mut found = Vec::new();
+    for policy in inventory.network_policies_in(endpoint.namespace) {
+        if selects(policy, endpoint.labels) {
+            let (ingress, egress) = policy_directions(policy);
+            let name = named("NetworkPolicy", &policy.metadata.name);
+            found.push(Isolating {
+                name,
+                ingress,
+                egress,
+            });
+        }
+    }
+    for policy in &inventory.cilium_policies {
+        if let Some((ingress, egress)) = policy.isolation(endpoint) {
+            let kind = if policy.cluster_wide {
+                "CiliumClusterwideNetworkPolicy"
+            } else {
+                "CiliumNetworkPolicy"
+            };
+            let name = named(kind, &policy.metadata.name);
+            found.push(Isolating {
+                name,
+                ingress,
+                egress,
+            });
+        }
+    }
+    for policy in &inventory.calico_policies {
+        if let Some((ingress, egress)) = policy.isolation(endpoint) {
+            let kind = if policy.global {
+                "Calico GlobalNetworkPolicy"
+            } else {
+                "Calico NetworkPolicy"
+            };
+            let name = named(kind, &policy.metadata.name);
+            found.push(Isolating {
+                name,
+                ingress,
+                egress,
+            });
+        }
+    }
+    found
+}
+
 fn missing_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
     let Subject::Workload(workload) = subject else {
         return;
@@ -224,11 +358,24 @@ fn missing_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Vio
         return;
     }
     let namespace = workload.namespace().unwrap_or("");
-    let selecting: Vec<&NetworkPolicy> = cx
+    let service_account = service_account_of(workload);
+    // Only Calico's `serviceAccountSelector` reads the account's labels:
+    // look the account up only then (a linear search per workload).
+    let reads_account_labels = cx
         .inventory
-        .network_policies_in(namespace)
-        .filter(|p| selects(p, workload))
-        .collect();
+        .calico_policies
+        .iter()
+        .any(|p| p.service_account_selector.is_some());
+    let endpoint = Endpoint::new(
+        namespace,
+        workload.template_metadata.labels.as_ref(),
+        namespace_labels(cx.inventory, namespace),
+        service_account,
+        reads_account_labels
+            .then(|| service_account_labels(cx.inventory, namespace, service_account))
+            .flatten(),
+    );
+    let selecting = isolating_policies(cx.inventory, &endpoint);
     let path = workload.template_metadata_path.field("labels");
     if selecting.is_empty() {
         let message = format!(
@@ -238,18 +385,18 @@ fn missing_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Vio
         out.object(path, message);
         return;
     }
-    let (ingress, egress) = selecting
-        .iter()
-        .map(|p| policy_directions(p))
-        .fold((false, false), |(i, e), (pi, pe)| (i || pi, e || pe));
-    let names: Vec<String> = selecting
-        .iter()
-        .map(|p| format!("`{}`", p.metadata.name.as_deref().unwrap_or("")))
-        .collect();
+    let ingress = selecting.iter().any(|p| p.ingress);
+    let egress = selecting.iter().any(|p| p.egress);
+    let names: Vec<&str> = selecting.iter().map(|p| p.name.as_str()).collect();
+    let verb = if names.len() == 1 {
+        "selects"
+    } else {
+        "select"
+    };
     for (isolated, direction) in [(ingress, "ingress"), (egress, "egress")] {
         if !isolated {
             let message = format!(
-                "NetworkPolicy {} selects the pods but none restricts {direction} traffic",
+                "{} {verb} the pods but none restricts {direction} traffic",
                 names.join(", ")
             );
             out.object(path.clone(), message).severity(Severity::Low);
@@ -282,10 +429,46 @@ fn namespace_missing_pod_security(subject: &Subject<'_>, _cx: &Context<'_>, out:
          against the Pod Security Standards"
     );
     let violation = out.object(path, message);
-    // Kubernetes' own namespaces are configured by the distribution, not the user.
-    if matches!(name, "kube-system" | "kube-public" | "kube-node-lease") {
+    if is_system_namespace(name) {
         violation.suppress_by_default("Kubernetes system namespace");
     }
+}
+
+/// Whether any policy isolates pods of the namespace: a namespaced policy
+/// of any kind in it, or a cluster-wide one that selects its pods whatever
+/// their own labels.
+fn namespace_has_policy(inventory: &Inventory, name: &str) -> bool {
+    let in_namespace = |namespace: &Option<String>| namespace.as_deref().unwrap_or("") == name;
+    if inventory.network_policies_in(name).next().is_some()
+        || inventory
+            .cilium_policies
+            .iter()
+            .any(|p| !p.cluster_wide && in_namespace(&p.metadata.namespace))
+        || inventory
+            .calico_policies
+            .iter()
+            .any(|p| !p.global && in_namespace(&p.metadata.namespace))
+    {
+        return true;
+    }
+    let any_pod = Endpoint::new(
+        name,
+        None,
+        namespace_labels(inventory, name),
+        "default",
+        None,
+    );
+    let isolates = |isolation: Option<(bool, bool)>| isolation.is_some_and(|(i, e)| i || e);
+    inventory
+        .cilium_policies
+        .iter()
+        .filter(|p| p.cluster_wide)
+        .any(|p| isolates(p.isolation(&any_pod)))
+        || inventory
+            .calico_policies
+            .iter()
+            .filter(|p| p.global)
+            .any(|p| isolates(p.isolation(&any_pod)))
 }
 
 fn namespace_without_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
@@ -293,15 +476,15 @@ fn namespace_without_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out
         return;
     };
     let name = namespace_name(namespace);
+    if namespace_has_policy(cx.inventory, name) {
+        return;
+    }
     let workloads: Vec<&Workload> = cx
         .inventory
         .workloads
         .iter()
         .filter(|w| w.namespace() == Some(name))
         .collect();
-    if workloads.is_empty() || cx.inventory.network_policies_in(name).next().is_some() {
-        return;
-    }
     // Count what people deploy (Deployments, not also their ReplicaSets and
     // Pods when the objects come from a live cluster).
     let top_level = workloads.iter().filter(|w| !has_controller(w)).count();
@@ -310,11 +493,28 @@ fn namespace_without_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out
     } else {
         workloads.len()
     };
-    let noun = if count == 1 { "workload" } else { "workloads" };
-    let message = format!(
-        "namespace `{name}` has {count} {noun} and no NetworkPolicy: all traffic is allowed"
-    );
-    out.object(FieldPath::new("metadata").field("name"), message);
+    let message = match count {
+        0 => format!(
+            "namespace `{name}` has no NetworkPolicy: its pods accept traffic from anywhere \
+             and connect anywhere"
+        ),
+        1 => format!(
+            "namespace `{name}` has 1 workload and no NetworkPolicy: all traffic is allowed"
+        ),
+        _ => format!(
+            "namespace `{name}` has {count} workloads and no NetworkPolicy: all traffic is \
+             allowed"
+        ),
+    };
+    let violation = out.object(FieldPath::new("metadata").field("name"), message);
+    if is_system_namespace(name) {
+        violation.suppress_by_default("Kubernetes system namespace");
+    }
+}
+
+/// Kubernetes' own namespaces, configured by the distribution, not the user.
+fn is_system_namespace(name: &str) -> bool {
+    matches!(name, "kube-system" | "kube-public" | "kube-node-lease")
 }
 
 #[cfg(test)]
@@ -559,12 +759,213 @@ spec: {containers: [{name: app, image: "nginx:1.27"}]}
     }
 
     #[test]
-    fn namespace_without_network_policy_passes_empty_or_covered_namespaces() {
-        assert!(paths(NAMESPACE, "namespace-without-network-policy").is_empty());
+    fn namespace_without_network_policy_flags_namespaces_without_workloads() {
+        let found = findings(NAMESPACE, "namespace-without-network-policy");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].message,
+            "namespace `shop` has no NetworkPolicy: its pods accept traffic from anywhere and \
+             connect anywhere"
+        );
+        assert!(!found[0].is_suppressed());
+        let system = NAMESPACE.replace("name: shop", "name: kube-system");
+        let found = findings(&system, "namespace-without-network-policy");
+        assert!(found[0].is_suppressed());
+    }
+
+    #[test]
+    fn namespace_without_network_policy_passes_covered_namespaces() {
         let covered = format!(
             "{NAMESPACE}---{WEB}{}",
             policy("shop", "{matchLabels: {app: other}}", "")
         );
         assert!(paths(&covered, "namespace-without-network-policy").is_empty());
+        for cni in [
+            CILIUM_SHOP_DEFAULT_DENY.to_owned(),
+            CALICO_GLOBAL_DENY.to_owned(),
+            CILIUM_CLUSTERWIDE.replace("{matchLabels: {app: web}}", "{}"),
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n\
+             metadata: {name: c, namespace: shop}\nspec: {selector: app == 'x'}\n"
+                .to_owned(),
+        ] {
+            let yaml = format!("{NAMESPACE}---\n{cni}");
+            assert!(
+                paths(&yaml, "namespace-without-network-policy").is_empty(),
+                "{cni}"
+            );
+        }
+        // A cluster-wide policy that selects only some of its pods (by
+        // label, not by namespace) does not cover it.
+        let by_label =
+            CILIUM_CLUSTERWIDE.replace("pod.namespace\": shop", "pod.namespace\": other");
+        let partial = format!("{NAMESPACE}---\n{by_label}");
+        assert_eq!(
+            paths(&partial, "namespace-without-network-policy"),
+            ["metadata.name"]
+        );
+    }
+
+    const CILIUM_SHOP_DEFAULT_DENY: &str = r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: deny, namespace: shop}
+spec:
+  endpointSelector: {}
+  ingress: [{}]
+  egress: [{}]
+"#;
+
+    const CILIUM_CLUSTERWIDE: &str = r#"
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: web-only}
+specs:
+- endpointSelector: {matchLabels: {app: web}}
+  ingress: [{fromEndpoints: [{}]}]
+- endpointSelector: {matchLabels: {"k8s:io.kubernetes.pod.namespace": shop}}
+  egress: [{toEndpoints: [{}]}]
+"#;
+
+    const CALICO_GLOBAL_DENY: &str = r#"
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: deny}
+spec:
+  selector: all()
+  namespaceSelector: has(projectcalico.org/name) && projectcalico.org/name not in {'kube-system'}
+  types: [Ingress, Egress]
+"#;
+
+    fn web_with(policy: &str) -> String {
+        format!("{WEB}---\n{policy}")
+    }
+
+    #[test]
+    fn missing_network_policy_counts_cilium_policies() {
+        assert!(
+            paths(
+                &web_with(CILIUM_SHOP_DEFAULT_DENY),
+                "missing-network-policy"
+            )
+            .is_empty()
+        );
+        // `specs`: one rule selects by label, the other by namespace label.
+        assert!(paths(&web_with(CILIUM_CLUSTERWIDE), "missing-network-policy").is_empty());
+        let k8s_prefixed = CILIUM_SHOP_DEFAULT_DENY.replace(
+            "endpointSelector: {}",
+            "endpointSelector: {matchLabels: {k8s:app: web}}",
+        );
+        assert!(paths(&web_with(&k8s_prefixed), "missing-network-policy").is_empty());
+    }
+
+    #[test]
+    fn missing_network_policy_flags_pods_cilium_policies_leave_open() {
+        let elsewhere = CILIUM_SHOP_DEFAULT_DENY.replace("namespace: shop", "namespace: other");
+        let other_labels = CILIUM_SHOP_DEFAULT_DENY.replace(
+            "endpointSelector: {}",
+            "endpointSelector: {matchLabels: {app: db}}",
+        );
+        let host_policy =
+            CILIUM_SHOP_DEFAULT_DENY.replace("endpointSelector: {}", "nodeSelector: {}");
+        let other_namespace = CILIUM_CLUSTERWIDE
+            .replace("app: web", "app: db")
+            .replace("shop", "other");
+        for policy in [elsewhere, other_labels, host_policy, other_namespace] {
+            let found = findings(&web_with(&policy), "missing-network-policy");
+            assert_eq!(found.len(), 1, "{policy}");
+            assert_eq!(found[0].severity, Severity::Medium);
+        }
+        let ingress_only = CILIUM_SHOP_DEFAULT_DENY.replace("  egress: [{}]\n", "");
+        let found = findings(&web_with(&ingress_only), "missing-network-policy");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].severity, Severity::Low);
+        assert_eq!(
+            found[0].message,
+            "CiliumNetworkPolicy `deny` selects the pods but none restricts egress traffic"
+        );
+        let opted_out = format!("{ingress_only}  enableDefaultDeny: {{ingress: false}}\n");
+        let found = findings(&web_with(&opted_out), "missing-network-policy");
+        assert_eq!(found.len(), 2, "{opted_out}");
+    }
+
+    #[test]
+    fn missing_network_policy_counts_calico_policies() {
+        assert!(paths(&web_with(CALICO_GLOBAL_DENY), "missing-network-policy").is_empty());
+        let namespaced = r#"
+apiVersion: crd.projectcalico.org/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  selector: app == 'web' && (tier in {'front', 'back'} || !has(tier))
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+"#;
+        assert!(paths(&web_with(namespaced), "missing-network-policy").is_empty());
+    }
+
+    #[test]
+    fn missing_network_policy_flags_pods_calico_policies_leave_open() {
+        let excluded = CALICO_GLOBAL_DENY.replace("'kube-system'", "'kube-system', 'shop'");
+        let other_selector =
+            CALICO_GLOBAL_DENY.replace("selector: all()", "selector: app != 'web'");
+        let host_only = format!("{CALICO_GLOBAL_DENY}  doNotTrack: true\n");
+        for policy in [excluded, other_selector, host_only] {
+            let found = findings(&web_with(&policy), "missing-network-policy");
+            assert_eq!(found.len(), 1, "{policy}");
+            assert_eq!(found[0].severity, Severity::Medium);
+        }
+        // No `types` and only ingress rules: Calico defaults to [Ingress].
+        let ingress_only = r#"
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  selector: has(app)
+  ingress: [{action: Allow}]
+"#;
+        let found = findings(&web_with(ingress_only), "missing-network-policy");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].message,
+            "Calico NetworkPolicy `web` selects the pods but none restricts egress traffic"
+        );
+    }
+
+    #[test]
+    fn cni_policies_see_the_namespace_name_label_the_api_server_adds() {
+        // Without the Namespace object in the scan.
+        let calico = CALICO_GLOBAL_DENY.replace(
+            "has(projectcalico.org/name) && projectcalico.org/name not in {'kube-system'}",
+            "kubernetes.io/metadata.name not in {'kube-system', 'calico-system'}",
+        );
+        assert!(paths(&web_with(&calico), "missing-network-policy").is_empty());
+        let excluded = calico.replace("'calico-system'", "'shop'");
+        assert_eq!(
+            paths(&web_with(&excluded), "missing-network-policy").len(),
+            1
+        );
+        let cilium = CILIUM_CLUSTERWIDE.replace(
+            "k8s:io.kubernetes.pod.namespace\": shop",
+            "k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name\": shop",
+        );
+        assert!(paths(&web_with(&cilium), "missing-network-policy").is_empty());
+    }
+
+    #[test]
+    fn calico_global_policy_namespace_selector_reads_namespace_labels() {
+        let policy = CALICO_GLOBAL_DENY.replace(
+            "has(projectcalico.org/name) && projectcalico.org/name not in {'kube-system'}",
+            "team == 'shop'",
+        );
+        let unlabelled = format!("{NAMESPACE}---{}", web_with(&policy));
+        assert_eq!(
+            paths(&unlabelled, "missing-network-policy"),
+            ["spec.template.metadata.labels"]
+        );
+        let labelled = unlabelled.replace(
+            "metadata: {name: shop}",
+            "metadata: {name: shop, labels: {team: shop}}",
+        );
+        assert!(paths(&labelled, "missing-network-policy").is_empty());
     }
 }

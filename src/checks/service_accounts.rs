@@ -5,12 +5,13 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use crate::engine::{
     Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
 };
-use crate::model::{Inventory, Workload};
+use crate::model::{FieldPath, Inventory, Workload};
 
 pub static CHECKS: &[&Check] = &[
     &SERVICE_ACCOUNT_TOKEN_AUTOMOUNT,
     &DEFAULT_SERVICE_ACCOUNT,
     &DEPRECATED_SERVICE_ACCOUNT_FIELD,
+    &DEFAULT_SERVICE_ACCOUNT_AUTOMOUNT,
 ];
 
 /// A mounted token is an API credential waiting for whoever compromises the pod.
@@ -82,6 +83,60 @@ pub static DEPRECATED_SERVICE_ACCOUNT_FIELD: Check = Check {
     aliases: &[alias(Tool::KubeLinter, "deprecated-service-account-field")],
     run: deprecated_service_account_field,
 };
+
+/// CIS 5.1.5: the `default` ServiceAccount of every namespace should not
+/// have its token mounted, so that pods which name no account get no API
+/// credential by accident.
+///
+/// Kubernetes mounts the token of a pod's account unless the pod or the
+/// ServiceAccount sets `automountServiceAccountToken: false`
+/// (`plugin/pkg/admission/serviceaccount/admission.go`,
+/// `shouldAutomount`); unset counts as true.
+pub static DEFAULT_SERVICE_ACCOUNT_AUTOMOUNT: Check = Check {
+    id: "default-service-account-automount",
+    title: "Default service account mounts its token",
+    category: Category::ServiceAccounts,
+    severity: Severity::Medium,
+    applies: Applies::ServiceAccount,
+    description: "Every pod that names no service account runs as its namespace's `default` \
+                  account. Unless that account sets `automountServiceAccountToken: false`, \
+                  each such pod gets an API token it most likely never uses, and whatever is \
+                  ever granted to `default` is granted to all of them.",
+    remediation: "Set `automountServiceAccountToken: false` on the `default` ServiceAccount \
+                  of the namespace; give workloads that need the API an account of their \
+                  own.",
+    frameworks: &["cis-k8s:5.1.5", "nsa-cisa", "mitre:T1528"],
+    aliases: &[
+        alias(Tool::Kubescape, "C-0189"),
+        alias(Tool::Checkov, "CKV_K8S_41"),
+    ],
+    run: default_service_account_automount,
+};
+
+fn default_service_account_automount(
+    subject: &Subject<'_>,
+    _cx: &Context<'_>,
+    out: &mut Violations,
+) {
+    let Subject::ServiceAccount(account) = subject else {
+        return;
+    };
+    if account.metadata.name.as_deref() != Some("default") {
+        return;
+    }
+    let message = match account.automount_service_account_token {
+        Some(false) => return,
+        Some(true) => {
+            "the `default` service account sets automountServiceAccountToken: true: \
+                       pods that name no account get its token"
+        }
+        None => {
+            "the `default` service account does not set automountServiceAccountToken: \
+                 false: pods that name no account get its token"
+        }
+    };
+    out.object(FieldPath::new("automountServiceAccountToken"), message);
+}
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
@@ -266,6 +321,36 @@ automountServiceAccountToken: false
         assert!(paths(&pod("  serviceAccountName: api"), "default-service-account").is_empty());
         // The deprecated field still names the account the pod runs as.
         assert!(paths(&pod("  serviceAccount: api"), "default-service-account").is_empty());
+    }
+
+    fn account(name: &str, extra: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: shop}}\n{extra}"
+        )
+    }
+
+    #[test]
+    fn default_service_account_automount_flags_unset_and_true() {
+        let unset = findings(&account("default", ""), "default-service-account-automount");
+        assert_eq!(unset.len(), 1);
+        assert_eq!(unset[0].path, "automountServiceAccountToken");
+        assert_eq!(
+            unset[0].message,
+            "the `default` service account does not set automountServiceAccountToken: false: \
+             pods that name no account get its token"
+        );
+        let on = account("default", "automountServiceAccountToken: true\n");
+        assert_eq!(
+            paths(&on, "default-service-account-automount"),
+            ["automountServiceAccountToken"]
+        );
+    }
+
+    #[test]
+    fn default_service_account_automount_passes_false_and_other_accounts() {
+        let off = account("default", "automountServiceAccountToken: false\n");
+        assert!(paths(&off, "default-service-account-automount").is_empty());
+        assert!(paths(&account("api", ""), "default-service-account-automount").is_empty());
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub enum Applies {
     Role,
     /// RoleBindings and ClusterRoleBindings.
     Binding,
+    /// ConfigMaps (in `palisade scan`; the operator does not read them).
+    ConfigMap,
 }
 
 /// One security check: its stable identity and documentation, and the pure

@@ -9,7 +9,7 @@ mod severity;
 
 use std::sync::{Arc, OnceLock};
 
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -31,6 +31,7 @@ pub enum Subject<'a> {
     ClusterRole(&'a ClusterRole),
     RoleBinding(&'a RoleBinding),
     ClusterRoleBinding(&'a ClusterRoleBinding),
+    ConfigMap(&'a ConfigMap),
 }
 
 impl Subject<'_> {
@@ -41,6 +42,7 @@ impl Subject<'_> {
             Subject::ServiceAccount(_) => Applies::ServiceAccount,
             Subject::Role(_) | Subject::ClusterRole(_) => Applies::Role,
             Subject::RoleBinding(_) | Subject::ClusterRoleBinding(_) => Applies::Binding,
+            Subject::ConfigMap(_) => Applies::ConfigMap,
         }
     }
 
@@ -53,6 +55,7 @@ impl Subject<'_> {
             Subject::ClusterRole(o) => &o.metadata,
             Subject::RoleBinding(o) => &o.metadata,
             Subject::ClusterRoleBinding(o) => &o.metadata,
+            Subject::ConfigMap(o) => &o.metadata,
         }
     }
 
@@ -68,6 +71,7 @@ impl Subject<'_> {
             Subject::ClusterRoleBinding(o) => {
                 ObjectRef::new(rbac, "ClusterRoleBinding", &o.metadata)
             }
+            Subject::ConfigMap(o) => ObjectRef::new("v1", "ConfigMap", &o.metadata),
         }
     }
 }
@@ -128,6 +132,7 @@ pub fn subjects(inventory: &Inventory) -> impl Iterator<Item = Subject<'_>> {
         .cluster_role_bindings
         .iter()
         .map(Subject::ClusterRoleBinding);
+    let config_maps = inventory.config_maps.iter().map(Subject::ConfigMap);
     workloads
         .chain(namespaces)
         .chain(accounts)
@@ -135,6 +140,7 @@ pub fn subjects(inventory: &Inventory) -> impl Iterator<Item = Subject<'_>> {
         .chain(cluster_roles)
         .chain(bindings)
         .chain(cluster_bindings)
+        .chain(config_maps)
 }
 
 /// Evaluates every subject of the inventory; findings sorted and deduplicated.

@@ -1,10 +1,10 @@
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
-use super::{Resource, Workload};
+use super::{CalicoPolicy, CiliumPolicy, Resource, Workload};
 
 /// Everything one evaluation sees: the objects of a manifest set or of a
 /// cluster's caches. Checks that need several objects (network policies of a
@@ -19,6 +19,11 @@ pub struct Inventory {
     pub cluster_roles: Vec<ClusterRole>,
     pub role_bindings: Vec<RoleBinding>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    /// ConfigMaps (manifest scans only: the operator does not read them).
+    pub config_maps: Vec<ConfigMap>,
+    /// Cilium and Calico policies, which isolate pods like NetworkPolicies.
+    pub cilium_policies: Vec<CiliumPolicy>,
+    pub calico_policies: Vec<CalicoPolicy>,
 }
 
 impl Inventory {
@@ -47,6 +52,9 @@ impl Inventory {
             Resource::ClusterRole(r) => self.cluster_roles.push(r),
             Resource::RoleBinding(r) => self.role_bindings.push(r),
             Resource::ClusterRoleBinding(r) => self.cluster_role_bindings.push(r),
+            Resource::ConfigMap(c) => self.config_maps.push(c),
+            Resource::CiliumPolicy(p) => self.cilium_policies.push(p),
+            Resource::CalicoPolicy(p) => self.calico_policies.push(p),
             workload => self.workloads.extend(Workload::from_owned(workload)),
         }
     }
@@ -61,6 +69,9 @@ impl Inventory {
         self.cluster_roles.shrink_to_fit();
         self.role_bindings.shrink_to_fit();
         self.cluster_role_bindings.shrink_to_fit();
+        self.config_maps.shrink_to_fit();
+        self.cilium_policies.shrink_to_fit();
+        self.calico_policies.shrink_to_fit();
     }
 
     /// Network policies in a namespace.

@@ -3,6 +3,8 @@
 //! Both front ends build the same model: the loader from manifest files, the
 //! operator from its watch caches. The engine never sees raw documents.
 
+mod calico_selector;
+mod cni_policy;
 mod inventory;
 mod object;
 mod path;
@@ -11,6 +13,8 @@ mod selector;
 mod volume;
 mod workload;
 
+pub use calico_selector::{CalicoSelector, SelectorError};
+pub use cni_policy::{CalicoPolicy, CiliumPolicy, CiliumRule, Endpoint};
 pub use inventory::Inventory;
 pub use object::ObjectRef;
 pub use path::FieldPath;

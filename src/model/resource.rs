@@ -1,7 +1,7 @@
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Namespace, Pod, PodTemplate, ReplicationController, ServiceAccount,
+    ConfigMap, Namespace, Pod, PodTemplate, ReplicationController, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -9,6 +9,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 
 use super::ObjectRef;
+use super::calico_selector::CalicoSelector;
+use super::cni_policy::{CalicoPolicy, CalicoSpec, CiliumPolicy, CiliumRule};
 
 /// Every kind Palisade reads, decoded into its typed form.
 // Values are short-lived (decoded, then turned into the inventory), so the
@@ -32,6 +34,13 @@ pub enum Resource {
     ClusterRole(ClusterRole),
     RoleBinding(RoleBinding),
     ClusterRoleBinding(ClusterRoleBinding),
+    /// Read by the credential checks (`palisade scan` only: the operator
+    /// does not read ConfigMaps).
+    ConfigMap(ConfigMap),
+    /// CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy.
+    CiliumPolicy(CiliumPolicy),
+    /// Calico NetworkPolicy or GlobalNetworkPolicy.
+    CalicoPolicy(CalicoPolicy),
 }
 
 /// Why a document that claims a scanned kind could not be decoded.
@@ -91,6 +100,14 @@ impl Resource {
             ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
                 Resource::ClusterRoleBinding(typed(kind, value)?)
             }
+            ("", "ConfigMap") => Resource::ConfigMap(typed(kind, value)?),
+            ("cilium.io", "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy") => {
+                Resource::CiliumPolicy(cilium_policy(kind, value)?)
+            }
+            (
+                "projectcalico.org" | "crd.projectcalico.org",
+                "NetworkPolicy" | "GlobalNetworkPolicy",
+            ) => Resource::CalicoPolicy(calico_policy(kind, value)?),
             _ => return Ok(None),
         };
         Ok(Some(resource))
@@ -114,6 +131,9 @@ impl Resource {
             Resource::ClusterRole(o) => &o.metadata,
             Resource::RoleBinding(o) => &o.metadata,
             Resource::ClusterRoleBinding(o) => &o.metadata,
+            Resource::ConfigMap(o) => &o.metadata,
+            Resource::CiliumPolicy(o) => &o.metadata,
+            Resource::CalicoPolicy(o) => &o.metadata,
         }
     }
 
@@ -138,6 +158,15 @@ impl Resource {
             Resource::ClusterRoleBinding(_) => {
                 ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
             }
+            Resource::ConfigMap(_) => ("v1", "ConfigMap"),
+            Resource::CiliumPolicy(p) if p.cluster_wide => {
+                ("cilium.io/v2", "CiliumClusterwideNetworkPolicy")
+            }
+            Resource::CiliumPolicy(_) => ("cilium.io/v2", "CiliumNetworkPolicy"),
+            Resource::CalicoPolicy(p) if p.global => {
+                ("projectcalico.org/v3", "GlobalNetworkPolicy")
+            }
+            Resource::CalicoPolicy(_) => ("projectcalico.org/v3", "NetworkPolicy"),
         }
     }
 
@@ -158,5 +187,60 @@ fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<T,
         name,
         path: err.path().to_string(),
         message: err.into_inner().to_string(),
+    })
+}
+
+/// The parts of a Cilium policy document Palisade reads.
+#[derive(serde::Deserialize)]
+struct CiliumDocument {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    spec: Option<CiliumRule>,
+    #[serde(default)]
+    specs: Vec<CiliumRule>,
+}
+
+fn cilium_policy(kind: &str, value: serde_json::Value) -> Result<CiliumPolicy, DecodeError> {
+    let document: CiliumDocument = typed(kind, value)?;
+    Ok(CiliumPolicy {
+        metadata: document.metadata,
+        cluster_wide: kind == "CiliumClusterwideNetworkPolicy",
+        rules: document.spec.into_iter().chain(document.specs).collect(),
+    })
+}
+
+/// The parts of a Calico policy document Palisade reads.
+#[derive(serde::Deserialize)]
+struct CalicoDocument {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: CalicoSpec,
+}
+
+fn calico_policy(kind: &str, value: serde_json::Value) -> Result<CalicoPolicy, DecodeError> {
+    let document: CalicoDocument = typed(kind, value)?;
+    let name = document.metadata.name.clone().unwrap_or_default();
+    let spec = &document.spec;
+    let parse =
+        |field: &str, text: &Option<String>| -> Result<Option<CalicoSelector>, DecodeError> {
+            text.as_deref()
+                .map(CalicoSelector::parse)
+                .transpose()
+                .map_err(|error| DecodeError {
+                    kind: kind.to_owned(),
+                    name: name.clone(),
+                    path: format!("spec.{field}"),
+                    message: error.to_string(),
+                })
+        };
+    Ok(CalicoPolicy {
+        selector: parse("selector", &spec.selector)?.unwrap_or_else(CalicoSelector::all),
+        namespace_selector: parse("namespaceSelector", &spec.namespace_selector)?,
+        service_account_selector: parse("serviceAccountSelector", &spec.service_account_selector)?,
+        directions: spec.directions(),
+        host_only: spec.do_not_track == Some(true) || spec.pre_dnat == Some(true),
+        global: kind == "GlobalNetworkPolicy",
+        metadata: document.metadata,
     })
 }

@@ -219,6 +219,7 @@ pub(crate) fn applies_text(applies: Applies) -> &'static str {
         Applies::ServiceAccount => "service accounts",
         Applies::Role => "roles and cluster roles",
         Applies::Binding => "role bindings and cluster role bindings",
+        Applies::ConfigMap => "config maps",
     }
 }
 

@@ -64,7 +64,10 @@ fn render(
     evaluated: &[Evaluated],
 ) -> String {
     let report = Report {
+        errors: &[],
+        skipped_inputs: &[],
         findings: &scanned.findings,
+        definitions: &scanned.definitions,
         sources: &scanned.sources,
         checks,
         policy,

@@ -25,6 +25,8 @@ pub enum Category {
     Namespaces,
     /// RBAC: roles, bindings and effective permissions.
     Rbac,
+    /// API versions the target Kubernetes release deprecated or removed.
+    ApiVersions,
 }
 
 impl Category {
@@ -39,6 +41,7 @@ impl Category {
             Category::ServiceAccounts => "service-accounts",
             Category::Namespaces => "namespaces",
             Category::Rbac => "rbac",
+            Category::ApiVersions => "api-versions",
         }
     }
 }
@@ -94,6 +97,16 @@ pub enum Applies {
     Role,
     /// RoleBindings and ClusterRoleBindings.
     Binding,
+    /// Every object, whatever its kind (checks of how an object is written,
+    /// such as its `apiVersion`).
+    Any,
+}
+
+impl Applies {
+    /// Whether a check for `self` runs on a subject of kind `subject`.
+    pub fn covers(self, subject: Applies) -> bool {
+        self == Applies::Any || self == subject
+    }
 }
 
 /// One security check: its stable identity and documentation, and the pure

@@ -173,7 +173,7 @@ fn evaluate_into(
     let applies = subject.applies();
     let mut violations = Violations::default();
     let mut object: Option<Arc<ObjectRef>> = None;
-    for &check in catalog.iter().filter(|c| c.applies == applies) {
+    for &check in catalog.iter().filter(|c| c.applies.covers(applies)) {
         if !policy.is_enabled(check) {
             continue;
         }

@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
-use super::{Resource, Workload};
+use super::{ObjectRef, Resource, Workload};
 
 /// Everything one evaluation sees: the objects of a manifest set or of a
 /// cluster's caches. Checks that need several objects (network policies of a
@@ -19,6 +19,54 @@ pub struct Inventory {
     pub cluster_roles: Vec<ClusterRole>,
     pub role_bindings: Vec<RoleBinding>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    /// The `apiVersion` an object was written with, where it is an old one
+    /// read in its current shape (`extensions/v1beta1` for a Deployment
+    /// reported as `apps/v1`). Only manifests have these: the API server
+    /// serves every object at the version asked for.
+    pub written_api_versions: BTreeMap<ObjectRef, String>,
+    /// The Kubernetes release the objects are meant for
+    /// (`palisade scan --kubernetes-version`); `None` is the newest.
+    pub kubernetes_version: Option<KubernetesVersion>,
+}
+
+/// A Kubernetes minor release, `1.<minor>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubernetesVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl KubernetesVersion {
+    pub const fn new(major: u32, minor: u32) -> Self {
+        KubernetesVersion { major, minor }
+    }
+}
+
+impl std::fmt::Display for KubernetesVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl std::str::FromStr for KubernetesVersion {
+    type Err = String;
+
+    /// `1.25`, `v1.25` or `1.25.3` (the patch release does not matter).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a Kubernetes version such as 1.25");
+        let trimmed = text.trim().trim_start_matches('v');
+        let mut parts = trimmed.split('.');
+        let major = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let minor = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        if parts
+            .next()
+            .is_some_and(|patch| patch.parse::<u32>().is_err())
+            || parts.next().is_some()
+        {
+            return Err(bad());
+        }
+        Ok(KubernetesVersion { major, minor })
+    }
 }
 
 impl Inventory {
@@ -49,6 +97,27 @@ impl Inventory {
             Resource::ClusterRoleBinding(r) => self.cluster_role_bindings.push(r),
             workload => self.workloads.extend(Workload::from_owned(workload)),
         }
+    }
+
+    /// Removes `object` (every definition of it), so that another
+    /// definition can take its place.
+    pub fn remove(&mut self, object: &ObjectRef) {
+        let same = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            ObjectRef::new(&object.api_version, &object.kind, meta) == *object
+        };
+        match object.kind.as_str() {
+            "Namespace" => {
+                self.namespaces.remove(&object.name);
+            }
+            "NetworkPolicy" => self.network_policies.retain(|o| !same(&o.metadata)),
+            "ServiceAccount" => self.service_accounts.retain(|o| !same(&o.metadata)),
+            "Role" => self.roles.retain(|o| !same(&o.metadata)),
+            "ClusterRole" => self.cluster_roles.retain(|o| !same(&o.metadata)),
+            "RoleBinding" => self.role_bindings.retain(|o| !same(&o.metadata)),
+            "ClusterRoleBinding" => self.cluster_role_bindings.retain(|o| !same(&o.metadata)),
+            _ => self.workloads.retain(|w| w.object != *object),
+        }
+        self.written_api_versions.remove(object);
     }
 
     /// Gives back the room the lists grew into while objects were added:

@@ -11,10 +11,10 @@ mod selector;
 mod volume;
 mod workload;
 
-pub use inventory::Inventory;
+pub use inventory::{Inventory, KubernetesVersion};
 pub use object::ObjectRef;
 pub use path::FieldPath;
-pub use resource::{DecodeError, Resource};
+pub use resource::{DecodeError, PathSegment, Resource};
 pub use selector::selector_matches;
 pub use volume::VolumeEntry;
 pub use workload::{ContainerEntry, ContainerKind, Workload};

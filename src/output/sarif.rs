@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::Report;
 use super::json::suppression_source;
 use crate::engine::{Check, Finding, Severity, SuppressionSource};
-use crate::loader::Source;
+use crate::loader::{ErrorEntry, Source};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -52,6 +52,7 @@ struct Log<'a, 'r> {
 #[serde(rename_all = "camelCase")]
 struct Run<'a, 'r> {
     tool: Value,
+    invocations: [Value; 1],
     column_kind: &'static str,
     results: Results<'a, 'r>,
 }
@@ -85,12 +86,68 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         version: "2.1.0",
         runs: [Run {
             tool: json!({"driver": driver}),
+            invocations: [invocation(report)],
             column_kind: "unicodeCodePoints",
             results: Results(report),
         }],
     };
     serde_json::to_writer_pretty(&mut *out, &log)?;
     out.write_all(b"\n")
+}
+
+/// The run's invocation: whether every input could be read, and each input
+/// error (level `error`) or skipped input (level `note`) as a tool execution
+/// notification at its file and line.
+fn invocation(report: &Report<'_>) -> Value {
+    let base_dir = report.options.base_dir.as_deref();
+    let notification = |entry: &ErrorEntry, level: &str| {
+        let mut notification = json!({
+            "level": level,
+            "message": {"text": entry.message},
+            "descriptor": {"id": if level == "error" { "invalid-input" } else { "skipped-input" }},
+        });
+        if let Some(file) = &entry.file {
+            let mut region = json!({});
+            if let Some(line) = entry.line {
+                region["startLine"] = json!(line);
+            }
+            if let Some(column) = entry.column {
+                region["startColumn"] = json!(column);
+            }
+            let mut physical = json!({"artifactLocation": {"uri": artifact_uri(file, base_dir)}});
+            if entry.line.is_some() {
+                physical["region"] = region;
+            }
+            notification["locations"] = json!([{"physicalLocation": physical}]);
+        }
+        let mut properties = serde_json::Map::new();
+        if let Some(object) = &entry.object {
+            properties.insert("object".into(), json!(object));
+        }
+        if let Some(field) = &entry.field {
+            properties.insert("field".into(), json!(field));
+        }
+        if !properties.is_empty() {
+            notification["properties"] = Value::Object(properties);
+        }
+        notification
+    };
+    let notifications: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|e| notification(e, "error"))
+        .chain(
+            report
+                .skipped_inputs
+                .iter()
+                .map(|e| notification(e, "note")),
+        )
+        .collect();
+    let mut invocation = json!({"executionSuccessful": report.errors.is_empty()});
+    if !notifications.is_empty() {
+        invocation["toolExecutionNotifications"] = json!(notifications);
+    }
+    invocation
 }
 
 fn rule(report: &Report<'_>, check: &Check) -> Value {

@@ -1168,6 +1168,66 @@ fn old_api_versions_are_scanned_and_reported() {
 }
 
 #[test]
+fn retired_api_versions_of_other_kinds_are_reported() {
+    let path = fixture("retired-kinds.yaml");
+    let doc = json_report(&["scan", &path]);
+    let found: Vec<(&str, &str, &str)> = findings(&doc)
+        .iter()
+        .map(|f| {
+            (
+                f["object"]["kind"].as_str().unwrap(),
+                f["check"].as_str().unwrap(),
+                f["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "PodSecurityPolicy",
+                "removed-api-version",
+                "policy/v1beta1 PodSecurityPolicy is not served since Kubernetes 1.25 (target 1.35); use no replacement: Pod Security Admission (namespace labels)"
+            ),
+            (
+                "HorizontalPodAutoscaler",
+                "removed-api-version",
+                "autoscaling/v2beta2 HorizontalPodAutoscaler is not served since Kubernetes 1.26 (target 1.35); use autoscaling/v2"
+            ),
+            (
+                "Ingress",
+                "removed-api-version",
+                "extensions/v1beta1 Ingress is not served since Kubernetes 1.22 (target 1.35); use networking.k8s.io/v1"
+            ),
+        ]
+    );
+    assert_eq!(findings(&doc)[2]["source"]["line"], 3);
+    assert_eq!(doc["summary"]["objects"], 3);
+    assert_eq!(
+        doc["summary"]["skipped"]["kinds"]["Ingress.networking.k8s.io"],
+        1
+    );
+    // On 1.21 only the Ingress is gone; the other two are deprecated or current.
+    let doc = json_report(&["scan", &path, "--kubernetes-version", "1.21"]);
+    let found: Vec<(&str, &str)> = findings(&doc)
+        .iter()
+        .map(|f| {
+            (
+                f["object"]["kind"].as_str().unwrap(),
+                f["check"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("PodSecurityPolicy", "deprecated-api-version"),
+            ("Ingress", "deprecated-api-version"),
+        ]
+    );
+}
+
+#[test]
 fn current_api_versions_get_no_api_version_finding() {
     let doc = json_report(&[
         "scan",

@@ -97,6 +97,9 @@ pub enum Applies {
     Role,
     /// RoleBindings and ClusterRoleBindings.
     Binding,
+    /// Objects of kinds no other check reads, written with a retired
+    /// `apiVersion` (an `extensions/v1beta1` Ingress).
+    Other,
     /// Every object, whatever its kind (checks of how an object is written,
     /// such as its `apiVersion`).
     Any,

@@ -17,7 +17,7 @@ pub use check::{Alias, Applies, Category, Check, Tool, alias};
 pub use finding::{Finding, Suppression, SuppressionSource, Violation, Violations};
 pub use severity::{Severity, UnknownSeverity};
 
-use crate::model::{Inventory, ObjectRef, Workload};
+use crate::model::{Inventory, ObjectRef, RetiredObject, Workload};
 use crate::policy::Policy;
 use crate::rbac::RbacAnalysis;
 
@@ -31,6 +31,8 @@ pub enum Subject<'a> {
     ClusterRole(&'a ClusterRole),
     RoleBinding(&'a RoleBinding),
     ClusterRoleBinding(&'a ClusterRoleBinding),
+    /// An object of another kind written with a retired `apiVersion`.
+    Retired(&'a RetiredObject),
 }
 
 impl Subject<'_> {
@@ -41,6 +43,7 @@ impl Subject<'_> {
             Subject::ServiceAccount(_) => Applies::ServiceAccount,
             Subject::Role(_) | Subject::ClusterRole(_) => Applies::Role,
             Subject::RoleBinding(_) | Subject::ClusterRoleBinding(_) => Applies::Binding,
+            Subject::Retired(_) => Applies::Other,
         }
     }
 
@@ -53,6 +56,7 @@ impl Subject<'_> {
             Subject::ClusterRole(o) => &o.metadata,
             Subject::RoleBinding(o) => &o.metadata,
             Subject::ClusterRoleBinding(o) => &o.metadata,
+            Subject::Retired(o) => &o.metadata,
         }
     }
 
@@ -68,6 +72,7 @@ impl Subject<'_> {
             Subject::ClusterRoleBinding(o) => {
                 ObjectRef::new(rbac, "ClusterRoleBinding", &o.metadata)
             }
+            Subject::Retired(o) => o.object_ref(),
         }
     }
 }
@@ -128,6 +133,7 @@ pub fn subjects(inventory: &Inventory) -> impl Iterator<Item = Subject<'_>> {
         .cluster_role_bindings
         .iter()
         .map(Subject::ClusterRoleBinding);
+    let retired = inventory.retired_objects.iter().map(Subject::Retired);
     workloads
         .chain(namespaces)
         .chain(accounts)
@@ -135,6 +141,7 @@ pub fn subjects(inventory: &Inventory) -> impl Iterator<Item = Subject<'_>> {
         .chain(cluster_roles)
         .chain(bindings)
         .chain(cluster_bindings)
+        .chain(retired)
 }
 
 /// Evaluates every subject of the inventory; findings sorted and deduplicated.

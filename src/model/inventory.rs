@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
-use super::{ObjectRef, Resource, Workload};
+use super::{ObjectRef, Resource, RetiredObject, Workload};
 
 /// Everything one evaluation sees: the objects of a manifest set or of a
 /// cluster's caches. Checks that need several objects (network policies of a
@@ -19,6 +19,8 @@ pub struct Inventory {
     pub cluster_roles: Vec<ClusterRole>,
     pub role_bindings: Vec<RoleBinding>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    /// Objects of other kinds written with a retired `apiVersion`.
+    pub retired_objects: Vec<RetiredObject>,
     /// The `apiVersion` an object was written with, where it is an old one
     /// read in its current shape (`extensions/v1beta1` for a Deployment
     /// reported as `apps/v1`). Only manifests have these: the API server
@@ -95,6 +97,7 @@ impl Inventory {
             Resource::ClusterRole(r) => self.cluster_roles.push(r),
             Resource::RoleBinding(r) => self.role_bindings.push(r),
             Resource::ClusterRoleBinding(r) => self.cluster_role_bindings.push(r),
+            Resource::Retired(o) => self.retired_objects.push(o),
             workload => self.workloads.extend(Workload::from_owned(workload)),
         }
     }
@@ -105,6 +108,7 @@ impl Inventory {
         let same = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
             ObjectRef::new(&object.api_version, &object.kind, meta) == *object
         };
+        self.retired_objects.retain(|o| o.object_ref() != *object);
         match object.kind.as_str() {
             "Namespace" => {
                 self.namespaces.remove(&object.name);
@@ -130,6 +134,7 @@ impl Inventory {
         self.cluster_roles.shrink_to_fit();
         self.role_bindings.shrink_to_fit();
         self.cluster_role_bindings.shrink_to_fit();
+        self.retired_objects.shrink_to_fit();
     }
 
     /// Network policies in a namespace.

@@ -8,7 +8,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 
-use super::ObjectRef;
+use super::{ObjectRef, RetiredObject, retired_api};
 
 /// Every kind Palisade reads, decoded into its typed form.
 // Values are short-lived (decoded, then turned into the inventory), so the
@@ -37,6 +37,9 @@ pub enum Resource {
     /// `spec.template` matter to the checks, and those have the shape of a
     /// ReplicationController's, so it is read as one.
     DeploymentConfig(ReplicationController),
+    /// An object of another kind written with an `apiVersion` Kubernetes
+    /// retired; only its identity is read.
+    Retired(RetiredObject),
 }
 
 /// Why a document that claims a scanned kind could not be decoded. The
@@ -147,7 +150,13 @@ impl Resource {
             ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
                 Resource::ClusterRoleBinding(typed(kind, value)?)
             }
-            _ => return Ok(None),
+            _ => match retired_api(api_version, kind) {
+                Some(api) => {
+                    let MetadataOnly { metadata } = typed(kind, value)?;
+                    Resource::Retired(RetiredObject { api, metadata })
+                }
+                None => return Ok(None),
+            },
         };
         Ok(Some(resource))
     }
@@ -171,6 +180,7 @@ impl Resource {
             Resource::RoleBinding(o) => &o.metadata,
             Resource::ClusterRoleBinding(o) => &o.metadata,
             Resource::DeploymentConfig(o) => &o.metadata,
+            Resource::Retired(o) => &o.metadata,
         }
     }
 
@@ -196,6 +206,7 @@ impl Resource {
                 ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
             }
             Resource::DeploymentConfig(_) => ("apps.openshift.io/v1", "DeploymentConfig"),
+            Resource::Retired(o) => (o.api.api_version, o.api.kind),
         }
     }
 
@@ -203,6 +214,13 @@ impl Resource {
         let (api_version, kind) = self.type_meta();
         ObjectRef::new(api_version, kind, self.metadata())
     }
+}
+
+/// The metadata of an object whose other fields are not read.
+#[derive(serde::Deserialize)]
+struct MetadataOnly {
+    #[serde(default)]
+    metadata: ObjectMeta,
 }
 
 fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<T, DecodeError> {
@@ -316,6 +334,30 @@ mod tests {
             None,
             "no default in apps/v1"
         );
+    }
+
+    #[test]
+    fn other_kinds_are_kept_only_with_a_retired_api_version() {
+        let ingress = json!({"metadata": {"name": "web", "namespace": "shop"}, "spec": {}});
+        let Ok(Some(Resource::Retired(retired))) =
+            Resource::decode("extensions/v1beta1", "Ingress", ingress.clone())
+        else {
+            panic!("kept");
+        };
+        assert_eq!(retired.api.removed.to_string(), "1.22");
+        let reference = Resource::Retired(retired).object_ref();
+        assert_eq!(
+            (
+                reference.api_version.as_str(),
+                reference.kind.as_str(),
+                reference.name.as_str()
+            ),
+            ("extensions/v1beta1", "Ingress", "web")
+        );
+        assert!(matches!(
+            Resource::decode("networking.k8s.io/v1", "Ingress", ingress),
+            Ok(None)
+        ));
     }
 
     #[test]

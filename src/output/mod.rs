@@ -241,6 +241,7 @@ pub(crate) fn applies_text(applies: Applies) -> &'static str {
         Applies::ServiceAccount => "service accounts",
         Applies::Role => "roles and cluster roles",
         Applies::Binding => "role bindings and cluster role bindings",
+        Applies::Other => "objects of other kinds written with a retired API version",
         Applies::Any => "every object",
     }
 }

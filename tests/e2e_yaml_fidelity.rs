@@ -106,6 +106,11 @@ const CASES: &[Case] = &[
         pointers: &["/spec/containers/1/name", "/spec/containers/1/image"],
     },
     Case {
+        name: "duplicate-key",
+        spec: "  containers:\n  - name: a\n    image: nginx\n    image: busybox\n",
+        pointers: &["/spec/containers/0/image"],
+    },
+    Case {
         name: "merge-key-list",
         spec: "  containers:\n  - &one {name: a, image: nginx, securityContext: {privileged: true}}\n  - &two {name: c, image: busybox, securityContext: {privileged: false}, workingDir: /w}\n  - <<: [*one, *two]\n    name: b\n",
         pointers: &[

@@ -844,6 +844,16 @@ mod tests {
     }
 
     #[test]
+    fn decode_errors_in_json_point_at_the_field() {
+        let text = "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Pod\",\n  \"metadata\": {\"name\": \"p\"},\n  \"spec\": {\n    \"hostNetwork\": \"sure\"\n  }\n}\n";
+        let loaded = Loader::new().load_text("in.json", text);
+        let entry = loaded.errors[0].entry();
+        assert_eq!(entry.line, Some(6), "{:?}", loaded.errors);
+        assert_eq!(entry.field.as_deref(), Some("spec.hostNetwork"));
+        assert!(!entry.message.contains("sure"), "{}", entry.message);
+    }
+
+    #[test]
     fn templates_are_skipped_not_errors() {
         let text = format!(
             "{}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}\nspec:\n  replicas: {{{{ .Values.replicas }}}}\n---\n{{{{- if .Values.x }}}}\nkind: [\n",

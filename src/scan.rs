@@ -1,7 +1,7 @@
 //! `palisade scan` and `palisade checks`: manifests in, a report and an exit
 //! status out. The clock is read here, never in the engine.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,18 +72,13 @@ fn load_and_evaluate(
     let mut collected = Collected::default();
     let loaded =
         Loader::new().load_each(&inputs, io::stdin().lock(), |object| collected.add(object));
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
-    for error in &loaded.errors {
-        eprintln!("error: {error}");
-    }
     collected.kubernetes_version = kubernetes_version;
     let scanned = collected.evaluate(loaded, policy);
     for warning in &scanned.warnings {
-        if !matches!(warning, LoadError::Template { .. }) {
-            eprintln!("warning: {warning}");
-        }
+        eprintln!("warning: {warning}");
+    }
+    for error in &scanned.errors {
+        eprintln!("error: {error}");
     }
     scanned
 }
@@ -168,8 +163,6 @@ pub struct Collected {
     sources: SourceIndex,
     objects: usize,
     warnings: Vec<LoadError>,
-    /// How many definitions of each object were read.
-    definitions: HashMap<ObjectRef, usize>,
     /// Second definitions of objects, then third ones, …: each is
     /// evaluated on its own, in place of the first.
     redefinitions: Vec<Vec<LoadedObject>>,
@@ -181,25 +174,22 @@ impl Collected {
     pub fn add(&mut self, object: LoadedObject) {
         self.objects += 1;
         let reference = object.resource.object_ref();
-        let count = self.definitions.entry(reference.clone()).or_default();
-        let index = *count;
-        *count += 1;
-        if let Some(first) = self.sources.insert(reference.clone(), &object.source) {
-            self.warnings.push(LoadError::DuplicateObject {
-                file: object.source.file.to_string(),
-                line: object.source.line,
-                object: reference.to_string(),
-                first: first.to_string(),
-            });
-        }
-        if index > 0 {
-            if self.redefinitions.len() < index {
-                self.redefinitions.resize_with(index, Vec::new);
-            }
-            self.redefinitions[index - 1].push(object);
+        let Some(first) = self.sources.insert(reference.clone(), &object.source) else {
+            add_to(&mut self.inventory, reference, object);
             return;
+        };
+        self.warnings.push(LoadError::DuplicateObject {
+            file: object.source.file.to_string(),
+            line: object.source.line,
+            object: reference.to_string(),
+            first: first.to_string(),
+        });
+        // This is definition `index` (1 the second) of the object.
+        let index = self.sources.definitions(&reference) - 1;
+        if self.redefinitions.len() < index {
+            self.redefinitions.resize_with(index, Vec::new);
         }
-        add_to(&mut self.inventory, reference, object);
+        self.redefinitions[index - 1].push(object);
     }
 
     /// Evaluates every object together, so that checks that look across

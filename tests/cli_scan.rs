@@ -733,6 +733,11 @@ fn unusable_files_in_a_directory_walk_are_warnings() {
         "{err}"
     );
     assert!(err.contains("old.yaml:1:11: not valid UTF-8"), "{err}");
+    assert_eq!(
+        err.matches("blob.yaml: binary file").count(),
+        1,
+        "once: {err}"
+    );
     let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(doc["summary"]["skipped"]["files"], 2);
     assert_eq!(doc["summary"]["objects"], 1);

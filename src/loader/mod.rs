@@ -123,7 +123,11 @@ impl Input {
 
 /// The result of reading every input.
 ///
-/// What stops a scan (`errors`, exit code 2) and what does not (`warnings`):
+/// `errors` are inputs that could not be read or decoded (every other
+/// document is still loaded: one bad document never hides the others) and
+/// problems with the inputs named; `palisade scan` reports them with the
+/// findings and exits 2 (see [`LoadError::is_invalid_input`] for which
+/// ones `--invalid=warn` lets through). `warnings` never change the status.
 /// - A path named on the command line (or `-`) that is missing, unreadable,
 ///   binary, not UTF-8 or over [`MAX_FILE_SIZE`] is an error; a file found
 ///   while walking a directory with one of those problems is skipped with a
@@ -132,7 +136,9 @@ impl Input {
 /// - Invalid YAML or JSON, a document with `kind` but no `apiVersion` (or
 ///   the reverse), and a scanned kind that does not decode are errors
 ///   wherever the file came from: a manifest that cannot be read cannot be
-///   vouched for.
+///   vouched for. When such a document has Go template actions (`{{ … }}`)
+///   it is an unrendered template instead: a warning, counted in
+///   [`Skipped::templates`].
 /// - An empty file named on the command line is a warning; input with no
 ///   Kubernetes object at all is an error.
 #[derive(Debug, Default)]
@@ -671,6 +677,12 @@ impl SourceIndex {
                 None
             }
         }
+    }
+
+    /// How many definitions of `object` were read.
+    pub fn definitions(&self, object: &ObjectRef) -> usize {
+        let first = usize::from(self.by_object.contains_key(object));
+        first + self.later.get(object).map_or(0, Vec::len)
     }
 
     /// Where definition `index` (0 the first) of `object` was read.

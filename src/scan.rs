@@ -223,13 +223,12 @@ impl Collected {
     fn with_redefinitions(&self, first: Vec<Finding>, policy: &Policy) -> (Vec<Finding>, Vec<u32>) {
         let mut all: Vec<(Finding, u32)> = first.into_iter().map(|f| (f, 0)).collect();
         for (layer, objects) in self.redefinitions.iter().enumerate() {
+            let replaced: BTreeSet<ObjectRef> =
+                objects.iter().map(|o| o.resource.object_ref()).collect();
             let mut inventory = self.inventory.clone();
-            let mut replaced = BTreeSet::new();
+            inventory.remove_all(&replaced);
             for object in objects {
-                let reference = object.resource.object_ref();
-                inventory.remove(&reference);
-                replaced.insert(reference.clone());
-                add_to(&mut inventory, reference, object.clone());
+                add_to(&mut inventory, object.resource.object_ref(), object.clone());
             }
             let definition = u32::try_from(layer + 1).unwrap_or(u32::MAX);
             let cx = Context::new(&inventory);

@@ -1,4 +1,6 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -102,26 +104,31 @@ impl Inventory {
         }
     }
 
-    /// Removes `object` (every definition of it), so that another
-    /// definition can take its place.
-    pub fn remove(&mut self, object: &ObjectRef) {
-        let same = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            ObjectRef::new(&object.api_version, &object.kind, meta) == *object
+    /// Removes `objects` (every definition of each), so that other
+    /// definitions can take their places; one pass over each list.
+    pub fn remove_all(&mut self, objects: &BTreeSet<ObjectRef>) {
+        let kept = |api_version: &str, kind: &str, meta: &ObjectMeta| {
+            !objects.contains(&ObjectRef::new(api_version, kind, meta))
         };
-        self.retired_objects.retain(|o| o.object_ref() != *object);
-        match object.kind.as_str() {
-            "Namespace" => {
-                self.namespaces.remove(&object.name);
-            }
-            "NetworkPolicy" => self.network_policies.retain(|o| !same(&o.metadata)),
-            "ServiceAccount" => self.service_accounts.retain(|o| !same(&o.metadata)),
-            "Role" => self.roles.retain(|o| !same(&o.metadata)),
-            "ClusterRole" => self.cluster_roles.retain(|o| !same(&o.metadata)),
-            "RoleBinding" => self.role_bindings.retain(|o| !same(&o.metadata)),
-            "ClusterRoleBinding" => self.cluster_role_bindings.retain(|o| !same(&o.metadata)),
-            _ => self.workloads.retain(|w| w.object != *object),
-        }
-        self.written_api_versions.remove(object);
+        let rbac = "rbac.authorization.k8s.io/v1";
+        self.workloads.retain(|w| !objects.contains(&w.object));
+        self.namespaces
+            .retain(|_, o| kept("v1", "Namespace", &o.metadata));
+        self.network_policies
+            .retain(|o| kept("networking.k8s.io/v1", "NetworkPolicy", &o.metadata));
+        self.service_accounts
+            .retain(|o| kept("v1", "ServiceAccount", &o.metadata));
+        self.roles.retain(|o| kept(rbac, "Role", &o.metadata));
+        self.cluster_roles
+            .retain(|o| kept(rbac, "ClusterRole", &o.metadata));
+        self.role_bindings
+            .retain(|o| kept(rbac, "RoleBinding", &o.metadata));
+        self.cluster_role_bindings
+            .retain(|o| kept(rbac, "ClusterRoleBinding", &o.metadata));
+        self.retired_objects
+            .retain(|o| !objects.contains(&o.object_ref()));
+        self.written_api_versions
+            .retain(|object, _| !objects.contains(object));
     }
 
     /// Gives back the room the lists grew into while objects were added:

@@ -154,3 +154,55 @@ impl Inventory {
             .filter(move |np| np.metadata.namespace.as_deref().unwrap_or("") == namespace)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn resource(api_version: &str, kind: &str, name: &str, extra: serde_json::Value) -> Resource {
+        let mut value = json!({"metadata": {"name": name, "namespace": "ns"}});
+        value
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        Resource::decode(api_version, kind, value)
+            .expect("decodes")
+            .expect("scanned")
+    }
+
+    #[test]
+    fn remove_all_takes_out_exactly_the_objects_named() {
+        let pod = |name| {
+            resource(
+                "v1",
+                "Pod",
+                name,
+                json!({"spec": {"containers": [{"name": "a"}]}}),
+            )
+        };
+        let role = |name| resource("rbac.authorization.k8s.io/v1", "Role", name, json!({}));
+        let ingress = resource("extensions/v1beta1", "Ingress", "old", json!({}));
+        let resources = [pod("a"), pod("b"), role("r"), role("s"), ingress.clone()];
+        let mut inventory = Inventory::from_resources(&resources);
+        let gone: BTreeSet<ObjectRef> = [pod("a"), role("s"), ingress]
+            .iter()
+            .map(Resource::object_ref)
+            .collect();
+        inventory.remove_all(&gone);
+        let workloads: Vec<&str> = inventory
+            .workloads
+            .iter()
+            .map(|w| w.object.name.as_str())
+            .collect();
+        assert_eq!(workloads, ["b"]);
+        let roles: Vec<_> = inventory
+            .roles
+            .iter()
+            .map(|r| r.metadata.name.as_deref())
+            .collect();
+        assert_eq!(roles, [Some("r")]);
+        assert!(inventory.retired_objects.is_empty());
+    }
+}

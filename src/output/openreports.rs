@@ -18,8 +18,11 @@
 //!   the report's scope); ClusterRoles and ClusterRoleBindings into the
 //!   ClusterReport.
 //!
-//! Results are ordered (failures worst first, then skips, then passes by
-//! check id) and cut to [`RESULTS_BUDGET_BYTES`] in that order, so the same
+//! `palisade scan` adds one `error` result per input that could not be
+//! read or decoded to the ClusterReport (see [`error_result`]).
+//!
+//! Results are ordered (failures worst first, then skips, then input
+//! errors in input order, then passes by check id) and cut to [`RESULTS_BUDGET_BYTES`] in that order, so the same
 //! findings always give the same bytes.
 
 use std::collections::BTreeMap;

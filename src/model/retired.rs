@@ -57,6 +57,8 @@ const fn retired(
 /// v1.16 and v1.25 sections). Review objects (`TokenReview`, …), `Scale`,
 /// `Eviction` and other kinds that are never stored are left out. A removal
 /// after the newest release is the one announced by the markers.
+/// `tests/e2e_api_versions.rs` checks every removal up to the test cluster's
+/// release, and its replacement, against the API server's discovery.
 pub static RETIRED_APIS: &[RetiredApi] = &[
     retired(
         "admissionregistration.k8s.io/v1alpha1",

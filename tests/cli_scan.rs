@@ -1312,6 +1312,38 @@ fn each_definition_of_an_object_is_evaluated_where_it_is() {
         privileged["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
         "tests/fixtures/scan/dupes/b.yaml"
     );
+    // The same finding in both definitions: two results, each at its file,
+    // with fingerprints that do not merge them.
+    let args = [
+        "scan",
+        a.as_str(),
+        b.as_str(),
+        "-o",
+        "sarif",
+        "--checks",
+        "run-as-non-root",
+    ];
+    let sarif: Value = serde_json::from_str(&scan_output(&args).1).unwrap();
+    let results: Vec<(&str, &str)> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["properties"]["object"]["name"] == "web")
+        .map(|r| {
+            (
+                r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap(),
+                r["partialFingerprints"]["palisadeFinding/v1"]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results[0].0, "tests/fixtures/scan/dupes/a.yaml");
+    assert_eq!(results[1].0, "tests/fixtures/scan/dupes/b.yaml");
+    assert_ne!(results[0].1, results[1].1);
     // The table says where a later definition's finding is.
     let mut args = vec!["scan", a.as_str(), b.as_str()];
     args.extend(checks);

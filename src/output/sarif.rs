@@ -207,11 +207,16 @@ fn help_markdown(check: &Check) -> String {
 
 fn result(report: &Report<'_>, finding: &Finding, source: Option<&Source>) -> Value {
     let object = &finding.object;
+    // A later definition of the object (the same object in another file)
+    // is another place to fix: its findings must not merge with the first's.
+    let elsewhere = source
+        .filter(|s| Some(*s) != report.source(object))
+        .map(|s| s.file.as_ref());
     let mut result = json!({
         "ruleId": finding.check.id,
         "level": level(finding.severity),
         "message": {"text": format!("{object}: {} (at {})", finding.message, finding.path)},
-        "partialFingerprints": {"palisadeFinding/v1": fingerprint(finding)},
+        "partialFingerprints": {"palisadeFinding/v1": fingerprint(finding, elsewhere)},
         "properties": {
             "severity": finding.severity,
             "path": finding.path,
@@ -268,8 +273,9 @@ fn object_id(finding: &Finding) -> String {
 }
 
 /// A hash of what the finding is about, not where: it survives edits that
-/// move the object within its file.
-fn fingerprint(finding: &Finding) -> String {
+/// move the object within its file. Only a finding of a second (third, …)
+/// definition of its object mixes in that definition's file.
+fn fingerprint(finding: &Finding, later_definition: Option<&str>) -> String {
     let mut hasher = Sha256::new();
     for part in [
         object_id(finding).as_str(),
@@ -278,6 +284,10 @@ fn fingerprint(finding: &Finding) -> String {
         finding.container.as_deref().unwrap_or(""),
     ] {
         hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    if let Some(file) = later_definition {
+        hasher.update(file.as_bytes());
         hasher.update([0]);
     }
     hasher

@@ -358,7 +358,10 @@ fn whole_scan(c: &mut Criterion) {
                 let loaded = Loader::new().load_text("bench.yaml", &text);
                 let scanned = scan::evaluate(loaded, &policy);
                 let report = Report {
+                    errors: &[],
+                    skipped_inputs: &[],
                     findings: &scanned.findings,
+                    definitions: &scanned.definitions,
                     sources: &scanned.sources,
                     checks: &checks,
                     policy: &policy,

@@ -37,11 +37,13 @@ pub enum Command {
 }
 
 /// Exit codes: 0 no unsuppressed finding at or above `--fail-on`, 1 there
-/// are, 2 usage or input errors.
+/// are, 2 usage errors or (unless `--invalid=warn`) invalid input.
 #[derive(Args, Debug)]
 #[command(
     after_help = "Exit status: 0 no unsuppressed finding at or above --fail-on, \
-                        1 there are, 2 usage or input error."
+                        1 there are, 2 usage error or an input that is not a valid manifest \
+                        (after the full report; --invalid=warn reports it without changing \
+                        the status)."
 )]
 pub struct ScanArgs {
     /// Files and directories to scan (directories recursively: .yaml, .yml,
@@ -80,6 +82,25 @@ pub struct ScanArgs {
     /// severity overrides, exceptions.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+
+    /// What an input that is not a valid manifest does to the exit status:
+    /// `error` exits 2 (after the full report), `warn` only reports it.
+    /// Every valid document is scanned either way.
+    #[arg(long, value_enum, default_value_t = Invalid::Error, value_name = "MODE")]
+    pub invalid: Invalid,
+
+    /// The Kubernetes release the manifests are for (e.g. `1.25`): decides
+    /// which API versions `removed-api-version` and `deprecated-api-version`
+    /// report. Default: the newest release Palisade knows.
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<crate::model::KubernetesVersion>,
+}
+
+/// `--invalid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Invalid {
+    Error,
+    Warn,
 }
 
 #[derive(Args, Debug)]

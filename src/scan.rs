@@ -1,15 +1,18 @@
 //! `palisade scan` and `palisade checks`: manifests in, a report and an exit
 //! status out. The clock is read here, never in the engine.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::checks::catalog;
-use crate::cli::{ChecksArgs, ScanArgs};
-use crate::engine::{self, Check, Finding, Severity};
-use crate::loader::{Input, LoadError, Loaded, LoadedObject, Loader, SourceIndex, read_policy};
-use crate::model::Inventory;
+use crate::cli::{ChecksArgs, Invalid, ScanArgs};
+use crate::engine::{self, Check, Context, Finding, Severity};
+use crate::loader::{
+    ErrorEntry, Input, LoadError, Loaded, LoadedObject, Loader, SourceIndex, read_policy,
+};
+use crate::model::{Inventory, KubernetesVersion, ObjectRef};
 use crate::output::{self, Evaluated, Format, Options, Report, Summary};
 use crate::policy::Policy;
 
@@ -17,7 +20,8 @@ use crate::policy::Policy;
 pub const EXIT_OK: u8 = 0;
 /// Unsuppressed findings at or above `--fail-on`.
 pub const EXIT_FINDINGS: u8 = 1;
-/// Usage or input error.
+/// Usage error, or an input that is not a valid manifest (unless
+/// `--invalid=warn`), reported after the full report.
 pub const EXIT_ERROR: u8 = 2;
 
 pub fn run(args: &ScanArgs) -> ExitCode {
@@ -32,42 +36,51 @@ pub fn run(args: &ScanArgs) -> ExitCode {
 
 fn scan(args: &ScanArgs) -> Result<u8, String> {
     let policy = policy(args)?;
-    let Some(scanned) = load_and_evaluate(&args.paths, &policy) else {
-        return Ok(EXIT_ERROR);
-    };
+    let scanned = load_and_evaluate(&args.paths, &policy, args.kubernetes_version);
     write_report(args, &policy, &scanned)?;
+    let code = exit_code(args, &scanned);
+    // The process ends here: let the OS take back the inventory at once
+    // rather than freeing every object of a large scan one by one.
+    std::mem::forget(scanned);
+    Ok(code)
+}
+
+/// 2 for a usage error, or for invalid input unless `--invalid=warn`;
+/// otherwise what the findings say.
+fn exit_code(args: &ScanArgs, scanned: &Scanned) -> u8 {
+    let usage_error = scanned.errors.iter().any(|e| !e.is_invalid_input());
+    let invalid_input = scanned.errors.iter().any(LoadError::is_invalid_input);
+    if usage_error || (invalid_input && args.invalid == Invalid::Error) {
+        return EXIT_ERROR;
+    }
     let failed = args
         .fail_on
         .threshold()
         .is_some_and(|threshold| fails(&scanned.findings, threshold));
-    // The process ends here: let the OS take back the inventory at once
-    // rather than freeing every object of a large scan one by one.
-    std::mem::forget(scanned);
-    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+    if failed { EXIT_FINDINGS } else { EXIT_OK }
 }
 
-/// Reads the inputs and evaluates them; `None` (with the errors printed)
-/// when an input cannot be read.
-fn load_and_evaluate(paths: &[PathBuf], policy: &Policy) -> Option<Scanned> {
+/// Reads the inputs and evaluates every object that could be read; the
+/// problems go to standard error and into the report.
+fn load_and_evaluate(
+    paths: &[PathBuf],
+    policy: &Policy,
+    kubernetes_version: Option<KubernetesVersion>,
+) -> Scanned {
     let inputs: Vec<Input> = paths.iter().cloned().map(Input::from_arg).collect();
     // Objects go into the inventory as they are decoded.
     let mut collected = Collected::default();
     let loaded =
         Loader::new().load_each(&inputs, io::stdin().lock(), |object| collected.add(object));
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
-    if !loaded.errors.is_empty() {
-        for error in &loaded.errors {
-            eprintln!("error: {error}");
-        }
-        return None;
-    }
-    let scanned = collected.evaluate(&loaded, policy);
+    collected.kubernetes_version = kubernetes_version;
+    let scanned = collected.evaluate(loaded, policy);
     for warning in &scanned.warnings {
         eprintln!("warning: {warning}");
     }
-    Some(scanned)
+    for error in &scanned.errors {
+        eprintln!("error: {error}");
+    }
+    scanned
 }
 
 fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(), String> {
@@ -80,8 +93,18 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
         Format::Junit | Format::Openreports => evaluated_objects(&scanned.inventory),
         _ => Vec::new(),
     };
+    let errors: Vec<ErrorEntry> = scanned.errors.iter().map(LoadError::entry).collect();
+    let skipped_inputs: Vec<ErrorEntry> = scanned
+        .warnings
+        .iter()
+        .filter(|w| matches!(w, LoadError::Template { .. }))
+        .map(LoadError::entry)
+        .collect();
     let report = Report {
+        errors: &errors,
+        skipped_inputs: &skipped_inputs,
         findings: &scanned.findings,
+        definitions: &scanned.definitions,
         sources: &scanned.sources,
         checks: &checks,
         policy,
@@ -120,8 +143,14 @@ pub struct Scanned {
     pub inventory: Inventory,
     pub sources: SourceIndex,
     pub findings: Vec<Finding>,
+    /// Which definition of its object each finding is at (0 the first),
+    /// parallel to `findings`; empty when no object is defined twice.
+    pub definitions: Vec<u32>,
     pub summary: Summary,
-    /// Objects defined more than once.
+    /// Inputs that could not be read or decoded, and usage errors.
+    pub errors: Vec<LoadError>,
+    /// Skipped inputs (templates, unreadable walked files) and objects
+    /// defined more than once.
     pub warnings: Vec<LoadError>,
 }
 
@@ -129,41 +158,101 @@ pub struct Scanned {
 /// object came from.
 #[derive(Default)]
 pub struct Collected {
+    /// The first definition of every object.
     inventory: Inventory,
     sources: SourceIndex,
     objects: usize,
     warnings: Vec<LoadError>,
+    /// Second definitions of objects, then third ones, …: each is
+    /// evaluated on its own, in place of the first.
+    redefinitions: Vec<Vec<LoadedObject>>,
+    /// `--kubernetes-version`.
+    pub kubernetes_version: Option<KubernetesVersion>,
 }
 
 impl Collected {
     pub fn add(&mut self, object: LoadedObject) {
         self.objects += 1;
         let reference = object.resource.object_ref();
-        if let Some(first) = self.sources.insert(reference.clone(), &object.source) {
-            self.warnings.push(LoadError::DuplicateObject {
-                file: object.source.file.to_string(),
-                line: object.source.line,
-                object: reference.to_string(),
-                first: first.to_string(),
-            });
+        let Some(first) = self.sources.insert(reference.clone(), &object.source) else {
+            add_to(&mut self.inventory, reference, object);
+            return;
+        };
+        self.warnings.push(LoadError::DuplicateObject {
+            file: object.source.file.to_string(),
+            line: object.source.line,
+            object: reference.to_string(),
+            first: first.to_string(),
+        });
+        // This is definition `index` (1 the second) of the object.
+        let index = self.sources.definitions(&reference) - 1;
+        if self.redefinitions.len() < index {
+            self.redefinitions.resize_with(index, Vec::new);
         }
-        self.inventory.insert(object.resource);
+        self.redefinitions[index - 1].push(object);
     }
 
     /// Evaluates every object together, so that checks that look across
     /// objects (network policies of a namespace) see the whole input.
-    pub fn evaluate(mut self, loaded: &Loaded, policy: &Policy) -> Scanned {
+    pub fn evaluate(mut self, loaded: Loaded, policy: &Policy) -> Scanned {
         self.inventory.shrink_to_fit();
-        let findings = engine::evaluate(&self.inventory, catalog(), policy);
+        self.inventory.kubernetes_version = self.kubernetes_version;
+        let mut findings = engine::evaluate(&self.inventory, catalog(), policy);
+        let mut definitions = Vec::new();
+        if !self.redefinitions.is_empty() {
+            (findings, definitions) = self.with_redefinitions(findings, policy);
+        }
         let summary = Summary::new(&findings, self.objects, loaded.files, &loaded.skipped);
+        let mut warnings = loaded.warnings;
+        warnings.append(&mut self.warnings);
         Scanned {
             inventory: self.inventory,
             sources: self.sources,
             findings,
+            definitions,
             summary,
-            warnings: self.warnings,
+            errors: loaded.errors,
+            warnings,
         }
     }
+
+    /// Adds the findings of every later definition of an object, each
+    /// evaluated in place of the first with the rest of the input around
+    /// it, to `first` (the findings of the first definitions); returns all
+    /// of them sorted, with the definition each was found in.
+    fn with_redefinitions(&self, first: Vec<Finding>, policy: &Policy) -> (Vec<Finding>, Vec<u32>) {
+        let mut all: Vec<(Finding, u32)> = first.into_iter().map(|f| (f, 0)).collect();
+        for (layer, objects) in self.redefinitions.iter().enumerate() {
+            let replaced: BTreeSet<ObjectRef> =
+                objects.iter().map(|o| o.resource.object_ref()).collect();
+            let mut inventory = self.inventory.clone();
+            inventory.remove_all(&replaced);
+            for object in objects {
+                add_to(&mut inventory, object.resource.object_ref(), object.clone());
+            }
+            let definition = u32::try_from(layer + 1).unwrap_or(u32::MAX);
+            let cx = Context::new(&inventory);
+            for subject in engine::subjects(&inventory) {
+                if replaced.contains(&subject.object_ref()) {
+                    let found = engine::evaluate_subject(&subject, &cx, catalog(), policy);
+                    all.extend(found.into_iter().map(|f| (f, definition)));
+                }
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter().unzip()
+    }
+}
+
+/// Adds a loaded object to `inventory`, noting an old `apiVersion`.
+fn add_to(inventory: &mut Inventory, reference: ObjectRef, object: LoadedObject) {
+    if object.api_version != reference.api_version {
+        inventory
+            .written_api_versions
+            .insert(reference, object.api_version);
+    }
+    inventory.insert(object.resource);
 }
 
 /// Evaluates the objects of `loaded` (see [`Collected::evaluate`]).
@@ -172,7 +261,7 @@ pub fn evaluate(mut loaded: Loaded, policy: &Policy) -> Scanned {
     for object in std::mem::take(&mut loaded.objects) {
         collected.add(object);
     }
-    collected.evaluate(&loaded, policy)
+    collected.evaluate(loaded, policy)
 }
 
 /// Every object the engine evaluated, once each, in report order (the

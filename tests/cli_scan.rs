@@ -559,7 +559,7 @@ fn duplicate_objects_give_a_warning() {
     assert_eq!(code(&output), 1);
     let err = stderr(&output);
     assert!(
-        err.contains("copy.yaml:14: Deployment/web -n shop is also defined at tests/fixtures/scan/privileged.yaml:14"),
+        err.contains("copy.yaml:14: Deployment/web -n shop is also defined at tests/fixtures/scan/privileged.yaml:14; each definition is checked on its own"),
         "{err}"
     );
 }
@@ -611,7 +611,7 @@ fn decode_error_names_object_and_field() {
     assert_input_error(
         &[&fixture("decode-error.yaml")],
         &[
-            "error: tests/fixtures/scan/decode-error.yaml:1: document 0: cannot decode Deployment web: field `spec.replicas`: invalid type: string \"many\"",
+            "error: tests/fixtures/scan/decode-error.yaml:6: document 0: cannot decode Deployment web: field `spec.replicas`: invalid type: string, expected i32",
         ],
     );
 }
@@ -738,6 +738,11 @@ fn unusable_files_in_a_directory_walk_are_warnings() {
         "{err}"
     );
     assert!(err.contains("old.yaml:1:11: not valid UTF-8"), "{err}");
+    assert_eq!(
+        err.matches("blob.yaml: binary file").count(),
+        1,
+        "once: {err}"
+    );
     let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(doc["summary"]["skipped"]["files"], 2);
     assert_eq!(doc["summary"]["objects"], 1);
@@ -865,5 +870,491 @@ fn docs_checks_md_is_up_to_date() {
     assert!(
         committed == stdout(&output),
         "docs/checks.md is stale: run scripts/gen-docs.sh"
+    );
+}
+
+// ------------------------------------------------ invalid input among valid
+
+/// Runs a scan and returns its exit code, stdout and stderr.
+fn scan_output(args: &[&str]) -> (i32, String, String) {
+    let output = run(args);
+    (code(&output), stdout(&output), stderr(&output))
+}
+
+#[test]
+fn invalid_documents_never_hide_the_others() {
+    let dir = fixture("mixed");
+    let (status, out, err) = scan_output(&[
+        "scan",
+        &dir,
+        "-o",
+        "json",
+        "--checks",
+        "privileged-container",
+    ]);
+    assert_eq!(status, 2, "invalid input exits 2 after the report: {err}");
+    let doc: Value = serde_json::from_str(&out).expect("the full report is printed");
+    let agent = findings_on(&doc, "agent", "privileged-container");
+    assert_eq!(agent.len(), 1, "the privileged DaemonSet is reported");
+    let errors = doc["errors"].as_array().expect("errors array");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = &errors[0];
+    assert_eq!(error["file"], "tests/fixtures/scan/mixed/quoted-port.yaml");
+    assert_eq!(error["line"], 14, "the line of the offending field");
+    assert_eq!(error["field"], "spec.containers[0].env[0].value");
+    assert_eq!(error["object"], "Pod api");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type: integer, expected a string"),
+        "{error}"
+    );
+    assert!(
+        !out.contains("8675309") && !err.contains("8675309"),
+        "the value is never echoed"
+    );
+    let skipped = doc["skippedInputs"].as_array().expect("skipped inputs");
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        skipped[0]["file"],
+        "tests/fixtures/scan/mixed/chart/templates/deployment.yaml"
+    );
+    assert_eq!(doc["summary"]["skipped"]["templates"], 1);
+    assert!(
+        err.contains("error: tests/fixtures/scan/mixed/quoted-port.yaml:14:"),
+        "{err}"
+    );
+
+    // --invalid=warn keeps the findings' exit status.
+    let (status, _, _) = scan_output(&[
+        "scan",
+        &dir,
+        "--invalid",
+        "warn",
+        "--checks",
+        "privileged-container",
+    ]);
+    assert_eq!(status, 1);
+    let (status, _, _) = scan_output(&[
+        "scan",
+        &dir,
+        "--invalid=warn",
+        "--checks",
+        "privileged-container",
+        "--fail-on",
+        "none",
+    ]);
+    assert_eq!(status, 0);
+    // A usage error still exits 2 with --invalid=warn.
+    let (status, _, _) = scan_output(&["scan", &dir, "no-such-dir", "--invalid=warn"]);
+    assert_eq!(status, 2);
+}
+
+#[test]
+fn a_valid_directory_has_no_error_entries() {
+    let (status, out, _) = scan_output(&["scan", &fixture("tree"), "-o", "json"]);
+    assert!(matches!(status, 0 | 1));
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["errors"], serde_json::json!([]));
+    assert_eq!(doc["skippedInputs"], serde_json::json!([]));
+}
+
+#[test]
+fn error_entries_in_every_format() {
+    let dir = fixture("mixed");
+    let base = [
+        "scan",
+        dir.as_str(),
+        "--checks",
+        "privileged-container",
+        "-o",
+    ];
+    let with = |format: &str| {
+        let mut args = base.to_vec();
+        args.push(format);
+        let (status, out, _) = scan_output(&args);
+        assert_eq!(status, 2, "{format}");
+        assert!(!out.contains("8675309"), "{format}: {out}");
+        out
+    };
+    let table = with("table");
+    assert!(table.contains("Input errors (not scanned):"), "{table}");
+    assert!(
+        table.contains("tests/fixtures/scan/mixed/quoted-port.yaml:14: document 0: cannot decode Pod api: field `spec.containers[0].env[0].value`"),
+        "{table}"
+    );
+    assert!(table.contains("Skipped inputs:"), "{table}");
+    assert!(table.contains("1 input error"), "{table}");
+    assert!(table.contains("DaemonSet/agent -n kube-system"), "{table}");
+
+    let yaml: Value = serde_norway::from_str(&with("yaml")).unwrap();
+    assert_eq!(yaml["errors"][0]["line"], 14);
+
+    let sarif: Value = serde_json::from_str(&with("sarif")).unwrap();
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let notifications = invocation["toolExecutionNotifications"].as_array().unwrap();
+    let error = notifications
+        .iter()
+        .find(|n| n["level"] == "error")
+        .expect("an error");
+    let location = &error["locations"][0]["physicalLocation"];
+    assert_eq!(
+        location["artifactLocation"]["uri"],
+        "tests/fixtures/scan/mixed/quoted-port.yaml"
+    );
+    assert_eq!(location["region"]["startLine"], 14);
+    assert_eq!(
+        error["properties"]["field"],
+        "spec.containers[0].env[0].value"
+    );
+    assert!(
+        notifications.iter().any(|n| n["level"] == "note"),
+        "the skipped template"
+    );
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 1);
+
+    let junit = with("junit");
+    assert!(junit.contains(r#"errors="1""#), "{junit}");
+    assert!(
+        junit.contains(r#"<testcase name="tests/fixtures/scan/mixed/quoted-port.yaml:14" classname="input" file="tests/fixtures/scan/mixed/quoted-port.yaml" line="14"><error message="document 0: cannot decode Pod api"#),
+        "{junit}"
+    );
+
+    let reports = with("openreports");
+    let cluster: Value = reports
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_norway::from_str::<Value>(d).unwrap())
+        .find(|d| d["kind"] == "ClusterReport")
+        .expect("a ClusterReport");
+    let error = cluster["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["result"] == "error")
+        .expect("an error result");
+    assert_eq!(error["properties"]["line"], "14");
+    assert_eq!(
+        error["properties"]["file"],
+        "tests/fixtures/scan/mixed/quoted-port.yaml"
+    );
+    assert_eq!(cluster["summary"]["error"], 1);
+}
+
+#[test]
+fn a_template_named_alone_is_skipped_not_invalid() {
+    let template = fixture("mixed/chart/templates/deployment.yaml");
+    let (status, _, err) = scan_output(&["scan", &template]);
+    assert!(err.contains("skipped: a template"), "{err}");
+    // Nothing to scan is still a usage error.
+    assert_eq!(status, 2, "{err}");
+    assert!(err.contains("no Kubernetes objects found"), "{err}");
+}
+
+// ------------------------------------------------------------ YAML 1.1 and merge keys
+
+#[test]
+fn yaml_1_1_booleans_read_as_kubectl_reads_them() {
+    let doc = json_report(&[
+        "scan",
+        &fixture("yaml11.yaml"),
+        "--checks",
+        "privileged-container,host-network",
+    ]);
+    assert_eq!(
+        findings_on(&doc, "yes-pod", "privileged-container").len(),
+        1
+    );
+    assert_eq!(findings_on(&doc, "yes-pod", "host-network").len(), 1);
+    assert!(findings_on(&doc, "no-pod", "privileged-container").is_empty());
+    assert!(findings_on(&doc, "no-pod", "host-network").is_empty());
+}
+
+#[test]
+fn yes_in_a_string_field_is_invalid_as_in_kubernetes() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: nginx\n    env:\n    - {name: DEBUG, value: yes}\n";
+    let output = run_with_stdin(&["scan", "-", "-o", "json"], pod.as_bytes());
+    assert_eq!(code(&output), 2);
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(doc["errors"][0]["field"], "spec.containers[0].env[0].value");
+    assert_eq!(doc["errors"][0]["line"], 9);
+    let quoted = pod.replace("value: yes", "value: 'yes'");
+    let output = run_with_stdin(&["scan", "-", "--fail-on", "none"], quoted.as_bytes());
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+}
+
+#[test]
+fn merge_keys_are_resolved_before_checks() {
+    let doc = json_report(&[
+        "scan",
+        &fixture("merge-keys.yaml"),
+        "--checks",
+        "privileged-container,cpu-limits-missing,memory-limits-missing",
+    ]);
+    let privileged: Vec<&str> = findings_on(&doc, "web", "privileged-container")
+        .iter()
+        .map(|f| f["container"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        privileged,
+        ["app", "sidecar"],
+        "the sidecar through its merge key; the logger's own `privileged: false` wins"
+    );
+    let limits: Vec<_> = findings(&doc)
+        .iter()
+        .filter(|f| f["check"] == "cpu-limits-missing" || f["check"] == "memory-limits-missing")
+        .collect();
+    assert!(
+        limits.is_empty(),
+        "resources set through a merge key count: {limits:?}"
+    );
+}
+
+// ------------------------------------------------------------- old API versions
+
+#[test]
+fn old_api_versions_are_scanned_and_reported() {
+    let path = fixture("old-apis.yaml");
+    let doc = json_report(&[
+        "scan",
+        &path,
+        "--checks",
+        "privileged-container,host-pid,rbac-wildcard-everything,removed-api-version,deprecated-api-version",
+    ]);
+    assert_eq!(findings_on(&doc, "legacy", "privileged-container").len(), 1);
+    assert_eq!(findings_on(&doc, "nightly", "host-pid").len(), 1);
+    assert_eq!(
+        findings_on(&doc, "legacy-admin", "rbac-wildcard-everything").len(),
+        1
+    );
+    let removed: Vec<&str> = findings(&doc)
+        .iter()
+        .filter(|f| f["check"] == "removed-api-version")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed.len(), 3, "{removed:?}");
+    assert!(removed.contains(
+        &"batch/v1beta1 CronJob is not served since Kubernetes 1.25 (target 1.35); use batch/v1"
+    ));
+    let legacy = findings_on(&doc, "legacy", "removed-api-version");
+    assert_eq!(legacy[0]["path"], "apiVersion");
+    assert_eq!(legacy[0]["source"]["line"], 2);
+
+    // On Kubernetes 1.21 the CronJob and the ClusterRole are only deprecated.
+    let doc = json_report(&[
+        "scan",
+        &path,
+        "--kubernetes-version",
+        "1.21",
+        "--checks",
+        "removed-api-version,deprecated-api-version",
+    ]);
+    let ids: Vec<(&str, &str)> = findings(&doc)
+        .iter()
+        .map(|f| {
+            (
+                f["object"]["name"].as_str().unwrap(),
+                f["check"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("legacy-admin", "deprecated-api-version"),
+            ("nightly", "deprecated-api-version"),
+            ("legacy", "removed-api-version"),
+        ]
+    );
+    let output = run(&["scan", &path, "--kubernetes-version", "one.two"]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("not a Kubernetes version"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn retired_api_versions_of_other_kinds_are_reported() {
+    let path = fixture("retired-kinds.yaml");
+    let doc = json_report(&["scan", &path]);
+    let found: Vec<(&str, &str, &str)> = findings(&doc)
+        .iter()
+        .map(|f| {
+            (
+                f["object"]["kind"].as_str().unwrap(),
+                f["check"].as_str().unwrap(),
+                f["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "PodSecurityPolicy",
+                "removed-api-version",
+                "policy/v1beta1 PodSecurityPolicy is not served since Kubernetes 1.25 (target 1.35); use no replacement: Pod Security Admission (namespace labels)"
+            ),
+            (
+                "HorizontalPodAutoscaler",
+                "removed-api-version",
+                "autoscaling/v2beta2 HorizontalPodAutoscaler is not served since Kubernetes 1.26 (target 1.35); use autoscaling/v2"
+            ),
+            (
+                "Ingress",
+                "removed-api-version",
+                "extensions/v1beta1 Ingress is not served since Kubernetes 1.22 (target 1.35); use networking.k8s.io/v1"
+            ),
+        ]
+    );
+    assert_eq!(findings(&doc)[2]["source"]["line"], 3);
+    assert_eq!(doc["summary"]["objects"], 3);
+    assert_eq!(
+        doc["summary"]["skipped"]["kinds"]["Ingress.networking.k8s.io"],
+        1
+    );
+    // On 1.21 only the Ingress is gone; the other two are deprecated or current.
+    let doc = json_report(&["scan", &path, "--kubernetes-version", "1.21"]);
+    let found: Vec<(&str, &str)> = findings(&doc)
+        .iter()
+        .map(|f| {
+            (
+                f["object"]["kind"].as_str().unwrap(),
+                f["check"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("PodSecurityPolicy", "deprecated-api-version"),
+            ("Ingress", "deprecated-api-version"),
+        ]
+    );
+}
+
+#[test]
+fn current_api_versions_get_no_api_version_finding() {
+    let doc = json_report(&[
+        "scan",
+        &fixture("privileged.yaml"),
+        "--checks",
+        "removed-api-version,deprecated-api-version",
+    ]);
+    assert!(findings(&doc).is_empty());
+}
+
+// ------------------------------------------------------------ DeploymentConfig
+
+#[test]
+fn deployment_configs_are_workloads() {
+    let doc = json_report(&[
+        "scan",
+        &fixture("deploymentconfig.yaml"),
+        "--checks",
+        "privileged-container",
+    ]);
+    let frontend = findings_on(&doc, "frontend", "privileged-container");
+    assert_eq!(frontend.len(), 1);
+    assert_eq!(frontend[0]["object"]["kind"], "DeploymentConfig");
+    assert_eq!(frontend[0]["object"]["apiVersion"], "apps.openshift.io/v1");
+    assert_eq!(
+        frontend[0]["path"],
+        "spec.template.spec.containers[name=web].securityContext.privileged"
+    );
+    assert!(findings_on(&doc, "backend", "privileged-container").is_empty());
+    assert_eq!(doc["summary"]["objects"], 2);
+}
+
+// ------------------------------------------------------------------ duplicates
+
+#[test]
+fn each_definition_of_an_object_is_evaluated_where_it_is() {
+    let a = fixture("dupes/a.yaml");
+    let b = fixture("dupes/b.yaml");
+    let checks = ["--checks", "rbac-wildcard-everything,privileged-container"];
+    for (order, wildcard_file, privileged_file) in [([&a, &b], &a, &b), ([&b, &a], &a, &b)] {
+        let mut args = vec!["scan", order[0].as_str(), order[1].as_str(), "-o", "json"];
+        args.extend(checks);
+        let (status, out, err) = scan_output(&args);
+        assert_eq!(
+            status, 1,
+            "the wildcard ClusterRole fails --fail-on high: {err}"
+        );
+        assert!(err.contains("is also defined at"), "{err}");
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        let wildcard = findings_on(&doc, "ops", "rbac-wildcard-everything");
+        assert_eq!(wildcard.len(), 1, "{order:?}");
+        assert_eq!(
+            wildcard[0]["source"]["file"],
+            wildcard_file.as_str(),
+            "{order:?}"
+        );
+        let privileged = findings_on(&doc, "web", "privileged-container");
+        assert_eq!(privileged.len(), 1, "{order:?}");
+        assert_eq!(
+            privileged[0]["source"]["file"],
+            privileged_file.as_str(),
+            "{order:?}"
+        );
+        assert_eq!(privileged[0]["source"]["line"], 9);
+    }
+    // SARIF puts the annotation on the file that has the field.
+    let mut args = vec!["scan", a.as_str(), b.as_str(), "-o", "sarif"];
+    args.extend(checks);
+    let sarif: Value = serde_json::from_str(&scan_output(&args).1).unwrap();
+    let privileged = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "privileged-container")
+        .unwrap();
+    assert_eq!(
+        privileged["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "tests/fixtures/scan/dupes/b.yaml"
+    );
+    // The same finding in both definitions: two results, each at its file,
+    // with fingerprints that do not merge them.
+    let args = [
+        "scan",
+        a.as_str(),
+        b.as_str(),
+        "-o",
+        "sarif",
+        "--checks",
+        "run-as-non-root",
+    ];
+    let sarif: Value = serde_json::from_str(&scan_output(&args).1).unwrap();
+    let results: Vec<(&str, &str)> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["properties"]["object"]["name"] == "web")
+        .map(|r| {
+            (
+                r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap(),
+                r["partialFingerprints"]["palisadeFinding/v1"]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results[0].0, "tests/fixtures/scan/dupes/a.yaml");
+    assert_eq!(results[1].0, "tests/fixtures/scan/dupes/b.yaml");
+    assert_ne!(results[0].1, results[1].1);
+    // The table says where a later definition's finding is.
+    let mut args = vec!["scan", a.as_str(), b.as_str()];
+    args.extend(checks);
+    let table = scan_output(&args).1;
+    assert!(
+        table.contains("in tests/fixtures/scan/dupes/b.yaml:9"),
+        "{table}"
     );
 }

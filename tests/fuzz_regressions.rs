@@ -64,7 +64,10 @@ fn render(
     evaluated: &[Evaluated],
 ) -> String {
     let report = Report {
+        errors: &[],
+        skipped_inputs: &[],
         findings: &scanned.findings,
+        definitions: &scanned.definitions,
         sources: &scanned.sources,
         checks,
         policy,
@@ -309,4 +312,46 @@ fn concatenated_and_broken_json() {
     ] {
         let _ = scan_bytes(broken.as_bytes());
     }
+}
+
+#[test]
+fn yaml_1_1_scalars_and_merge_keys_are_errors_or_scans_not_panics() {
+    for body in [
+        "metadata: {name: p, labels: {<<: 3}}",
+        "metadata: {name: p, labels: {<<: [1, {a: b}]}}",
+        "metadata: {name: p, labels: {<<: null}}",
+        "metadata: &m {name: p, labels: {<<: *m}}",
+        "metadata: {name: p, labels: {~: a}}",
+        "metadata: {name: p, labels: {[a]: b}}",
+        "metadata: {name: p, labels: {? {a: b} : c}}",
+        "metadata: {name: !!int yes}",
+        "metadata: {name: !!bool 3}",
+        "metadata: {name: !!float .nan}",
+        "metadata: {name: !!null ''}",
+        "metadata: {name: !custom yes}",
+        "metadata: {name: ! yes}",
+        "metadata: {name: 0x}",
+        "metadata: {name: -0b}",
+        "metadata: {name: 0o}",
+        "metadata: {name: +.5e-3}",
+        "metadata: {name: 9223372036854775808}",
+        "metadata: {name: -9223372036854775808}",
+        "metadata: {name: -9223372036854775809}",
+        "metadata: {name: 1_}",
+        "metadata: {name: _1}",
+        "metadata: {name: '<<'}",
+    ] {
+        let text = format!(
+            "apiVersion: v1\nkind: Pod\n{body}\nspec: {{containers: [{{name: a, image: b}}]}}\n"
+        );
+        let _ = scan_bytes(text.as_bytes());
+    }
+}
+
+#[test]
+fn merge_keys_copy_into_pod_templates() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - &c {name: a, image: b, securityContext: {privileged: yes}}\n  - {<<: *c, name: d}\n";
+    let (objects, findings) = scanned(text.as_bytes());
+    assert_eq!(objects, 1);
+    assert!(findings > 0);
 }

@@ -97,7 +97,10 @@ fn render(
     evaluated: &[Evaluated],
 ) -> Vec<u8> {
     let report = Report {
+        errors: &[],
+        skipped_inputs: &[],
         findings: &scanned.findings,
+        definitions: &scanned.definitions,
         sources: &scanned.sources,
         checks,
         policy,

@@ -1,6 +1,7 @@
 //! The built-in checks, one file per category. Each category module exports
 //! `CHECKS`; the catalog is their union, sorted by id.
 
+pub mod api_versions;
 mod credential_shapes;
 pub mod hardening;
 pub mod images;
@@ -34,6 +35,7 @@ pub fn catalog() -> &'static [&'static Check] {
             service_accounts::CHECKS,
             namespaces::CHECKS,
             rbac::CHECKS,
+            api_versions::CHECKS,
         ];
         let mut all: Vec<&'static Check> =
             categories.iter().flat_map(|c| c.iter().copied()).collect();

@@ -25,6 +25,8 @@ pub enum Category {
     Namespaces,
     /// RBAC: roles, bindings and effective permissions.
     Rbac,
+    /// API versions the target Kubernetes release deprecated or removed.
+    ApiVersions,
 }
 
 impl Category {
@@ -39,6 +41,7 @@ impl Category {
             Category::ServiceAccounts => "service-accounts",
             Category::Namespaces => "namespaces",
             Category::Rbac => "rbac",
+            Category::ApiVersions => "api-versions",
         }
     }
 }
@@ -94,8 +97,21 @@ pub enum Applies {
     Role,
     /// RoleBindings and ClusterRoleBindings.
     Binding,
+    /// Objects of kinds no other check reads, written with a retired
+    /// `apiVersion` (an `extensions/v1beta1` Ingress).
+    Other,
+    /// Every object, whatever its kind (checks of how an object is written,
+    /// such as its `apiVersion`).
+    Any,
     /// ConfigMaps (in `palisade scan`; the operator does not read them).
     ConfigMap,
+}
+
+impl Applies {
+    /// Whether a check for `self` runs on a subject of kind `subject`.
+    pub fn covers(self, subject: Applies) -> bool {
+        self == Applies::Any || self == subject
+    }
 }
 
 /// One security check: its stable identity and documentation, and the pure

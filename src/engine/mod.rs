@@ -17,7 +17,7 @@ pub use check::{Alias, Applies, Category, Check, Tool, alias};
 pub use finding::{Finding, Suppression, SuppressionSource, Violation, Violations};
 pub use severity::{Severity, UnknownSeverity};
 
-use crate::model::{Inventory, ObjectRef, Workload};
+use crate::model::{Inventory, ObjectRef, RetiredObject, Workload};
 use crate::policy::Policy;
 use crate::rbac::RbacAnalysis;
 
@@ -31,6 +31,8 @@ pub enum Subject<'a> {
     ClusterRole(&'a ClusterRole),
     RoleBinding(&'a RoleBinding),
     ClusterRoleBinding(&'a ClusterRoleBinding),
+    /// An object of another kind written with a retired `apiVersion`.
+    Retired(&'a RetiredObject),
     ConfigMap(&'a ConfigMap),
 }
 
@@ -42,6 +44,7 @@ impl Subject<'_> {
             Subject::ServiceAccount(_) => Applies::ServiceAccount,
             Subject::Role(_) | Subject::ClusterRole(_) => Applies::Role,
             Subject::RoleBinding(_) | Subject::ClusterRoleBinding(_) => Applies::Binding,
+            Subject::Retired(_) => Applies::Other,
             Subject::ConfigMap(_) => Applies::ConfigMap,
         }
     }
@@ -55,6 +58,7 @@ impl Subject<'_> {
             Subject::ClusterRole(o) => &o.metadata,
             Subject::RoleBinding(o) => &o.metadata,
             Subject::ClusterRoleBinding(o) => &o.metadata,
+            Subject::Retired(o) => &o.metadata,
             Subject::ConfigMap(o) => &o.metadata,
         }
     }
@@ -71,6 +75,7 @@ impl Subject<'_> {
             Subject::ClusterRoleBinding(o) => {
                 ObjectRef::new(rbac, "ClusterRoleBinding", &o.metadata)
             }
+            Subject::Retired(o) => o.object_ref(),
             Subject::ConfigMap(o) => ObjectRef::new("v1", "ConfigMap", &o.metadata),
         }
     }
@@ -132,6 +137,7 @@ pub fn subjects(inventory: &Inventory) -> impl Iterator<Item = Subject<'_>> {
         .cluster_role_bindings
         .iter()
         .map(Subject::ClusterRoleBinding);
+    let retired = inventory.retired_objects.iter().map(Subject::Retired);
     let config_maps = inventory.config_maps.iter().map(Subject::ConfigMap);
     workloads
         .chain(namespaces)
@@ -140,6 +146,7 @@ pub fn subjects(inventory: &Inventory) -> impl Iterator<Item = Subject<'_>> {
         .chain(cluster_roles)
         .chain(bindings)
         .chain(cluster_bindings)
+        .chain(retired)
         .chain(config_maps)
 }
 
@@ -179,7 +186,7 @@ fn evaluate_into(
     let applies = subject.applies();
     let mut violations = Violations::default();
     let mut object: Option<Arc<ObjectRef>> = None;
-    for &check in catalog.iter().filter(|c| c.applies == applies) {
+    for &check in catalog.iter().filter(|c| c.applies.covers(applies)) {
         if !policy.is_enabled(check) {
             continue;
         }

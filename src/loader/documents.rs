@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::LoadError;
+use super::compose::{ComposeError, compose};
 use super::split::{RawDocument, split_documents};
+use crate::model::PathSegment;
 
 /// A file with this many broken documents is not worth reading on: its
 /// errors would drown everything else.
@@ -50,6 +52,10 @@ pub fn each_yaml_document<'a>(
     let mut errors = 0;
     for raw in split_documents(text) {
         match parse_document(file, &raw) {
+            Some(Err(_)) if is_template(raw.text) => handle(Err(LoadError::Template {
+                file: file.to_owned(),
+                line: raw.content_line.unwrap_or(raw.first_line),
+            })),
             Some(Err(err)) => {
                 handle(Err(err));
                 errors += 1;
@@ -61,6 +67,12 @@ pub fn each_yaml_document<'a>(
             None => {}
         }
     }
+}
+
+/// Text with Go template actions (`{{ … }}`): a Helm chart's template, not
+/// a manifest until it is rendered.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") && text.contains("}}")
 }
 
 /// Parses one document; `None` for an empty one.
@@ -77,7 +89,7 @@ fn parse_document<'a>(
             message: format!("flow collections nested deeper than {MAX_FLOW_DEPTH} levels"),
         }));
     }
-    match Value::deserialize(serde_norway::Deserializer::from_str(raw.text)) {
+    match compose(raw.text) {
         Ok(Value::Null) => None,
         Ok(value) => Some(Ok(Document {
             value,
@@ -86,7 +98,23 @@ fn parse_document<'a>(
             text: raw.text,
             text_line: raw.first_line,
         })),
-        Err(err) => Some(Err(yaml_error(file, raw, err))),
+        Err(err) => Some(Err(compose_error(file, raw, err))),
+    }
+}
+
+/// A document that could not be composed. Syntax errors are reported with
+/// libyaml's wording (through `serde_norway`), which names what it was
+/// parsing; what only Kubernetes' reading refuses (a merge key on a list,
+/// `.nan`) with the composer's.
+fn compose_error(file: &str, raw: &RawDocument<'_>, err: ComposeError) -> LoadError {
+    match Value::deserialize(serde_norway::Deserializer::from_str(raw.text)) {
+        Err(syntax) => yaml_error(file, raw, syntax),
+        Ok(_) => LoadError::InvalidYaml {
+            file: file.to_owned(),
+            line: err.line + raw.first_line - 1,
+            column: err.column,
+            message: err.message,
+        },
     }
 }
 
@@ -235,6 +263,76 @@ impl LineCounter {
         self.offset = offset;
         self.line + 1
     }
+}
+
+/// The 1-based line of the field at `path` in a document's source text
+/// (which begins on `text_line`): the line of its key, or of its list item.
+/// Where the path leaves what the text spells out (a value copied from an
+/// anchor, a field set by a merge key), the line of the last step found.
+pub fn field_line(text: &str, text_line: usize, path: &[PathSegment]) -> Option<usize> {
+    let mut events = Parser::new_from_str(text).map_while(Result::ok);
+    let mut next_node = move || events.find(|(event, _)| event.is_node() || is_end(event));
+    let (mut node, span) = next_node()?;
+    let mut line = span.start.line();
+    for segment in path {
+        let found = match (segment, &node) {
+            (PathSegment::Key(name), Event::MappingStart(..)) => find_key(&mut next_node, name),
+            (PathSegment::Index(index), Event::SequenceStart(..)) => {
+                find_item(&mut next_node, *index)
+            }
+            _ => None,
+        };
+        let Some((event, at)) = found else {
+            break;
+        };
+        node = event;
+        line = at;
+    }
+    Some(line + text_line - 1)
+}
+
+/// The value of key `name` in the mapping just started, and the key's line.
+fn find_key<'a>(
+    next_node: &mut impl FnMut() -> Option<(Event<'a>, granit_parser::Span)>,
+    name: &str,
+) -> Option<(Event<'a>, usize)> {
+    loop {
+        let (key, span) = next_node()?;
+        let is_name = match &key {
+            Event::Scalar(text, ..) => text == name,
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                skip_collection(next_node)?;
+                false
+            }
+            _ if is_end(&key) => return None,
+            _ => false,
+        };
+        let (value, _) = next_node()?;
+        if is_name {
+            return Some((value, span.start.line()));
+        }
+        if matches!(value, Event::MappingStart(..) | Event::SequenceStart(..)) {
+            skip_collection(next_node)?;
+        }
+    }
+}
+
+/// Item `index` of the sequence just started, and its line.
+fn find_item<'a>(
+    next_node: &mut impl FnMut() -> Option<(Event<'a>, granit_parser::Span)>,
+    index: usize,
+) -> Option<(Event<'a>, usize)> {
+    for _ in 0..index {
+        let (item, _) = next_node()?;
+        if is_end(&item) {
+            return None;
+        }
+        if matches!(item, Event::MappingStart(..) | Event::SequenceStart(..)) {
+            skip_collection(next_node)?;
+        }
+    }
+    let (item, span) = next_node()?;
+    (!is_end(&item)).then(|| (item, span.start.line()))
 }
 
 /// The 1-based lines on which the items of a List document start, read from

@@ -71,6 +71,8 @@ pub enum LoadError {
         message: String,
     },
 
+    /// `line` is the line of the field that failed, when it can be found
+    /// in the text, else of the document.
     #[error("{file}:{line}: document {document}{item}: cannot decode {source}", item = item_suffix(*.item))]
     Decode {
         file: String,
@@ -82,7 +84,7 @@ pub enum LoadError {
     },
 
     #[error(
-        "{file}:{line}: {object} is also defined at {first}; findings are reported at the first"
+        "{file}:{line}: {object} is also defined at {first}; each definition is checked on its own and its findings reported where it is"
     )]
     DuplicateObject {
         file: String,
@@ -90,6 +92,13 @@ pub enum LoadError {
         object: String,
         first: String,
     },
+
+    /// A document with Go template actions that is not valid YAML or does
+    /// not decode: an unrendered Helm template, skipped.
+    #[error(
+        "{file}:{line}: skipped: a template (`{{{{ … }}}}`), not a Kubernetes manifest; scan its rendered output (`helm template … | palisade scan -`)"
+    )]
+    Template { file: String, line: usize },
 
     #[error("{file}: stopped after {shown} errors")]
     TooManyErrors { file: String, shown: usize },
@@ -116,4 +125,158 @@ fn human_size(bytes: u64) -> String {
 
 fn item_suffix(item: Option<usize>) -> String {
     item.map(|i| format!(", List item {i}")).unwrap_or_default()
+}
+
+/// An input problem as reports show it: where, which object and field, and
+/// why, never the offending value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorEntry {
+    /// The file, `<stdin>`, or none for a problem with the command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// 1-based line of the offending field (or document).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// 0-based index of the document in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<usize>,
+    /// `Kind name` of the object that failed to decode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// Path of the offending field, e.g. `spec.replicas`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Why, without the location.
+    pub message: String,
+}
+
+impl ErrorEntry {
+    /// `file:line:column`, as much of it as is known.
+    pub fn location(&self) -> Option<String> {
+        let file = self.file.as_deref()?;
+        Some(match (self.line, self.column) {
+            (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
+            (Some(line), None) => format!("{file}:{line}"),
+            _ => file.to_owned(),
+        })
+    }
+}
+
+impl LoadError {
+    /// A manifest that could not be read or decoded, as opposed to a
+    /// problem with the command line (a missing path, `-` twice, nothing to
+    /// scan) or the policy. `--invalid=warn` lets the scan's exit status
+    /// ignore these.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            LoadError::Unreadable { .. }
+                | LoadError::TooLarge { .. }
+                | LoadError::Binary { .. }
+                | LoadError::WrongEncoding { .. }
+                | LoadError::NotUtf8 { .. }
+                | LoadError::InvalidYaml { .. }
+                | LoadError::InvalidJson { .. }
+                | LoadError::TypeMeta { .. }
+                | LoadError::Decode { .. }
+                | LoadError::TooManyErrors { .. }
+        )
+    }
+
+    /// The report entry of this problem.
+    pub fn entry(&self) -> ErrorEntry {
+        let at = |file: &str, line: usize| ErrorEntry {
+            file: Some(file.to_owned()),
+            line: Some(line),
+            ..ErrorEntry::default()
+        };
+        let in_file = |file: &str| ErrorEntry {
+            file: Some(file.to_owned()),
+            ..ErrorEntry::default()
+        };
+        let mut entry = match self {
+            LoadError::NotFound { file }
+            | LoadError::Unreadable { file, .. }
+            | LoadError::TooLarge { file, .. }
+            | LoadError::Binary { file }
+            | LoadError::WrongEncoding { file, .. }
+            | LoadError::EmptyFile { file }
+            | LoadError::TooManyErrors { file, .. }
+            | LoadError::Policy { file, .. } => in_file(file),
+            LoadError::EmptyDirectory { dir } => in_file(dir),
+            LoadError::NotUtf8 {
+                file, line, column, ..
+            }
+            | LoadError::InvalidYaml {
+                file, line, column, ..
+            }
+            | LoadError::InvalidJson {
+                file, line, column, ..
+            } => ErrorEntry {
+                column: Some(*column),
+                ..at(file, *line)
+            },
+            LoadError::TypeMeta {
+                file,
+                line,
+                document,
+                ..
+            } => ErrorEntry {
+                document: Some(*document),
+                ..at(file, *line)
+            },
+            LoadError::Decode {
+                file,
+                line,
+                document,
+                source,
+                ..
+            } => ErrorEntry {
+                document: Some(*document),
+                object: Some(format!("{} {}", source.kind, source.name)),
+                field: Some(source.path.clone()),
+                ..at(file, *line)
+            },
+            LoadError::DuplicateObject { file, line, .. } | LoadError::Template { file, line } => {
+                at(file, *line)
+            }
+            LoadError::StdinTwice | LoadError::NoObjects { .. } => ErrorEntry::default(),
+        };
+        entry.message = self.reason();
+        entry
+    }
+
+    /// The message without the `file:line:` it starts with.
+    fn reason(&self) -> String {
+        let text = self.to_string();
+        let location = match self {
+            LoadError::NotUtf8 {
+                file, line, column, ..
+            }
+            | LoadError::InvalidYaml {
+                file, line, column, ..
+            }
+            | LoadError::InvalidJson {
+                file, line, column, ..
+            } => format!("{file}:{line}:{column}: "),
+            LoadError::TypeMeta { file, line, .. }
+            | LoadError::Decode { file, line, .. }
+            | LoadError::DuplicateObject { file, line, .. }
+            | LoadError::Template { file, line } => format!("{file}:{line}: "),
+            LoadError::NotFound { file }
+            | LoadError::Unreadable { file, .. }
+            | LoadError::TooLarge { file, .. }
+            | LoadError::Binary { file }
+            | LoadError::WrongEncoding { file, .. }
+            | LoadError::EmptyFile { file }
+            | LoadError::TooManyErrors { file, .. }
+            | LoadError::Policy { file, .. }
+            | LoadError::EmptyDirectory { dir: file } => format!("{file}: "),
+            LoadError::StdinTwice | LoadError::NoObjects { .. } => String::new(),
+        };
+        text.strip_prefix(&location).unwrap_or(&text).to_owned()
+    }
 }

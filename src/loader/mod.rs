@@ -13,6 +13,7 @@
 //! Which problems stop a scan and which only skip a file is described on
 //! [`Loaded`].
 
+mod compose;
 mod documents;
 mod error;
 mod parallel;
@@ -30,13 +31,15 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use documents::MAX_ERRORS_PER_FILE;
-pub use error::LoadError;
+pub use error::{ErrorEntry, LoadError};
 pub use policy::read_policy;
 pub use read::MAX_FILE_SIZE;
 pub use split::{RawDocument, split_documents};
 
-use crate::model::{ObjectRef, Resource};
-use documents::{Document, each_json_document, each_yaml_document, list_item_lines};
+use crate::model::{ObjectRef, PathSegment, Resource};
+use documents::{
+    Document, each_json_document, each_yaml_document, field_line, is_template, list_item_lines,
+};
 
 /// The name standard input is reported under.
 pub const STDIN_NAME: &str = "<stdin>";
@@ -64,6 +67,9 @@ impl fmt::Display for Source {
 pub struct LoadedObject {
     pub resource: Resource,
     pub source: Source,
+    /// The `apiVersion` as written, which may be an old one
+    /// (`extensions/v1beta1`) that [`Resource`] reads in its current shape.
+    pub api_version: String,
 }
 
 /// Documents and files that were read but not scanned.
@@ -77,12 +83,15 @@ pub struct Skipped {
     /// Files found in a directory walk that could not be read as manifests
     /// (each also gives a warning).
     pub files: usize,
+    /// Unrendered templates (`{{ … }}`) that are not manifests (each also
+    /// gives a warning).
+    pub templates: usize,
 }
 
 impl Skipped {
     /// Skipped documents of every reason.
     pub fn documents(&self) -> usize {
-        self.non_kubernetes + self.kinds.values().sum::<usize>()
+        self.non_kubernetes + self.templates + self.kinds.values().sum::<usize>()
     }
 }
 
@@ -114,7 +123,11 @@ impl Input {
 
 /// The result of reading every input.
 ///
-/// What stops a scan (`errors`, exit code 2) and what does not (`warnings`):
+/// `errors` are inputs that could not be read or decoded (every other
+/// document is still loaded: one bad document never hides the others) and
+/// problems with the inputs named; `palisade scan` reports them with the
+/// findings and exits 2 (see [`LoadError::is_invalid_input`] for which
+/// ones `--invalid=warn` lets through). `warnings` never change the status.
 /// - A path named on the command line (or `-`) that is missing, unreadable,
 ///   binary, not UTF-8 or over [`MAX_FILE_SIZE`] is an error; a file found
 ///   while walking a directory with one of those problems is skipped with a
@@ -123,7 +136,9 @@ impl Input {
 /// - Invalid YAML or JSON, a document with `kind` but no `apiVersion` (or
 ///   the reverse), and a scanned kind that does not decode are errors
 ///   wherever the file came from: a manifest that cannot be read cannot be
-///   vouched for.
+///   vouched for. When such a document has Go template actions (`{{ … }}`)
+///   it is an unrendered template instead: a warning, counted in
+///   [`Skipped::templates`].
 /// - An empty file named on the command line is a warning; input with no
 ///   Kubernetes object at all is an error.
 #[derive(Debug, Default)]
@@ -341,6 +356,7 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
         self.loaded.errors.extend(loaded.errors);
         self.loaded.skipped.non_kubernetes += loaded.skipped.non_kubernetes;
         self.loaded.skipped.files += loaded.skipped.files;
+        self.loaded.skipped.templates += loaded.skipped.templates;
         for (kind, count) in loaded.skipped.kinds {
             *self.loaded.skipped.kinds.entry(kind).or_default() += count;
         }
@@ -387,6 +403,7 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
             documents += 1;
             match document {
                 Ok(document) => self.add_document(&file, document),
+                Err(template @ LoadError::Template { .. }) => self.skip_template(template),
                 Err(err) => {
                     self.loaded.errors.push(err);
                     errors += 1;
@@ -409,6 +426,11 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
                 shown: errors,
             });
         }
+    }
+
+    fn skip_template(&mut self, warning: LoadError) {
+        self.loaded.skipped.templates += 1;
+        self.loaded.warnings.push(warning);
     }
 
     fn add_document(&mut self, file: &Arc<str>, mut document: Document<'_>) {
@@ -440,6 +462,7 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
                         line: at.line,
                         document: at.document,
                     },
+                    api_version,
                 });
             }
             Ok(None) => {
@@ -450,14 +473,37 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
                     .entry(qualified_kind(&api_version, &kind))
                     .or_default() += 1;
             }
-            Err(source) => self.loaded.errors.push(LoadError::Decode {
+            Err(_) if is_template(document.text) => self.skip_template(LoadError::Template {
                 file: file.to_string(),
                 line: at.line,
-                document: at.document,
-                item: at.item,
-                source: Box::new(source),
             }),
+            Err(source) => {
+                let line = self.decode_error_line(document, at, &source.segments);
+                self.loaded.errors.push(LoadError::Decode {
+                    file: file.to_string(),
+                    line,
+                    document: at.document,
+                    item: at.item,
+                    source: Box::new(source),
+                });
+            }
         }
+    }
+
+    /// The line of the field that failed to decode; the object's own line
+    /// when the field cannot be found in the text.
+    fn decode_error_line(&self, document: &Document<'_>, at: At, path: &[PathSegment]) -> usize {
+        let in_document = match at.item {
+            None => field_line(document.text, document.text_line, path),
+            Some(item) => {
+                let mut full = vec![PathSegment::Key("items".into()), PathSegment::Index(item)];
+                full.extend_from_slice(path);
+                field_line(document.text, document.text_line, &full)
+            }
+        };
+        in_document
+            .filter(|&line| line >= at.line)
+            .unwrap_or(at.line)
     }
 
     /// `apiVersion` and `kind` of a Kubernetes object; `None` (counted or
@@ -602,14 +648,16 @@ fn qualified_kind(api_version: &str, kind: &str) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct SourceIndex {
     by_object: HashMap<ObjectRef, Source>,
+    /// Second and later definitions of an object, in input order.
+    later: HashMap<ObjectRef, Vec<Source>>,
     /// The first object read in each namespace, where findings about a
     /// namespace that is not itself in the input are shown.
     first_in_namespace: HashMap<String, Source>,
 }
 
 impl SourceIndex {
-    /// Records where `object` is; returns the earlier source if the same
-    /// object was already read (the first one is kept).
+    /// Records where `object` is; returns the first source if the same
+    /// object was already read (this one is kept as a later definition).
     pub fn insert(&mut self, object: ObjectRef, source: &Source) -> Option<&Source> {
         if let Some(ns) = &object.namespace
             && !self.first_in_namespace.contains_key(ns)
@@ -617,11 +665,31 @@ impl SourceIndex {
             self.first_in_namespace.insert(ns.clone(), source.clone());
         }
         match self.by_object.entry(object) {
-            std::collections::hash_map::Entry::Occupied(first) => Some(first.into_mut()),
+            std::collections::hash_map::Entry::Occupied(first) => {
+                self.later
+                    .entry(first.key().clone())
+                    .or_default()
+                    .push(source.clone());
+                Some(first.into_mut())
+            }
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(source.clone());
                 None
             }
+        }
+    }
+
+    /// How many definitions of `object` were read.
+    pub fn definitions(&self, object: &ObjectRef) -> usize {
+        let first = usize::from(self.by_object.contains_key(object));
+        first + self.later.get(object).map_or(0, Vec::len)
+    }
+
+    /// Where definition `index` (0 the first) of `object` was read.
+    pub fn definition(&self, object: &ObjectRef, index: usize) -> Option<&Source> {
+        match index {
+            0 => self.locate(object),
+            _ => self.later.get(object)?.get(index - 1),
         }
     }
 
@@ -765,13 +833,59 @@ mod tests {
         );
         let loaded = load(&text);
         assert_eq!(loaded.errors.len(), 1);
-        let message = loaded.errors[0].to_string();
-        assert!(
-            message.starts_with(
-                "in.yaml:6: document 1: cannot decode Deployment web: field `spec.replicas`"
-            ),
-            "{message}"
+        // The line of the field, not of the document (6); the type, not the value.
+        assert_eq!(
+            loaded.errors[0].to_string(),
+            "in.yaml:10: document 1: cannot decode Deployment web: field `spec.replicas`: invalid type: string, expected i32"
         );
+    }
+
+    #[test]
+    fn decode_errors_in_list_items_point_at_the_field() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: b}\n  spec:\n    containers:\n    - name: c\n      ports:\n      - containerPort: \"80\"\n";
+        let loaded = load(text);
+        assert_eq!(loaded.errors.len(), 1);
+        let entry = loaded.errors[0].entry();
+        assert_eq!(entry.line, Some(14));
+        assert_eq!(
+            entry.field.as_deref(),
+            Some("spec.containers[0].ports[0].containerPort")
+        );
+        assert_eq!(entry.object.as_deref(), Some("Pod b"));
+        assert_eq!(loaded.objects.len(), 1, "the valid item is kept");
+    }
+
+    #[test]
+    fn decode_errors_in_json_point_at_the_field() {
+        let text = "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Pod\",\n  \"metadata\": {\"name\": \"p\"},\n  \"spec\": {\n    \"hostNetwork\": \"sure\"\n  }\n}\n";
+        let loaded = Loader::new().load_text("in.json", text);
+        let entry = loaded.errors[0].entry();
+        assert_eq!(entry.line, Some(6), "{:?}", loaded.errors);
+        assert_eq!(entry.field.as_deref(), Some("spec.hostNetwork"));
+        assert!(!entry.message.contains("sure"), "{}", entry.message);
+    }
+
+    #[test]
+    fn templates_are_skipped_not_errors() {
+        let text = format!(
+            "{}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}\nspec:\n  replicas: {{{{ .Values.replicas }}}}\n---\n{{{{- if .Values.x }}}}\nkind: [\n",
+            pod("a")
+        );
+        let loaded = load(&text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.skipped.templates, 2);
+        assert_eq!(loaded.objects.len(), 1);
+        assert!(matches!(
+            loaded.warnings[0],
+            LoadError::Template { line: 6, .. }
+        ));
+        // Braces in a valid object's strings are not a template.
+        let alert = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {summary: '{{ $labels.pod }}'}}\n";
+        let loaded = load(alert);
+        assert_eq!((loaded.objects.len(), loaded.skipped.templates), (1, 0));
+        // An invalid document without template actions is still an error.
+        let loaded = load("apiVersion: v1\nkind: Pod\nmetadata: {name: [}\n");
+        assert_eq!(loaded.errors.len(), 1);
     }
 
     #[test]
@@ -800,7 +914,8 @@ mod tests {
         fs::create_dir_all(root.join("b/.git")).unwrap();
         fs::create_dir_all(root.join("a")).unwrap();
         fs::write(root.join("b/z.yaml"), pod("z")).unwrap();
-        fs::write(root.join("a/y.yml"), pod("y")).unwrap();
+        // Not `y`: unquoted, go-yaml v2 (and so kubectl) reads it as `true`.
+        fs::write(root.join("a/y.yml"), pod("w")).unwrap();
         fs::write(
             root.join("x.JSON"),
             r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}}"#,
@@ -821,7 +936,7 @@ mod tests {
             .iter()
             .map(|o| o.resource.object_ref().name)
             .collect();
-        assert_eq!(names, ["y", "z", "x"], "a/y.yml, b/z.yaml, x.JSON");
+        assert_eq!(names, ["w", "z", "x"], "a/y.yml, b/z.yaml, x.JSON");
         assert_eq!(loaded.skipped.files, 2);
         let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
         assert!(

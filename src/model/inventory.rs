@@ -1,10 +1,12 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
-use super::{CalicoPolicy, CiliumPolicy, Resource, Workload};
+use super::{CalicoPolicy, CiliumPolicy, ObjectRef, Resource, RetiredObject, Workload};
 
 /// Everything one evaluation sees: the objects of a manifest set or of a
 /// cluster's caches. Checks that need several objects (network policies of a
@@ -19,11 +21,61 @@ pub struct Inventory {
     pub cluster_roles: Vec<ClusterRole>,
     pub role_bindings: Vec<RoleBinding>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    /// Objects of other kinds written with a retired `apiVersion`.
+    pub retired_objects: Vec<RetiredObject>,
+    /// The `apiVersion` an object was written with, where it is an old one
+    /// read in its current shape (`extensions/v1beta1` for a Deployment
+    /// reported as `apps/v1`). Only manifests have these: the API server
+    /// serves every object at the version asked for.
+    pub written_api_versions: BTreeMap<ObjectRef, String>,
+    /// The Kubernetes release the objects are meant for
+    /// (`palisade scan --kubernetes-version`); `None` is the newest.
+    pub kubernetes_version: Option<KubernetesVersion>,
     /// ConfigMaps (manifest scans only: the operator does not read them).
     pub config_maps: Vec<ConfigMap>,
     /// Cilium and Calico policies, which isolate pods like NetworkPolicies.
     pub cilium_policies: Vec<CiliumPolicy>,
     pub calico_policies: Vec<CalicoPolicy>,
+}
+
+/// A Kubernetes minor release, `1.<minor>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubernetesVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl KubernetesVersion {
+    pub const fn new(major: u32, minor: u32) -> Self {
+        KubernetesVersion { major, minor }
+    }
+}
+
+impl std::fmt::Display for KubernetesVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl std::str::FromStr for KubernetesVersion {
+    type Err = String;
+
+    /// `1.25`, `v1.25` or `1.25.3` (the patch release does not matter).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a Kubernetes version such as 1.25");
+        let trimmed = text.trim().trim_start_matches('v');
+        let mut parts = trimmed.split('.');
+        let major = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let minor = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        if parts
+            .next()
+            .is_some_and(|patch| patch.parse::<u32>().is_err())
+            || parts.next().is_some()
+        {
+            return Err(bad());
+        }
+        Ok(KubernetesVersion { major, minor })
+    }
 }
 
 impl Inventory {
@@ -52,11 +104,39 @@ impl Inventory {
             Resource::ClusterRole(r) => self.cluster_roles.push(r),
             Resource::RoleBinding(r) => self.role_bindings.push(r),
             Resource::ClusterRoleBinding(r) => self.cluster_role_bindings.push(r),
+            Resource::Retired(o) => self.retired_objects.push(o),
             Resource::ConfigMap(c) => self.config_maps.push(c),
             Resource::CiliumPolicy(p) => self.cilium_policies.push(p),
             Resource::CalicoPolicy(p) => self.calico_policies.push(p),
             workload => self.workloads.extend(Workload::from_owned(workload)),
         }
+    }
+
+    /// Removes `objects` (every definition of each), so that other
+    /// definitions can take their places; one pass over each list.
+    pub fn remove_all(&mut self, objects: &BTreeSet<ObjectRef>) {
+        let kept = |api_version: &str, kind: &str, meta: &ObjectMeta| {
+            !objects.contains(&ObjectRef::new(api_version, kind, meta))
+        };
+        let rbac = "rbac.authorization.k8s.io/v1";
+        self.workloads.retain(|w| !objects.contains(&w.object));
+        self.namespaces
+            .retain(|_, o| kept("v1", "Namespace", &o.metadata));
+        self.network_policies
+            .retain(|o| kept("networking.k8s.io/v1", "NetworkPolicy", &o.metadata));
+        self.service_accounts
+            .retain(|o| kept("v1", "ServiceAccount", &o.metadata));
+        self.roles.retain(|o| kept(rbac, "Role", &o.metadata));
+        self.cluster_roles
+            .retain(|o| kept(rbac, "ClusterRole", &o.metadata));
+        self.role_bindings
+            .retain(|o| kept(rbac, "RoleBinding", &o.metadata));
+        self.cluster_role_bindings
+            .retain(|o| kept(rbac, "ClusterRoleBinding", &o.metadata));
+        self.retired_objects
+            .retain(|o| !objects.contains(&o.object_ref()));
+        self.written_api_versions
+            .retain(|object, _| !objects.contains(object));
     }
 
     /// Gives back the room the lists grew into while objects were added:
@@ -69,6 +149,7 @@ impl Inventory {
         self.cluster_roles.shrink_to_fit();
         self.role_bindings.shrink_to_fit();
         self.cluster_role_bindings.shrink_to_fit();
+        self.retired_objects.shrink_to_fit();
         self.config_maps.shrink_to_fit();
         self.cilium_policies.shrink_to_fit();
         self.calico_policies.shrink_to_fit();
@@ -82,5 +163,57 @@ impl Inventory {
         self.network_policies
             .iter()
             .filter(move |np| np.metadata.namespace.as_deref().unwrap_or("") == namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn resource(api_version: &str, kind: &str, name: &str, extra: serde_json::Value) -> Resource {
+        let mut value = json!({"metadata": {"name": name, "namespace": "ns"}});
+        value
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        Resource::decode(api_version, kind, value)
+            .expect("decodes")
+            .expect("scanned")
+    }
+
+    #[test]
+    fn remove_all_takes_out_exactly_the_objects_named() {
+        let pod = |name| {
+            resource(
+                "v1",
+                "Pod",
+                name,
+                json!({"spec": {"containers": [{"name": "a"}]}}),
+            )
+        };
+        let role = |name| resource("rbac.authorization.k8s.io/v1", "Role", name, json!({}));
+        let ingress = resource("extensions/v1beta1", "Ingress", "old", json!({}));
+        let resources = [pod("a"), pod("b"), role("r"), role("s"), ingress.clone()];
+        let mut inventory = Inventory::from_resources(&resources);
+        let gone: BTreeSet<ObjectRef> = [pod("a"), role("s"), ingress]
+            .iter()
+            .map(Resource::object_ref)
+            .collect();
+        inventory.remove_all(&gone);
+        let workloads: Vec<&str> = inventory
+            .workloads
+            .iter()
+            .map(|w| w.object.name.as_str())
+            .collect();
+        assert_eq!(workloads, ["b"]);
+        let roles: Vec<_> = inventory
+            .roles
+            .iter()
+            .map(|r| r.metadata.name.as_deref())
+            .collect();
+        assert_eq!(roles, [Some("r")]);
+        assert!(inventory.retired_objects.is_empty());
     }
 }

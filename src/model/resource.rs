@@ -8,9 +8,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 
-use super::ObjectRef;
 use super::calico_selector::CalicoSelector;
 use super::cni_policy::{CalicoPolicy, CalicoSpec, CiliumPolicy, CiliumRule};
+use super::{ObjectRef, RetiredObject, retired_api};
 
 /// Every kind Palisade reads, decoded into its typed form.
 // Values are short-lived (decoded, then turned into the inventory), so the
@@ -34,6 +34,14 @@ pub enum Resource {
     ClusterRole(ClusterRole),
     RoleBinding(RoleBinding),
     ClusterRoleBinding(ClusterRoleBinding),
+    /// An OpenShift `DeploymentConfig` (`apps.openshift.io/v1`, or the
+    /// legacy core `v1`). Only its `spec.selector` (a label map) and
+    /// `spec.template` matter to the checks, and those have the shape of a
+    /// ReplicationController's, so it is read as one.
+    DeploymentConfig(ReplicationController),
+    /// An object of another kind written with an `apiVersion` Kubernetes
+    /// retired; only its identity is read.
+    Retired(RetiredObject),
     /// Read by the credential checks (`palisade scan` only: the operator
     /// does not read ConfigMaps).
     ConfigMap(ConfigMap),
@@ -43,7 +51,9 @@ pub enum Resource {
     CalicoPolicy(CalicoPolicy),
 }
 
-/// Why a document that claims a scanned kind could not be decoded.
+/// Why a document that claims a scanned kind could not be decoded. The
+/// message names the expected type, never the value found (it may be a
+/// secret).
 #[derive(Debug, thiserror::Error)]
 #[error("{kind} {name}: field `{path}`: {message}")]
 pub struct DecodeError {
@@ -51,16 +61,53 @@ pub struct DecodeError {
     pub name: String,
     /// Where in the document decoding failed, e.g. `spec.template.spec.containers[0].ports[0].containerPort`.
     pub path: String,
+    /// The same path, one key or index at a time.
+    pub segments: Vec<PathSegment>,
     pub message: String,
 }
 
-/// The API groups (`apiVersion` without the version) that each kind may carry.
-/// Old beta groups are accepted because their pod templates are the same shape.
+/// One step of a path into a document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+/// The API group of an `apiVersion` (empty for the core group).
 fn group_of(api_version: &str) -> &str {
     match api_version.rsplit_once('/') {
         Some((group, _)) => group,
         None => "",
     }
+}
+
+/// Workload API versions before `apps/v1` (`extensions/v1beta1`,
+/// `apps/v1beta1`, `apps/v1beta2`) let `spec.selector` out: the API server
+/// defaulted it to the pod template's labels (`SetDefaults_Deployment`,
+/// `SetDefaults_DaemonSet`, `SetDefaults_ReplicaSet`, `SetDefaults_StatefulSet` in
+/// `pkg/apis/extensions/v1beta1/defaults.go` and `pkg/apis/apps/v1beta{1,2}/defaults.go`
+/// of Kubernetes v1.15). The same default is applied here, so those objects
+/// decode into the `apps/v1` shape and get the same checks.
+fn default_old_selector(api_version: &str, value: &mut serde_json::Value) {
+    let old = matches!(
+        api_version,
+        "extensions/v1beta1" | "apps/v1beta1" | "apps/v1beta2"
+    );
+    let Some(spec) = value.get_mut("spec").and_then(|s| s.as_object_mut()) else {
+        return;
+    };
+    if !old || spec.get("selector").is_some_and(|s| !s.is_null()) {
+        return;
+    }
+    let labels = spec
+        .get("template")
+        .and_then(|t| t.pointer("/metadata/labels"))
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    spec.insert(
+        "selector".into(),
+        serde_json::json!({ "matchLabels": labels }),
+    );
 }
 
 impl Resource {
@@ -75,21 +122,33 @@ impl Resource {
         value: serde_json::Value,
     ) -> Result<Option<Resource>, DecodeError> {
         let group = group_of(api_version);
+        let mut value = value;
+        default_old_selector(api_version, &mut value);
+        // The typed forms insist on their own `apiVersion` and `kind`; the
+        // object's are already known (and may be an older version, or
+        // another kind of the same shape).
+        if let Some(fields) = value.as_object_mut() {
+            fields.remove("apiVersion");
+            fields.remove("kind");
+        }
         let resource = match (group, kind) {
             ("", "Pod") => Resource::Pod(typed(kind, value)?),
             ("", "PodTemplate") => Resource::PodTemplate(typed(kind, value)?),
             ("", "ReplicationController") => Resource::ReplicationController(typed(kind, value)?),
             ("", "Namespace") => Resource::Namespace(typed(kind, value)?),
             ("", "ServiceAccount") => Resource::ServiceAccount(typed(kind, value)?),
-            ("apps" | "extensions" | "apps.openshift.io", "Deployment") => {
-                Resource::Deployment(typed(kind, value)?)
+            ("" | "apps.openshift.io", "DeploymentConfig") => {
+                Resource::DeploymentConfig(typed(kind, value)?)
             }
+            ("apps" | "extensions", "Deployment") => Resource::Deployment(typed(kind, value)?),
             ("apps" | "extensions", "ReplicaSet") => Resource::ReplicaSet(typed(kind, value)?),
             ("apps", "StatefulSet") => Resource::StatefulSet(typed(kind, value)?),
             ("apps" | "extensions", "DaemonSet") => Resource::DaemonSet(typed(kind, value)?),
             ("batch", "Job") => Resource::Job(typed(kind, value)?),
             ("batch", "CronJob") => Resource::CronJob(typed(kind, value)?),
-            ("networking.k8s.io", "NetworkPolicy") => Resource::NetworkPolicy(typed(kind, value)?),
+            ("networking.k8s.io" | "extensions", "NetworkPolicy") => {
+                Resource::NetworkPolicy(typed(kind, value)?)
+            }
             ("rbac.authorization.k8s.io", "Role") => Resource::Role(typed(kind, value)?),
             ("rbac.authorization.k8s.io", "ClusterRole") => {
                 Resource::ClusterRole(typed(kind, value)?)
@@ -108,7 +167,13 @@ impl Resource {
                 "projectcalico.org" | "crd.projectcalico.org",
                 "NetworkPolicy" | "GlobalNetworkPolicy",
             ) => Resource::CalicoPolicy(calico_policy(kind, value)?),
-            _ => return Ok(None),
+            _ => match retired_api(api_version, kind) {
+                Some(api) => {
+                    let MetadataOnly { metadata } = typed(kind, value)?;
+                    Resource::Retired(RetiredObject { api, metadata })
+                }
+                None => return Ok(None),
+            },
         };
         Ok(Some(resource))
     }
@@ -131,6 +196,8 @@ impl Resource {
             Resource::ClusterRole(o) => &o.metadata,
             Resource::RoleBinding(o) => &o.metadata,
             Resource::ClusterRoleBinding(o) => &o.metadata,
+            Resource::DeploymentConfig(o) => &o.metadata,
+            Resource::Retired(o) => &o.metadata,
             Resource::ConfigMap(o) => &o.metadata,
             Resource::CiliumPolicy(o) => &o.metadata,
             Resource::CalicoPolicy(o) => &o.metadata,
@@ -158,6 +225,8 @@ impl Resource {
             Resource::ClusterRoleBinding(_) => {
                 ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
             }
+            Resource::DeploymentConfig(_) => ("apps.openshift.io/v1", "DeploymentConfig"),
+            Resource::Retired(o) => (o.api.api_version, o.api.kind),
             Resource::ConfigMap(_) => ("v1", "ConfigMap"),
             Resource::CiliumPolicy(p) if p.cluster_wide => {
                 ("cilium.io/v2", "CiliumClusterwideNetworkPolicy")
@@ -176,17 +245,39 @@ impl Resource {
     }
 }
 
+/// The metadata of an object whose other fields are not read.
+#[derive(serde::Deserialize)]
+struct MetadataOnly {
+    #[serde(default)]
+    metadata: ObjectMeta,
+}
+
 fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<T, DecodeError> {
     let name = value
         .pointer("/metadata/name")
         .and_then(|n| n.as_str())
         .unwrap_or("<unnamed>")
         .to_owned();
-    serde_path_to_error::deserialize(value).map_err(|err| DecodeError {
-        kind: kind.to_owned(),
-        name,
-        path: err.path().to_string(),
-        message: err.into_inner().to_string(),
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let segments = err
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Seq { index } => Some(PathSegment::Index(*index)),
+                serde_path_to_error::Segment::Map { key } => Some(PathSegment::Key(key.clone())),
+                serde_path_to_error::Segment::Enum { variant } => {
+                    Some(PathSegment::Key(variant.clone()))
+                }
+                serde_path_to_error::Segment::Unknown => None,
+            })
+            .collect();
+        DecodeError {
+            kind: kind.to_owned(),
+            name,
+            path: err.path().to_string(),
+            segments,
+            message: without_value(&err.into_inner().to_string()),
+        }
     })
 }
 
@@ -231,6 +322,10 @@ fn calico_policy(kind: &str, value: serde_json::Value) -> Result<CalicoPolicy, D
                     kind: kind.to_owned(),
                     name: name.clone(),
                     path: format!("spec.{field}"),
+                    segments: vec![
+                        PathSegment::Key("spec".to_owned()),
+                        PathSegment::Key(field.to_owned()),
+                    ],
                     message: error.to_string(),
                 })
         };
@@ -243,4 +338,133 @@ fn calico_policy(kind: &str, value: serde_json::Value) -> Result<CalicoPolicy, D
         global: kind == "GlobalNetworkPolicy",
         metadata: document.metadata,
     })
+}
+
+/// A serde message without the value it quotes: `invalid type: string
+/// "hunter2", expected i32` becomes `invalid type: string, expected i32`.
+/// The value may be a password in an env var; the type is what helps.
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some(expected) = rest.rfind(", expected ") else {
+            continue;
+        };
+        let unexpected = &rest[..expected];
+        // `string "…"`, `integer `5``, `boolean `true``, `map`, `sequence`…
+        let kind = unexpected
+            .split_once([' ', '`', '"'])
+            .map_or(unexpected, |(kind, _)| kind);
+        let kind = match kind {
+            "floating" => "floating point number",
+            "unit" => "null",
+            other => other,
+        };
+        return format!("{prefix}{kind}{}", &rest[expected..]);
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ")
+        && let Some(i) = rest.find(", expected")
+    {
+        return format!("unknown variant{}", &rest[i..]);
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn decode_errors_never_quote_the_value() {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "a", "env": [{"name": "PASSWORD", "value": 12345}]},
+        ]}});
+        let err = Resource::decode("v1", "Pod", pod).unwrap_err();
+        assert_eq!(err.path, "spec.containers[0].env[0].value");
+        assert_eq!(err.message, "invalid type: integer, expected a string");
+        assert!(!err.to_string().contains("12345"), "{err}");
+        let replicas =
+            json!({"metadata": {"name": "d"}, "spec": {"replicas": "s3cret", "selector": {}}});
+        let err = Resource::decode("apps/v1", "Deployment", replicas).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert_eq!(
+            err.segments,
+            [
+                PathSegment::Key("spec".into()),
+                PathSegment::Key("replicas".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn old_workload_versions_get_their_default_selector() {
+        let deployment = json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {
+            "metadata": {"labels": {"app": "d"}},
+            "spec": {"containers": [{"name": "a"}]},
+        }}});
+        let Ok(Some(Resource::Deployment(d))) =
+            Resource::decode("extensions/v1beta1", "Deployment", deployment.clone())
+        else {
+            panic!("decodes");
+        };
+        let labels = d.spec.unwrap().selector.match_labels.unwrap();
+        assert_eq!(labels["app"], "d");
+        let Ok(Some(Resource::Deployment(d))) =
+            Resource::decode("apps/v1", "Deployment", deployment)
+        else {
+            panic!("decodes");
+        };
+        assert_eq!(
+            d.spec.unwrap().selector.match_labels,
+            None,
+            "no default in apps/v1"
+        );
+    }
+
+    #[test]
+    fn other_kinds_are_kept_only_with_a_retired_api_version() {
+        let ingress = json!({"metadata": {"name": "web", "namespace": "shop"}, "spec": {}});
+        let Ok(Some(Resource::Retired(retired))) =
+            Resource::decode("extensions/v1beta1", "Ingress", ingress.clone())
+        else {
+            panic!("kept");
+        };
+        assert_eq!(retired.api.removed.to_string(), "1.22");
+        let reference = Resource::Retired(retired).object_ref();
+        assert_eq!(
+            (
+                reference.api_version.as_str(),
+                reference.kind.as_str(),
+                reference.name.as_str()
+            ),
+            ("extensions/v1beta1", "Ingress", "web")
+        );
+        assert!(matches!(
+            Resource::decode("networking.k8s.io/v1", "Ingress", ingress),
+            Ok(None)
+        ));
+    }
+
+    #[test]
+    fn deployment_configs_are_workloads() {
+        let dc = json!({"metadata": {"name": "dc"}, "spec": {
+            "selector": {"app": "dc"},
+            "strategy": {"type": "Rolling"},
+            "triggers": [{"type": "ConfigChange"}],
+            "template": {"spec": {"containers": [{"name": "a"}]}},
+        }});
+        for api_version in ["apps.openshift.io/v1", "v1"] {
+            let resource = Resource::decode(api_version, "DeploymentConfig", dc.clone())
+                .expect("decodes")
+                .expect("scanned");
+            assert_eq!(resource.object_ref().kind, "DeploymentConfig");
+        }
+        assert!(matches!(
+            Resource::decode("apps/v1", "DeploymentConfig", dc),
+            Ok(None)
+        ));
+    }
 }

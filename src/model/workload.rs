@@ -91,7 +91,7 @@ impl Workload {
                 Resource::StatefulSet(s) => (s.metadata, s.spec?.template, spec_template(&root)),
                 Resource::DaemonSet(d) => (d.metadata, d.spec?.template, spec_template(&root)),
                 Resource::Job(j) => (j.metadata, j.spec?.template, spec_template(&root)),
-                Resource::ReplicationController(r) => {
+                Resource::ReplicationController(r) | Resource::DeploymentConfig(r) => {
                     (r.metadata, r.spec?.template?, spec_template(&root))
                 }
                 Resource::CronJob(c) => {

@@ -180,7 +180,7 @@ impl OpenReports {
         let passes = crate::checks::catalog()
             .iter()
             .copied()
-            .filter(|c| c.applies == applies && policy.is_enabled(c))
+            .filter(|c| c.applies.covers(applies) && policy.is_enabled(c))
             .filter(|c| !findings.iter().any(|(f, _)| f.check.id == c.id))
             .map(|c| (c, policy.severity(c, c.severity)))
             .collect();

@@ -116,6 +116,7 @@ fn category_title(category: Category) -> &'static str {
         Category::ServiceAccounts => "Service accounts",
         Category::Namespaces => "Namespaces",
         Category::Rbac => "RBAC",
+        Category::ApiVersions => "API versions",
     }
 }
 

@@ -7,15 +7,20 @@ use serde::{Serialize, Serializer};
 
 use super::{Report, Summary};
 use crate::engine::{Finding, Severity, SuppressionSource};
-use crate::loader::Source;
+use crate::loader::{ErrorEntry, Source};
 use crate::model::ObjectRef;
 
 /// The report. Findings are serialized one at a time, never all held as
 /// serializable records at once.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Document<'a, 'r> {
     summary: &'a Summary,
     findings: Findings<'a, 'r>,
+    /// Inputs that could not be read or decoded.
+    errors: &'a [ErrorEntry],
+    /// Inputs that are not manifests (unrendered templates).
+    skipped_inputs: &'a [ErrorEntry],
 }
 
 struct Findings<'a, 'r>(&'a Report<'r>);
@@ -76,6 +81,8 @@ fn document<'a, 'r>(report: &'a Report<'r>) -> Document<'a, 'r> {
     Document {
         summary: &report.summary,
         findings: Findings(report),
+        errors: report.errors,
+        skipped_inputs: report.skipped_inputs,
     }
 }
 

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use super::{Evaluated, Report};
 use crate::engine::{Check, Finding};
-use crate::loader::Source;
+use crate::loader::{ErrorEntry, Source};
 use crate::model::ObjectRef;
 
 /// What one test case reports.
@@ -35,7 +35,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         report
             .checks
             .iter()
-            .filter(|c| c.applies == evaluated.applies)
+            .filter(|c| c.applies.covers(evaluated.applies))
             .filter_map(|&check| {
                 let findings = by_object
                     .get(&(&evaluated.object, check.id))
@@ -54,11 +54,18 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         failures += count(&cases, |o| matches!(o, Outcome::Failed(_)));
         skipped += count(&cases, |o| matches!(o, Outcome::Skipped(_)));
     }
+    let errors = report.errors.len();
+    let tests = tests + errors;
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
-        r#"<testsuites name="palisade" tests="{tests}" failures="{failures}" errors="0" skipped="{skipped}">"#
+        r#"<testsuites name="palisade" tests="{tests}" failures="{failures}" errors="{errors}" skipped="{skipped}">"#
     )?;
+    if errors > 0 {
+        let mut suite = String::new();
+        write_error_suite(&mut suite, report.errors);
+        out.write_all(suite.as_bytes())?;
+    }
     let mut suite = String::new();
     for evaluated in report.evaluated {
         let object = &evaluated.object;
@@ -155,6 +162,40 @@ fn write_suite(xml: &mut String, object: &ObjectRef, source: Option<&Source>, ca
                 );
             }
         }
+    }
+    let _ = writeln!(xml, "  </testsuite>");
+}
+
+/// Inputs that could not be read or decoded: one test case each, in
+/// error, in a suite of their own.
+fn write_error_suite(xml: &mut String, errors: &[ErrorEntry]) {
+    let _ = writeln!(
+        xml,
+        r#"  <testsuite name="input" tests="{n}" failures="0" errors="{n}" skipped="0">"#,
+        n = errors.len()
+    );
+    for entry in errors {
+        let location = entry
+            .location()
+            .unwrap_or_else(|| "command line".to_owned());
+        let mut attributes = String::new();
+        if let Some(file) = &entry.file {
+            let _ = write!(attributes, r#" file="{}""#, escape(file));
+        }
+        if let Some(line) = entry.line {
+            let _ = write!(attributes, r#" line="{line}""#);
+        }
+        let mut detail = location.clone();
+        if let Some(field) = &entry.field {
+            let _ = write!(detail, " (field {field})");
+        }
+        let _ = writeln!(
+            xml,
+            r#"    <testcase name="{}" classname="input"{attributes}><error message="{}" type="invalid-input">{}</error></testcase>"#,
+            escape(&location),
+            escape(&entry.message),
+            escape(&detail)
+        );
     }
     let _ = writeln!(xml, "  </testsuite>");
 }

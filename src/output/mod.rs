@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::engine::{Applies, Check, Finding, Severity};
-use crate::loader::{Skipped, Source, SourceIndex};
+use crate::loader::{ErrorEntry, Skipped, Source, SourceIndex};
 use crate::model::ObjectRef;
 use crate::policy::Policy;
 
@@ -47,8 +47,17 @@ pub struct Evaluated {
 
 /// Everything a report shows.
 pub struct Report<'a> {
+    /// Inputs that could not be read or decoded, and usage errors, in input
+    /// order: every format lists them.
+    pub errors: &'a [ErrorEntry],
+    /// Inputs skipped because they are not manifests (unrendered templates).
+    pub skipped_inputs: &'a [ErrorEntry],
     /// Every finding of the scan, suppressed ones included, in engine order.
     pub findings: &'a [Finding],
+    /// Which definition of its object each finding is at (0 the first, for
+    /// objects defined in several places), parallel to `findings`; empty
+    /// when every finding is at its object's first definition.
+    pub definitions: &'a [u32],
     pub sources: &'a SourceIndex,
     /// The checks that ran, sorted by id.
     pub checks: &'a [&'static Check],
@@ -117,6 +126,8 @@ pub struct SkippedSummary {
     pub kinds: BTreeMap<String, usize>,
     /// Files in walked directories that could not be read.
     pub files: usize,
+    /// Unrendered templates (`{{ … }}`), listed in the report's skipped inputs.
+    pub templates: usize,
 }
 
 impl Summary {
@@ -129,6 +140,7 @@ impl Summary {
                 non_kubernetes: skipped.non_kubernetes,
                 kinds: skipped.kinds.clone(),
                 files: skipped.files,
+                templates: skipped.templates,
             },
             ..Summary::default()
         };
@@ -176,21 +188,31 @@ impl Report<'_> {
         self.sources.locate(object)
     }
 
-    /// [`Self::shown`] with each finding's source, looked up once per
-    /// object (findings come grouped by object).
+    /// [`Self::shown`] with each finding's source: the definition of its
+    /// object it was found in, looked up once per object and definition
+    /// (findings come grouped by object).
     fn shown_with_sources(&self) -> impl Iterator<Item = (&Finding, Option<&Source>)> {
-        let mut last: Option<(&ObjectRef, Option<&Source>)> = None;
-        self.shown().map(move |finding| {
-            let source = match last {
-                Some((object, source)) if *object == *finding.object => source,
-                _ => {
-                    let source = self.source(&finding.object);
-                    last = Some((&finding.object, source));
-                    source
-                }
-            };
-            (finding, source)
-        })
+        let mut last: Option<(&ObjectRef, u32, Option<&Source>)> = None;
+        self.findings
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.severity >= self.options.min_severity)
+            .map(move |(i, finding)| {
+                let definition = self.definitions.get(i).copied().unwrap_or(0);
+                let source = match last {
+                    Some((object, d, source)) if *object == *finding.object && d == definition => {
+                        source
+                    }
+                    _ => {
+                        let source = self
+                            .sources
+                            .definition(&finding.object, definition as usize);
+                        last = Some((&finding.object, definition, source));
+                        source
+                    }
+                };
+                (finding, source)
+            })
     }
 
     /// A check's severity after the policy's overrides.
@@ -219,6 +241,8 @@ pub(crate) fn applies_text(applies: Applies) -> &'static str {
         Applies::ServiceAccount => "service accounts",
         Applies::Role => "roles and cluster roles",
         Applies::Binding => "role bindings and cluster role bindings",
+        Applies::Other => "objects of other kinds written with a retired API version",
+        Applies::Any => "every object",
         Applies::ConfigMap => "config maps",
     }
 }
@@ -270,6 +294,7 @@ spec:
 "#;
 
     pub struct Fixture {
+        pub errors: Vec<ErrorEntry>,
         pub findings: Vec<Finding>,
         pub sources: SourceIndex,
         pub checks: Vec<&'static Check>,
@@ -307,6 +332,7 @@ spec:
         evaluated.sort_by(|a, b| a.object.cmp(&b.object));
         let summary = Summary::new(&findings, loaded.objects.len(), 1, &loaded.skipped);
         Fixture {
+            errors: Vec::new(),
             findings,
             sources,
             checks,
@@ -319,7 +345,10 @@ spec:
     impl Fixture {
         pub fn render(&self, format: Format, options: Options) -> String {
             let report = Report {
+                errors: &self.errors,
+                skipped_inputs: &[],
                 findings: &self.findings,
+                definitions: &[],
                 sources: &self.sources,
                 checks: &self.checks,
                 policy: &self.policy,

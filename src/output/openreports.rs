@@ -18,8 +18,11 @@
 //!   the report's scope); ClusterRoles and ClusterRoleBindings into the
 //!   ClusterReport.
 //!
-//! Results are ordered (failures worst first, then skips, then passes by
-//! check id) and cut to [`RESULTS_BUDGET_BYTES`] in that order, so the same
+//! `palisade scan` adds one `error` result per input that could not be
+//! read or decoded to the ClusterReport (see [`error_result`]).
+//!
+//! Results are ordered (failures worst first, then skips, then input
+//! errors in input order, then passes by check id) and cut to [`RESULTS_BUDGET_BYTES`] in that order, so the same
 //! findings always give the same bytes.
 
 use std::collections::BTreeMap;
@@ -29,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Report;
 use crate::engine::{Applies, Check, Finding, Severity, SuppressionSource};
+use crate::loader::ErrorEntry;
 use crate::model::ObjectRef;
 
 pub const GROUP: &str = "openreports.io";
@@ -254,6 +258,36 @@ pub fn pass_result(check: &Check, severity: Severity, objects: Vec<ResourceRef>)
     }
 }
 
+/// The `error` result of an input that could not be read or decoded: it
+/// belongs to no object, so it goes to the ClusterReport, with where it is
+/// in `properties`.
+pub fn error_result(entry: &ErrorEntry) -> ReportResult {
+    let mut properties = BTreeMap::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(value) = value {
+            properties.insert(key.to_owned(), value);
+        }
+    };
+    put("file", entry.file.clone());
+    put("line", entry.line.map(|l| l.to_string()));
+    put("column", entry.column.map(|c| c.to_string()));
+    put("object", entry.object.clone());
+    put("field", entry.field.clone());
+    ReportResult {
+        source: SOURCE.to_owned(),
+        policy: "invalid-input".to_owned(),
+        rule: None,
+        category: None,
+        severity: None,
+        timestamp: None,
+        result: Outcome::Error,
+        scored: false,
+        resources: Vec::new(),
+        message: Some(entry.message.clone()),
+        properties,
+    }
+}
+
 /// Which report an object's results go to.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReportScope {
@@ -288,6 +322,8 @@ impl ReportScope {
 pub struct ScopeResults {
     /// `fail` and `skip` results with their sort keys.
     findings: Vec<(FindingOrder, ReportResult)>,
+    /// `error` results, in input order, after the findings.
+    errors: Vec<ReportResult>,
     /// Per check id: the check, its severity and the objects it passed.
     passes: BTreeMap<&'static str, (&'static Check, Severity, Vec<ResourceRef>)>,
 }
@@ -297,7 +333,11 @@ type FindingOrder = (bool, std::cmp::Reverse<Severity>, ObjectRef, String, Strin
 
 impl ScopeResults {
     pub fn is_empty(&self) -> bool {
-        self.findings.is_empty() && self.passes.is_empty()
+        self.findings.is_empty() && self.passes.is_empty() && self.errors.is_empty()
+    }
+
+    pub fn add_error(&mut self, result: ReportResult) {
+        self.errors.push(result);
     }
 
     pub fn add_finding(&mut self, f: &Finding, timestamp: Option<ResultTimestamp>) {
@@ -334,7 +374,7 @@ impl ScopeResults {
             self.add_finding(f, None);
         }
         for (check, severity) in checks {
-            if check.applies == applies && !findings.iter().any(|f| f.check.id == check.id) {
+            if check.applies.covers(applies) && !findings.iter().any(|f| f.check.id == check.id) {
                 self.add_pass(check, *severity, object);
             }
         }
@@ -352,6 +392,8 @@ impl ScopeResults {
             }
             results.push(result);
         }
+        summary.error += self.errors.len() as u32;
+        results.append(&mut self.errors);
         for (_, (check, severity, mut objects)) in self.passes {
             objects.sort();
             objects.dedup();
@@ -451,7 +493,7 @@ fn scan_reports(report: &Report<'_>) -> Vec<OpenReport> {
         }
         for (check, severity) in &checks {
             let found = flagged.is_some_and(|ids| ids.contains(&check.id));
-            if check.applies == evaluated.applies && !found {
+            if check.applies.covers(evaluated.applies) && !found {
                 scope.add_pass(check, *severity, &evaluated.object);
             }
         }
@@ -461,6 +503,12 @@ fn scan_reports(report: &Report<'_>) -> Vec<OpenReport> {
         let scope = scopes.entry(ReportScope::of(object)).or_default();
         for f in findings {
             scope.add_finding(f, None);
+        }
+    }
+    if !report.errors.is_empty() {
+        let cluster = scopes.entry(ReportScope::Cluster).or_default();
+        for entry in report.errors {
+            cluster.add_error(error_result(entry));
         }
     }
     scopes

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::Report;
 use super::json::suppression_source;
 use crate::engine::{Check, Finding, Severity, SuppressionSource};
-use crate::loader::Source;
+use crate::loader::{ErrorEntry, Source};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -52,6 +52,7 @@ struct Log<'a, 'r> {
 #[serde(rename_all = "camelCase")]
 struct Run<'a, 'r> {
     tool: Value,
+    invocations: [Value; 1],
     column_kind: &'static str,
     results: Results<'a, 'r>,
 }
@@ -85,12 +86,68 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         version: "2.1.0",
         runs: [Run {
             tool: json!({"driver": driver}),
+            invocations: [invocation(report)],
             column_kind: "unicodeCodePoints",
             results: Results(report),
         }],
     };
     serde_json::to_writer_pretty(&mut *out, &log)?;
     out.write_all(b"\n")
+}
+
+/// The run's invocation: whether every input could be read, and each input
+/// error (level `error`) or skipped input (level `note`) as a tool execution
+/// notification at its file and line.
+fn invocation(report: &Report<'_>) -> Value {
+    let base_dir = report.options.base_dir.as_deref();
+    let notification = |entry: &ErrorEntry, level: &str| {
+        let mut notification = json!({
+            "level": level,
+            "message": {"text": entry.message},
+            "descriptor": {"id": if level == "error" { "invalid-input" } else { "skipped-input" }},
+        });
+        if let Some(file) = &entry.file {
+            let mut region = json!({});
+            if let Some(line) = entry.line {
+                region["startLine"] = json!(line);
+            }
+            if let Some(column) = entry.column {
+                region["startColumn"] = json!(column);
+            }
+            let mut physical = json!({"artifactLocation": {"uri": artifact_uri(file, base_dir)}});
+            if entry.line.is_some() {
+                physical["region"] = region;
+            }
+            notification["locations"] = json!([{"physicalLocation": physical}]);
+        }
+        let mut properties = serde_json::Map::new();
+        if let Some(object) = &entry.object {
+            properties.insert("object".into(), json!(object));
+        }
+        if let Some(field) = &entry.field {
+            properties.insert("field".into(), json!(field));
+        }
+        if !properties.is_empty() {
+            notification["properties"] = Value::Object(properties);
+        }
+        notification
+    };
+    let notifications: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|e| notification(e, "error"))
+        .chain(
+            report
+                .skipped_inputs
+                .iter()
+                .map(|e| notification(e, "note")),
+        )
+        .collect();
+    let mut invocation = json!({"executionSuccessful": report.errors.is_empty()});
+    if !notifications.is_empty() {
+        invocation["toolExecutionNotifications"] = json!(notifications);
+    }
+    invocation
 }
 
 fn rule(report: &Report<'_>, check: &Check) -> Value {
@@ -150,11 +207,16 @@ fn help_markdown(check: &Check) -> String {
 
 fn result(report: &Report<'_>, finding: &Finding, source: Option<&Source>) -> Value {
     let object = &finding.object;
+    // A later definition of the object (the same object in another file)
+    // is another place to fix: its findings must not merge with the first's.
+    let elsewhere = source
+        .filter(|s| Some(*s) != report.source(object))
+        .map(|s| s.file.as_ref());
     let mut result = json!({
         "ruleId": finding.check.id,
         "level": level(finding.severity),
         "message": {"text": format!("{object}: {} (at {})", finding.message, finding.path)},
-        "partialFingerprints": {"palisadeFinding/v1": fingerprint(finding)},
+        "partialFingerprints": {"palisadeFinding/v1": fingerprint(finding, elsewhere)},
         "properties": {
             "severity": finding.severity,
             "path": finding.path,
@@ -211,8 +273,9 @@ fn object_id(finding: &Finding) -> String {
 }
 
 /// A hash of what the finding is about, not where: it survives edits that
-/// move the object within its file.
-fn fingerprint(finding: &Finding) -> String {
+/// move the object within its file. Only a finding of a second (third, …)
+/// definition of its object mixes in that definition's file.
+fn fingerprint(finding: &Finding, later_definition: Option<&str>) -> String {
     let mut hasher = Sha256::new();
     for part in [
         object_id(finding).as_str(),
@@ -221,6 +284,10 @@ fn fingerprint(finding: &Finding) -> String {
         finding.container.as_deref().unwrap_or(""),
     ] {
         hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    if let Some(file) = later_definition {
+        hasher.update(file.as_bytes());
         hasher.update([0]);
     }
     hasher

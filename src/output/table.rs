@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use super::Report;
 use crate::engine::{Finding, Severity};
+use crate::loader::Source;
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";
@@ -38,34 +39,37 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
     let paint = Paint {
         on: report.options.color,
     };
-    let shown: Vec<&Finding> = report
-        .shown()
-        .filter(|f| report.options.show_suppressed || !f.is_suppressed())
+    let shown: Vec<(&Finding, Option<&Source>)> = report
+        .shown_with_sources()
+        .filter(|(f, _)| report.options.show_suppressed || !f.is_suppressed())
         .collect();
     // Findings come sorted by object, so each object's findings are adjacent.
-    for group in shown.chunk_by(|a, b| a.object == b.object) {
+    for group in shown.chunk_by(|a, b| a.0.object == b.0.object) {
         write_group(report, group, &paint, out)?;
     }
     if shown.is_empty() {
         writeln!(out, "No findings.")?;
     }
+    write_problems(report, &paint, out)?;
     writeln!(out, "{}", summary_line(report))
 }
 
 fn write_group(
     report: &Report<'_>,
-    group: &[&Finding],
+    group: &[(&Finding, Option<&Source>)],
     paint: &Paint,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let object = &group[0].object;
-    let location = report
-        .source(object)
-        .map(|s| format!("  {s}"))
-        .unwrap_or_default();
+    let object = &group[0].0.object;
+    let first = report.source(object);
+    let location = first.map(|s| format!("  {s}")).unwrap_or_default();
     writeln!(out, "{}{location}", paint.style(BOLD, &object.to_string()))?;
-    let id_width = group.iter().map(|f| f.check.id.len()).max().unwrap_or(0);
-    for finding in group {
+    let id_width = group
+        .iter()
+        .map(|(f, _)| f.check.id.len())
+        .max()
+        .unwrap_or(0);
+    for (finding, source) in group {
         let label = format!("{:<8}", finding.severity.as_str().to_uppercase());
         let severity = if finding.is_suppressed() {
             paint.style(DIM, &label)
@@ -82,14 +86,51 @@ fn write_group(
         }
         writeln!(out, "{}", line.trim_end())?;
         let indent = 2 + 8 + 2 + id_width + 2;
+        // A finding of another definition of the object says where it is.
+        let elsewhere = match source {
+            Some(source) if Some(*source) != first => format!(" in {source}"),
+            _ => String::new(),
+        };
         writeln!(
             out,
             "{:indent$}{}",
             "",
-            paint.style(DIM, &format!("at {}", finding.path))
+            paint.style(DIM, &format!("at {}{elsewhere}", finding.path))
         )?;
     }
     writeln!(out)
+}
+
+/// Input errors and skipped inputs, after the findings.
+fn write_problems(report: &Report<'_>, paint: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    let sections = [
+        (
+            "Input errors (not scanned):",
+            report.errors,
+            severity_color(Severity::High),
+        ),
+        ("Skipped inputs:", report.skipped_inputs, DIM),
+    ];
+    for (title, entries, style) in sections {
+        if entries.is_empty() {
+            continue;
+        }
+        writeln!(out)?;
+        writeln!(out, "{}", paint.style(BOLD, title))?;
+        for entry in entries {
+            let location = entry.location().unwrap_or_default();
+            let prefix = if location.is_empty() {
+                String::new()
+            } else {
+                format!("{location}: ")
+            };
+            writeln!(out, "  {}{}", paint.style(style, &prefix), entry.message)?;
+        }
+    }
+    if !report.errors.is_empty() || !report.skipped_inputs.is_empty() {
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// `1 critical, 0 high, … · 1 suppressed · 3 objects in 2 files · 4 documents skipped (…)`
@@ -136,6 +177,9 @@ fn summary_line(report: &Report<'_>) -> String {
         if skipped.non_kubernetes > 0 {
             reasons.push(format!("{} not Kubernetes", skipped.non_kubernetes));
         }
+        if skipped.templates > 0 {
+            reasons.push(format!("{} templates", skipped.templates));
+        }
         parts.push(format!(
             "{} {} skipped ({})",
             skipped.documents,
@@ -149,6 +193,10 @@ fn summary_line(report: &Report<'_>) -> String {
             skipped.files,
             plural(skipped.files, "file", "files")
         ));
+    }
+    if !report.errors.is_empty() {
+        let n = report.errors.len();
+        parts.push(format!("{n} input {}", plural(n, "error", "errors")));
     }
     parts.join(" · ")
 }

@@ -60,23 +60,11 @@ kubernetes-dashboard | Role/kubernetes-dashboard-minimal -n kube-system | rbac-s
 kubernetes-dashboard | ServiceAccount/kubernetes-dashboard -n kube-system | rbac-service-account-dangerous-permissions
 kubernetes-dashboard | ServiceAccount/kubernetes-dashboard -n kubernetes-dashboard | rbac-service-account-dangerous-permissions
 kubernetes-dashboard | total | critical=0 high=0 medium=28 low=26 info=3 suppressed=0
+metrics-server | Deployment/metrics-server -n kube-system | capabilities-restricted cpu-limits-missing cpu-requests-missing image-not-pinned-by-digest linux-hardening liveness-probe-missing memory-limits-missing memory-requests-missing missing-network-policy net-raw-not-dropped privilege-escalation-allowed read-only-root-filesystem readiness-probe-missing removed-api-version run-as-non-root seccomp-profile-restricted service-account-token-automount
+metrics-server | total | critical=0 high=1 medium=6 low=9 info=1 suppressed=0
+minio | StatefulSet/minio | capabilities-restricted cpu-limits-missing cpu-requests-missing default-service-account host-ports image-not-pinned-by-digest image-tag-latest linux-hardening liveness-probe-missing memory-limits-missing memory-requests-missing missing-network-policy net-raw-not-dropped privilege-escalation-allowed read-only-root-filesystem readiness-probe-missing removed-api-version run-as-non-root seccomp-profile-restricted secret-literal-in-env service-account-token-automount
+minio | total | critical=0 high=3 medium=8 low=10 info=1 suppressed=0
 "#;
-
-/// Folders that fail today only because the loader rejects an old
-/// `apiVersion` (an `extensions/v1beta1` Deployment, an `apps/v1beta1`
-/// StatefulSet): the folder and a part of the error. Their findings are not
-/// compared until the loader accepts them; then this list is emptied and
-/// their lines are added to `EXPECTED`.
-const EXPECTED_INPUT_ERRORS_UNTIL_THE_LOADER_ACCEPTS_THEM: &[(&str, &str)] = &[
-    (
-        "metrics-server",
-        "metrics-server-deployment.yaml:8: document 1: cannot decode Deployment metrics-server",
-    ),
-    (
-        "minio",
-        "minio-distributed-statefulset.yaml:1: document 0: cannot decode StatefulSet minio",
-    ),
-];
 
 fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
@@ -181,13 +169,6 @@ fn corpus_scans_without_input_errors_and_gives_the_reviewed_findings() {
             folder.display()
         );
         let project = folder.file_name().unwrap().to_string_lossy().into_owned();
-        let known_error = EXPECTED_INPUT_ERRORS_UNTIL_THE_LOADER_ACCEPTS_THEM
-            .iter()
-            .find(|(name, _)| *name == project);
-        if let Some((_, error)) = known_error {
-            assert_still_rejected(&folder, error);
-            continue;
-        }
         actual.extend(describe(&project, &scan(&folder)));
     }
     let expected: Vec<&str> = EXPECTED.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -206,30 +187,6 @@ fn corpus_scans_without_input_errors_and_gives_the_reviewed_findings() {
              no longer given: {missing:#?}\nnew: {new:#?}\nthe whole table now:\n{actual_text}\n"
         );
     }
-}
-
-/// A folder listed as rejected by the loader still is (exit status 2, the
-/// error named); once it is not, the list has to be emptied.
-fn assert_still_rejected(folder: &Path, error: &str) {
-    let output = run_scan(folder);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stderr),
-        String::from_utf8_lossy(&output.stdout)
-    );
-    if output.status.code() == Some(2) && all.contains(error) {
-        return;
-    }
-    let report: Option<Value> = serde_json::from_slice(&output.stdout).ok();
-    let now = report
-        .map(|r| describe(&folder.file_name().unwrap().to_string_lossy(), &r).join("\n"))
-        .unwrap_or_default();
-    panic!(
-        "{} is read now (exit status {:?}): remove it from \
-         EXPECTED_INPUT_ERRORS_UNTIL_THE_LOADER_ACCEPTS_THEM and review its findings:\n{now}\n{all}",
-        folder.display(),
-        output.status.code()
-    );
 }
 
 #[test]

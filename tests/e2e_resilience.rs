@@ -145,7 +145,7 @@ impl Cluster {
             ],
             &[
                 "update",
-                "leases.coordination.k8s.io",
+                "leases.coordination.k8s.io/palisade",
                 "-n",
                 "palisade-system",
             ],
@@ -664,10 +664,16 @@ async fn restarting_the_api_server_mid_scan_converges_without_extra_writes() {
     })
     .await;
     operator.wait_idle().await;
+    let exposition = operator.get("/metrics").await.unwrap_or_default();
+    let counters: Vec<&str> = exposition
+        .lines()
+        .filter(|l| l.starts_with("palisade_api_writes_total") || l.contains("restored"))
+        .collect();
     assert_eq!(
-        operator.metric("palisade_api_writes_total", &[]).await,
+        metric_sum(&exposition, "palisade_api_writes_total", &[]),
         writes,
-        "no write once converged"
+        "no write once converged: {counters:#?}\n{}",
+        operator.log_tail()
     );
     assert_eq!(report_states(&api).await, after);
     assert!(operator.stop().await.success());

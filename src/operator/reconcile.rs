@@ -115,7 +115,8 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
     if written.restored {
         // Not a change of the target: no Events, which describe those.
         ctx.metrics.report_restored(resource_name);
-        tracing::warn!(target = %key, report = %desired.name, "report restored: what was stored differed from the evaluation");
+        let stored = previous_status.and_then(|s| s.findings_digest.as_deref());
+        tracing::warn!(target = %key, report = %desired.name, stored = stored.unwrap_or("edited"), "report restored: what was stored differed from the evaluation");
         return Ok(Outcome::Written);
     }
     if !written.status {

@@ -14,6 +14,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ReplicationController, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -195,6 +196,7 @@ pub enum Change {
         namespace: Option<String>,
         name: String,
         digest: Option<String>,
+        version: Option<u64>,
         has_status: bool,
     },
     /// A watch was refused or allowed again: everything is re-evaluated.
@@ -266,14 +268,7 @@ impl Watches<'_> {
             scan_reports: self.namespaced(
                 "scanreports",
                 Caching::packed(strip_scan_report),
-                |r, deleted| {
-                    report_change(
-                        &r.spec.target,
-                        r.metadata.namespace.clone(),
-                        r.status.as_ref(),
-                        deleted,
-                    )
-                },
+                |r, deleted| report_change(&r.spec.target, &r.metadata, r.status.as_ref(), deleted),
             ),
             namespaces: self.cluster("namespaces", Caching::all(strip_meta), |o, _| {
                 Change::Namespace(o)
@@ -292,7 +287,7 @@ impl Watches<'_> {
             cluster_scan_reports: self.cluster(
                 "clusterscanreports",
                 Caching::packed(strip_cluster_scan_report),
-                |r, deleted| report_change(&r.spec.target, None, r.status.as_ref(), deleted),
+                |r, deleted| report_change(&r.spec.target, &r.metadata, r.status.as_ref(), deleted),
             ),
         }
     }
@@ -469,16 +464,18 @@ where
 /// change (checked against what was last written).
 fn report_change(
     target: &ReportTarget,
-    namespace: Option<String>,
+    metadata: &ObjectMeta,
     status: Option<&ReportStatus>,
     deleted: bool,
 ) -> Change {
+    let namespace = metadata.namespace.clone();
     if !deleted {
         return Change::ReportUpdated {
             kind: target.kind.clone(),
             namespace,
             name: target.name.clone(),
             digest: status.and_then(|s| s.findings_digest.clone()),
+            version: super::writer::version_number(metadata.resource_version.as_deref()),
             has_status: status.is_some(),
         };
     }

@@ -8,7 +8,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::json;
 
-use super::report::{DesiredReport, MANAGER};
+use super::report::{DesiredReport, MANAGER, verified_digest};
 use super::target::TargetKey;
 use crate::crd::{ClusterScanReport, ReportStatus, ReportTarget, ScanReport};
 
@@ -23,6 +23,8 @@ pub struct ExistingReport {
     pub target: ReportTarget,
     pub status: Option<ReportStatus>,
     pub generation: Option<i64>,
+    /// The cached version, as a number (see [`version_number`]).
+    pub version: Option<u64>,
 }
 
 impl ExistingReport {
@@ -40,6 +42,7 @@ impl ExistingReport {
         status: Option<ReportStatus>,
     ) -> ExistingReport {
         ExistingReport {
+            version: version_number(metadata.resource_version.as_deref()),
             labels: metadata.labels.unwrap_or_default(),
             owner_references: metadata.owner_references.unwrap_or_default(),
             target,
@@ -49,29 +52,55 @@ impl ExistingReport {
     }
 }
 
-/// The findings digest of the status this replica last wrote (or found
-/// already stored) for each target's report. The digest in a stored status
-/// is user-writable and so never trusted alone: a stored report that
-/// differs from this is rewritten, and a watch event showing such a report
-/// re-evaluates its target.
+/// A resourceVersion as a number, to tell an older cached copy from a newer
+/// one. The API server's versions are etcd revisions; one that is not a
+/// number is never compared (`None`).
+pub fn version_number(resource_version: Option<&str>) -> Option<u64> {
+    resource_version?.parse().ok()
+}
+
+/// Whether version `a` is known to come before `b`.
+fn older(a: Option<u64>, b: Option<u64>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a < b)
+}
+
+/// A status this replica wrote (or found already stored): its findings
+/// digest and the report's version after the write (unknown while the
+/// write is in flight).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastWrite {
+    pub digest: String,
+    pub version: Option<u64>,
+}
+
+/// What this replica last wrote to each target's report. The digest in a
+/// stored status is user-writable and so never trusted alone: a stored
+/// report newer than this that differs from it is restored, and a watch
+/// event showing such a report re-evaluates its target. A cached report
+/// older than the last write (the watch has not caught up, e.g. after an
+/// API server restart) is not taken for a change.
 #[derive(Default)]
 pub struct WrittenDigests {
-    by_target: Mutex<HashMap<TargetKey, String>>,
+    by_target: Mutex<HashMap<TargetKey, LastWrite>>,
 }
 
 impl WrittenDigests {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TargetKey, String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TargetKey, LastWrite>> {
         self.by_target.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn get(&self, key: &TargetKey) -> Option<String> {
+    pub fn get(&self, key: &TargetKey) -> Option<LastWrite> {
         self.lock().get(key).cloned()
     }
 
-    pub fn set(&self, key: &TargetKey, digest: &str) {
+    pub fn set(&self, key: &TargetKey, digest: &str, version: Option<u64>) {
+        let next = LastWrite {
+            digest: digest.to_owned(),
+            version,
+        };
         let mut map = self.lock();
-        if map.get(key).map(String::as_str) != Some(digest) {
-            map.insert(key.clone(), digest.to_owned());
+        if map.get(key) != Some(&next) {
+            map.insert(key.clone(), next);
         }
     }
 
@@ -79,13 +108,21 @@ impl WrittenDigests {
         self.lock().remove(key);
     }
 
-    /// Whether a report the watch shows differs from what was last written
-    /// to it: `stored` is its verified digest (`None` for a status that
-    /// does not match its digest, or no status). A report never written by
-    /// this replica differs only when its status was edited.
-    pub fn differs(&self, key: &TargetKey, stored: Option<&str>, has_status: bool) -> bool {
+    /// Whether a report the watch shows (`stored`: its verified digest,
+    /// `None` for a status that does not match its digest or no status)
+    /// differs from what was last written to it. An event older than the
+    /// last write is not a change; a report never written by this replica
+    /// differs only when its status was edited.
+    pub fn differs(
+        &self,
+        key: &TargetKey,
+        stored: Option<&str>,
+        version: Option<u64>,
+        has_status: bool,
+    ) -> bool {
         match self.lock().get(key) {
-            Some(written) => stored != Some(written.as_str()),
+            Some(last) if older(version, last.version) => false,
+            Some(last) => stored != Some(last.digest.as_str()),
             None => has_status && stored.is_none(),
         }
     }
@@ -136,38 +173,55 @@ fn object_differs(desired: &DesiredReport, existing: Option<&ExistingReport>) ->
 /// the desired one (the findings changed, or the status was edited), the
 /// status this replica last wrote is not the desired one (the cache may
 /// not have seen that write yet), or the report's generation moved (its
-/// target was replaced).
+/// target was replaced). A cached report older than the last write, which
+/// was the desired status, needs nothing.
 fn status_differs(
     desired: &DesiredReport,
     existing: Option<&ExistingReport>,
     generation: Option<i64>,
-    last_written: Option<&str>,
+    last: Option<&LastWrite>,
 ) -> bool {
-    let Some(status) = existing.and_then(|e| e.status.as_ref()) else {
+    let Some(existing) = existing else {
+        return true;
+    };
+    let Some(status) = existing.status.as_ref() else {
         return true;
     };
     let desired_digest = desired.status.findings_digest.as_deref();
+    if let Some(last) = last
+        && Some(last.digest.as_str()) == desired_digest
+        && older(existing.version, last.version)
+    {
+        return false;
+    }
     status.findings_digest.as_deref() != desired_digest
-        || last_written.is_some_and(|w| Some(w) != desired_digest)
+        || last.is_some_and(|w| Some(w.digest.as_str()) != desired_digest)
         || status.observed_generation != generation
 }
 
 /// Whether writing the status restores a report: one is stored, and it
 /// either does not match its own digest or should already say what is
-/// desired (this replica wrote that last).
+/// desired (this replica wrote that last, and the cached copy is not older).
 fn restores(
     desired: &DesiredReport,
     existing: Option<&ExistingReport>,
-    last_written: Option<&str>,
+    last: Option<&LastWrite>,
 ) -> bool {
-    let Some(status) = existing.and_then(|e| e.status.as_ref()) else {
+    let Some(existing) = existing else {
+        return false;
+    };
+    let Some(status) = existing.status.as_ref() else {
         return false;
     };
     status.findings_digest.is_none()
-        || (last_written.is_some() && last_written == desired.status.findings_digest.as_deref())
+        || last.is_some_and(|last| {
+            Some(last.digest.as_str()) == desired.status.findings_digest.as_deref()
+                && !older(existing.version, last.version)
+        })
 }
 
 /// The report of one target as stored and as last written.
+#[derive(Clone, Copy)]
 pub struct Stored<'a> {
     pub key: &'a TargetKey,
     pub existing: Option<&'a ExistingReport>,
@@ -185,13 +239,62 @@ pub async fn apply(
     match &desired.namespace {
         Some(ns) => {
             let api: Api<ScanReport> = Api::namespaced(client.clone(), ns);
-            apply_with(&api, desired, stored, on_write).await
+            let fetched =
+                fetch_unseen(&api, desired, stored, ExistingReport::from_scan_report).await?;
+            let stored = Stored {
+                existing: fetched.as_ref().or(stored.existing),
+                ..*stored
+            };
+            apply_with(&api, desired, &stored, on_write).await
         }
         None => {
             let api: Api<ClusterScanReport> = Api::all(client.clone());
-            apply_with(&api, desired, stored, on_write).await
+            let fetched = fetch_unseen(
+                &api,
+                desired,
+                stored,
+                ExistingReport::from_cluster_scan_report,
+            )
+            .await?;
+            let stored = Stored {
+                existing: fetched.as_ref().or(stored.existing),
+                ..*stored
+            };
+            apply_with(&api, desired, &stored, on_write).await
         }
     }
+}
+
+/// The report as the API server has it, when this replica wrote the desired
+/// status but its cache does not show the report yet (the report watch has
+/// not caught up, e.g. after an API server restart): one read instead of
+/// writing the report again on every evaluation until the watch catches up.
+async fn fetch_unseen<K>(
+    api: &Api<K>,
+    desired: &DesiredReport,
+    stored: &Stored<'_>,
+    existing_of: fn(K) -> ExistingReport,
+) -> Result<Option<ExistingReport>, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if stored.existing.is_some() {
+        return Ok(None);
+    }
+    let Some(last) = stored.written.get(stored.key) else {
+        return Ok(None);
+    };
+    if Some(last.digest.as_str()) != desired.status.findings_digest.as_deref() {
+        return Ok(None);
+    }
+    let Some(object) = api.get_opt(&desired.name).await? else {
+        return Ok(None);
+    };
+    let mut existing = existing_of(object);
+    if let Some(status) = &mut existing.status {
+        status.findings_digest = verified_digest(status);
+    }
+    Ok(Some(existing))
 }
 
 async fn apply_with<K>(
@@ -208,7 +311,7 @@ where
     let kind = K::kind(&());
     let existing = stored.existing;
     let last_written = stored.written.get(stored.key);
-    let last_written = last_written.as_deref();
+    let last_written = last_written.as_ref();
     let mut written = Written {
         object: false,
         status: false,
@@ -246,13 +349,16 @@ where
         .as_deref()
         .unwrap_or_default();
     if !status_differs(desired, existing, generation, last_written) {
-        stored.written.set(stored.key, digest);
+        if last_written.is_none() {
+            let version = existing.and_then(|e| e.version);
+            stored.written.set(stored.key, digest, version);
+        }
         return Ok(written);
     }
     written.restored = restores(desired, existing, last_written);
     // Remembered before it is sent: the watch event of this write may come
     // before its answer, and must not look like someone else's change.
-    stored.written.set(stored.key, digest);
+    stored.written.set(stored.key, digest, None);
     let mut status = desired.status.clone();
     status.observed_generation = generation;
     let body = json!({
@@ -262,14 +368,20 @@ where
         "status": status,
     });
     on_write("apply-status");
-    if let Err(e) = api
+    match api
         .patch_status(&desired.name, &params, &Patch::Apply(&body))
         .await
     {
-        // What is stored now is unknown: the next evaluation trusts the
-        // (verified) cache alone.
-        stored.written.forget(stored.key);
-        return Err(e);
+        Ok(applied) => {
+            let version = version_number(applied.meta().resource_version.as_deref());
+            stored.written.set(stored.key, digest, version);
+        }
+        Err(e) => {
+            // What is stored now is unknown: the next evaluation trusts the
+            // (verified) cache alone.
+            stored.written.forget(stored.key);
+            return Err(e);
+        }
     }
     written.status = true;
     Ok(written)
@@ -315,7 +427,8 @@ mod tests {
         }
     }
 
-    /// A cached report whose status verified as `digest` (`None`: edited).
+    /// A cached report at version 5 whose status verified as `digest`
+    /// (`None`: edited).
     fn stored(digest: Option<&str>) -> ExistingReport {
         ExistingReport {
             status: Some(ReportStatus {
@@ -324,7 +437,15 @@ mod tests {
                 ..ReportStatus::default()
             }),
             generation: Some(1),
+            version: Some(5),
             ..ExistingReport::default()
+        }
+    }
+
+    fn last(digest: &str, version: Option<u64>) -> LastWrite {
+        LastWrite {
+            digest: digest.into(),
+            version,
         }
     }
 
@@ -333,13 +454,14 @@ mod tests {
         let want = desired("d2");
         let same = stored(Some("d2"));
         assert!(!status_differs(&want, Some(&same), Some(1), None));
-        assert!(!status_differs(&want, Some(&same), Some(1), Some("d2")));
+        let d2 = last("d2", Some(5));
+        assert!(!status_differs(&want, Some(&same), Some(1), Some(&d2)));
         assert!(
             status_differs(&want, Some(&stored(None)), Some(1), None),
             "an edited status"
         );
         assert!(
-            status_differs(&want, Some(&same), Some(1), Some("d1")),
+            status_differs(&want, Some(&same), Some(1), Some(&last("d1", Some(7)))),
             "the cache has not seen the last write"
         );
         assert!(status_differs(
@@ -353,6 +475,24 @@ mod tests {
             "replaced"
         );
         assert!(status_differs(&want, None, None, None));
+        assert!(
+            !status_differs(
+                &want,
+                Some(&stored(Some("d1"))),
+                Some(1),
+                Some(&last("d2", Some(9)))
+            ),
+            "the cache is older than the last write, which was the desired status"
+        );
+        assert!(
+            status_differs(
+                &want,
+                Some(&stored(Some("d1"))),
+                Some(1),
+                Some(&last("d2", Some(3)))
+            ),
+            "changed after the last write"
+        );
     }
 
     #[test]
@@ -360,11 +500,15 @@ mod tests {
         let want = desired("d2");
         assert!(restores(&want, Some(&stored(None)), None), "edited");
         assert!(
-            restores(&want, Some(&stored(Some("d1"))), Some("d2")),
-            "d2 was written, d1 is stored"
+            restores(&want, Some(&stored(Some("d1"))), Some(&last("d2", Some(3)))),
+            "d2 was written, a newer d1 is stored"
         );
         assert!(
-            !restores(&want, Some(&stored(Some("d1"))), Some("d1")),
+            restores(&want, Some(&stored(Some("d1"))), Some(&last("d2", None))),
+            "versions unknown"
+        );
+        assert!(
+            !restores(&want, Some(&stored(Some("d1"))), Some(&last("d1", Some(5)))),
             "the findings changed"
         );
         assert!(!restores(&want, Some(&stored(Some("d1"))), None));
@@ -376,16 +520,30 @@ mod tests {
         let written = WrittenDigests::default();
         let key = TargetKey::new(TargetKind::Deployment, Some("ns"), "web");
         assert!(
-            !written.differs(&key, Some("d1"), true),
+            !written.differs(&key, Some("d1"), Some(1), true),
             "never written here"
         );
-        assert!(written.differs(&key, None, true), "edited");
-        assert!(!written.differs(&key, None, false), "no status yet");
-        written.set(&key, "d1");
-        assert!(!written.differs(&key, Some("d1"), true));
-        assert!(written.differs(&key, Some("d0"), true));
-        assert!(written.differs(&key, None, false), "status removed");
+        assert!(written.differs(&key, None, Some(1), true), "edited");
+        assert!(
+            !written.differs(&key, None, Some(1), false),
+            "no status yet"
+        );
+        written.set(&key, "d1", None);
+        assert!(
+            !written.differs(&key, Some("d1"), Some(4), true),
+            "the event of the write, before its answer"
+        );
+        written.set(&key, "d1", Some(4));
+        assert!(!written.differs(&key, Some("d1"), Some(4), true));
+        assert!(!written.differs(&key, Some("d0"), Some(3), true), "older");
+        assert!(written.differs(&key, Some("d0"), Some(6), true), "newer");
+        assert!(
+            written.differs(&key, None, Some(6), false),
+            "status removed"
+        );
         written.forget(&key);
         assert_eq!(written.get(&key), None);
+        assert_eq!(version_number(Some("42")), Some(42));
+        assert_eq!(version_number(Some("opaque")), None);
     }
 }

@@ -600,6 +600,42 @@ mod tests {
     }
 
     #[test]
+    fn transition_time_moves_only_with_the_condition_status() {
+        let key = key();
+        let state = TargetState::default();
+        let findings = [finding(Severity::High, "a", false)];
+        let mut refused = input(&key, &state, None, t(0));
+        refused.not_evaluated = Some("cannot list networkpolicies: forbidden");
+        let unknown = build(&refused, &findings);
+        let mut still = input(&key, &state, Some(&unknown.status), t(60));
+        still.not_evaluated = Some("cannot list roles: forbidden");
+        let still = build(&still, &findings);
+        assert_eq!(
+            still.status.conditions[0].last_transition_time,
+            Time(t(0)),
+            "still Unknown, for another reason"
+        );
+        let evaluated = build(&input(&key, &state, Some(&still.status), t(120)), &findings);
+        assert_eq!(evaluated.status.conditions[0].status, "False");
+        assert_eq!(
+            evaluated.status.conditions[0].last_transition_time,
+            Time(t(120))
+        );
+        let again = build(
+            &input(&key, &state, Some(&evaluated.status), t(180)),
+            &findings,
+        );
+        assert_eq!(
+            again.status.conditions[0].last_transition_time,
+            Time(t(120))
+        );
+        assert_eq!(
+            again.status.findings_digest,
+            evaluated.status.findings_digest
+        );
+    }
+
+    #[test]
     fn not_evaluated_is_never_compliant() {
         let key = key();
         let state = TargetState::default();

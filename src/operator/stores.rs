@@ -391,7 +391,10 @@ impl Watches<'_> {
                 };
                 match item {
                     Ok(event) => {
-                        refusals.allowed();
+                        // `Init` comes before the list is even sent.
+                        if !matches!(event, Event::Init) {
+                            refusals.allowed();
+                        }
                         let changed = cache.apply(&event);
                         if matches!(event, Event::InitDone) {
                             let access = sync.update(&id, |w| {

@@ -735,6 +735,7 @@ async fn throttled_requests_are_counted_retried_and_logged() {
 
     let names: Vec<(String, bool)> = (0..40).map(|i| (format!("app-{i}"), i % 2 == 0)).collect();
     create_deployments(&client, &ns, &names).await;
+    let started = std::time::Instant::now();
     let operator = Operator::spawn(
         &kubeconfig,
         &ns,
@@ -744,13 +745,16 @@ async fn throttled_requests_are_counted_retried_and_logged() {
     .await;
     let api: Api<ScanReport> = Api::namespaced(client.clone(), &ns);
     wait_converged(&api, &names).await;
+    let converged = started.elapsed();
     let throttled = operator.metric("palisade_api_throttled_total", &[]).await;
     let retried = operator
         .metric("palisade_api_retries_total", &["throttled"])
         .await;
     let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
     let warnings = log.matches("API server throttled a request").count();
-    eprintln!("throttled: {throttled} answers, {retried} retries, {warnings} warnings");
+    eprintln!(
+        "throttled: {throttled} answers, {retried} retries, {warnings} warnings; converged after {converged:?}"
+    );
     assert!(
         throttled > 0.0,
         "no 429 was provoked\n{}",

@@ -416,7 +416,7 @@ impl Watches<'_> {
                             Some(reason) => {
                                 // Counted only once it lasts: see `refusal`.
                                 let message = format!("cannot list {id}: {reason}");
-                                tracing::warn!(watch = %id, %reason, "watch refused");
+                                tracing::warn!(watch = %id, %reason, "watch answered 403; retrying");
                                 if let Verdict::Refused(message) =
                                     refusals.refused(message, Instant::now())
                                 {
@@ -437,6 +437,7 @@ impl Watches<'_> {
 
 /// Marks a watch refused (its reports become `NotEvaluated`).
 fn refused(sync: &SyncState, id: &str, message: String, on_change: &OnChange) {
+    tracing::warn!(watch = %id, grace = ?REFUSAL_GRACE, "watch refused for longer than the grace period; its reports are not evaluated");
     if sync.update(id, |w| w.forbidden = Some(message)) {
         on_change(Change::AccessChanged);
     }

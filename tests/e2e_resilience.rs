@@ -775,3 +775,125 @@ async fn throttled_requests_are_counted_retried_and_logged() {
     ]);
     cluster.kubectl(&["delete", "namespace", &ns, "--wait=false"]);
 }
+
+/// A leader keeps renewing its Lease while its caches fill, also when a
+/// refused watch holds them for the 30 s it takes to count as refused: a
+/// Lease left unrenewed that long would let a second replica lead too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_renews_its_lease_while_a_refused_watch_delays_its_caches() {
+    let cluster = Cluster::shared();
+    cluster.install_operator("renewing-setup");
+    let client = cluster.client().await;
+    let ns = cluster.namespace(&client, "renewing").await;
+    let account = "limited";
+    let role = format!("e2e-{ns}");
+    // The operator's ClusterRole less NetworkPolicies, and its Lease rules
+    // in the test namespace.
+    let manifests = std::fs::read_to_string(repo_root().join("manifests/rbac.yaml")).unwrap();
+    let mut cluster_role: serde_json::Value = serde_norway::Deserializer::from_str(&manifests)
+        .map(|doc| <serde_json::Value as serde::Deserialize>::deserialize(doc).unwrap())
+        .find(|doc| doc["kind"] == "ClusterRole")
+        .expect("a ClusterRole in manifests/rbac.yaml");
+    cluster_role["rules"].as_array_mut().unwrap().retain(|r| {
+        !r["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "networkpolicies")
+    });
+    cluster_role["metadata"] = json!({"name": role});
+    let subject = json!([{"kind": "ServiceAccount", "name": account, "namespace": ns}]);
+    let objects = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": ns}},
+        cluster_role,
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": role},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+         "subjects": subject},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "lease", "namespace": ns},
+         "rules": [
+             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+              "resourceNames": ["palisade"], "verbs": ["get", "update"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "lease", "namespace": ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "lease"},
+         "subjects": subject},
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("limited.json");
+    std::fs::write(&file, objects.to_string()).unwrap();
+    cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    let user = format!("system:serviceaccount:{ns}:{account}");
+    wait_for("the limited role to take effect", TIMEOUT, || async {
+        let allowed = |args: &[&str]| {
+            let mut all = vec!["auth", "can-i"];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["--as", &user]);
+            String::from_utf8_lossy(&cluster.kubectl_output(&all).stdout).trim() == "yes"
+        };
+        (allowed(&["list", "pods", "-A"]) && allowed(&["update", "leases/palisade", "-n", &ns]))
+            .then_some(())
+    })
+    .await;
+    let token = cluster.kubectl(&["create", "token", account, "-n", &ns, "--duration=1h"]);
+    let admin = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let mut config: serde_json::Value = serde_norway::from_str(&admin).unwrap();
+    for user in config["users"].as_array_mut().unwrap() {
+        user["user"] = json!({"token": token.trim()});
+    }
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, serde_norway::to_string(&config).unwrap()).unwrap();
+
+    let operator = Operator::spawn(
+        &kubeconfig,
+        &ns,
+        "renewing",
+        &[
+            "--leader-election",
+            "--lease-namespace",
+            &ns,
+            "--lease-duration",
+            "6s",
+            "--identity",
+            "renewing",
+        ],
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let renewals = || async {
+        let spec = leases.get_opt("palisade").await.ok()??.spec?;
+        Some((spec.acquire_time?, spec.renew_time?))
+    };
+    // Renewed (every 0.8 s for a 6 s Lease) before the caches are synced,
+    // which the refused NetworkPolicy watch delays by 30 s.
+    wait_for("a renewal of the Lease", TIMEOUT, || async {
+        let (acquired, renewed) = renewals().await?;
+        (renewed.0 > acquired.0).then_some(())
+    })
+    .await;
+    assert!(
+        operator.get("/readyz").await.is_none(),
+        "the caches are still filling"
+    );
+    wait_for("the caches, refused watch included", TIMEOUT, || async {
+        operator.get("/readyz").await.map(|_| ())
+    })
+    .await;
+    let (acquired, _) = renewals().await.expect("the Lease");
+    wait_for("a renewal after the caches synced", TIMEOUT, || async {
+        let (again, renewed) = renewals().await?;
+        (again == acquired && renewed.0 > acquired.0).then_some(())
+    })
+    .await;
+    assert!(operator.leading().await, "{}", operator.log_tail());
+    assert!(operator.stop().await.success());
+    cluster.kubectl(&[
+        "delete",
+        "clusterrole,clusterrolebinding",
+        &role,
+        "--ignore-not-found",
+    ]);
+    cluster.kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+}

@@ -298,8 +298,19 @@ async fn lead_and_work(
             () = cancel.cancelled() => return Ok(()),
         }
     }
+    // Renewed from the moment it is held, also while the caches fill (a
+    // refused watch takes 30 s to count as refused): a Lease left unrenewed
+    // that long would let another replica lead too.
+    let hold = async {
+        match elector {
+            Some(elector) => elector.hold().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hold);
     tokio::select! {
         () = ctx.sync.wait_synced() => {}
+        () = &mut hold => return Err(Error::LeadershipLost),
         () = cancel.cancelled() => return Ok(()),
     }
     tracing::info!("caches synced; evaluating");
@@ -311,14 +322,8 @@ async fn lead_and_work(
     for _ in 0..args.concurrency.max(1) {
         workers.spawn(work(ctx.clone(), cancel.clone()));
     }
-    let hold = async {
-        match elector {
-            Some(elector) => elector.hold().await,
-            None => std::future::pending().await,
-        }
-    };
     tokio::select! {
-        () = hold => {
+        () = &mut hold => {
             // Stop writing at once: another replica may already lead.
             workers.abort_all();
             Err(Error::LeadershipLost)

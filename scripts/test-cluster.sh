@@ -5,7 +5,11 @@
 #
 #   scripts/test-cluster.sh build       build target/bin/test-cluster and target/bin/kubectl
 #   scripts/test-cluster.sh up [DIR]    build, start in the background, print the kubeconfig path
+#   scripts/test-cluster.sh stop [DIR]  stop the cluster, keep DIR (data, keys, port) for the next `up`
 #   scripts/test-cluster.sh down [DIR]  stop the cluster and remove DIR
+#
+# A cluster started again on an existing DIR keeps its API server port (in
+# DIR/port), so clients that hold its kubeconfig reconnect.
 #
 # DIR defaults to <repo>/target/test-cluster. Only Go (>= 1.25, looked up in
 # PATH and then /usr/local/go/bin) and a reachable Go module proxy are needed.
@@ -114,6 +118,7 @@ up() {
 	if running "$dir"; then
 		if [[ -s $dir/kubeconfig ]]; then
 			if healthy "$dir"; then
+				save_port "$dir"
 				echo "$dir/kubeconfig"
 				return 0
 			fi
@@ -127,10 +132,14 @@ up() {
 	fi
 	if [[ -z $pid ]]; then
 		rm -f "$dir/kubeconfig" "$dir/pid"
+		local port_args=()
+		if [[ -s $dir/port ]]; then
+			port_args=(--port "$(<"$dir/port")")
+		fi
 		# setsid: own session, so the cluster outlives this shell and does
 		# not get the terminal's SIGINT; nohup: survives a closing terminal;
 		# 9>&-: the cluster must not inherit (and keep) the lock.
-		setsid nohup "$bindir/test-cluster" --dir "$dir" </dev/null >"$dir/test-cluster.log" 2>&1 9>&- &
+		setsid nohup "$bindir/test-cluster" --dir "$dir" "${port_args[@]}" </dev/null >"$dir/test-cluster.log" 2>&1 9>&- &
 		pid=$!
 		echo "$pid" >"$dir/pid"
 		log "started test-cluster (pid $pid), state in $dir, log in $dir/test-cluster.log"
@@ -152,7 +161,17 @@ up() {
 		fi
 		sleep 0.2
 	done
+	save_port "$dir"
 	echo "$dir/kubeconfig"
+}
+
+# save_port DIR: keep the API server's port (from DIR/kubeconfig) in
+# DIR/port, for the next start on DIR.
+save_port() {
+	local port
+	port=$(sed -n 's|^[[:space:]]*server:[[:space:]]*https://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$1/kubeconfig" | head -n 1)
+	[[ -n $port ]] && echo "$port" >"$1/port"
+	return 0
 }
 
 # stop_process DIR: SIGTERM, wait, then SIGKILL.
@@ -173,6 +192,14 @@ stop_process() {
 	rm -f "$dir/pid"
 }
 
+stop() {
+	local dir=${1:-$default_dir}
+	[[ -d $dir ]] || return 0
+	dir=$(cd "$dir" && pwd)
+	lock "$dir/.lock"
+	stop_process "$dir"
+}
+
 down() {
 	local dir=${1:-$default_dir}
 	[[ -d $dir ]] || return 0
@@ -185,9 +212,10 @@ down() {
 case "${1:-}" in
 build) build ;;
 up) up "${2:-}" ;;
+stop) stop "${2:-}" ;;
 down) down "${2:-}" ;;
 *)
-	echo "usage: $0 build | up [DIR] | down [DIR]" >&2
+	echo "usage: $0 build | up [DIR] | stop [DIR] | down [DIR]" >&2
 	exit 2
 	;;
 esac

@@ -13,6 +13,7 @@ use super::queue::WorkQueue;
 use super::rbac_cache::RbacCache;
 use super::stores::{Stores, SyncState};
 use super::target::{TargetKey, TargetKind};
+use super::writer::WrittenDigests;
 use crate::crd::ScanPolicySpec;
 use crate::crd::scan_policy::NamespaceSelection;
 use crate::policy::Policy;
@@ -27,6 +28,8 @@ pub struct Context {
     pub scope: Scope,
     pub policy: PolicyState,
     pub rbac: RbacCache,
+    /// What this replica last wrote to each report.
+    pub written: WrittenDigests,
     /// Present with `--emit-openreports`.
     pub openreports: Option<Arc<OpenReports>>,
 }

@@ -43,6 +43,16 @@ pub struct ErrorLabels {
     pub category: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub resource: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct CheckLabels {
     pub check: String,
@@ -136,6 +146,10 @@ pub struct Metrics {
     pub check_findings: Family<CheckLabels, Gauge>,
     pub namespace_score: Family<NamespaceLabels, Gauge>,
     pub serviceaccount_risk: Family<ServiceAccountLabels, Gauge>,
+    pub api_throttled: Counter,
+    pub api_retries: Family<ReasonLabels, Counter>,
+    pub api_timeouts: Counter,
+    pub reports_restored: Family<ResourceLabels, Counter>,
     contributions: Mutex<HashMap<TargetKey, Contribution>>,
     namespace_scores: Mutex<HashMap<String, ScoreTally>>,
 }
@@ -222,6 +236,30 @@ impl Metrics {
             "100 minus the score of a ServiceAccount's report, only for ServiceAccounts with unsuppressed findings",
             serviceaccount_risk.clone(),
         );
+        let api_throttled = Counter::default();
+        registry.register(
+            "api_throttled",
+            "Answers 429 (Too Many Requests: API Priority and Fairness) received from the API server",
+            api_throttled.clone(),
+        );
+        let api_retries = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "api_retries",
+            "Requests sent again after a 429 (reason throttled) or a 503/504 (reason unavailable)",
+            api_retries.clone(),
+        );
+        let api_timeouts = Counter::default();
+        registry.register(
+            "api_timeouts",
+            "API calls abandoned at their deadline without an answer",
+            api_timeouts.clone(),
+        );
+        let reports_restored = Family::<ResourceLabels, Counter>::default();
+        registry.register(
+            "reports_restored",
+            "Reports rewritten because what was stored differed from what the operator had written (edited by hand or by another writer)",
+            reports_restored.clone(),
+        );
         Metrics {
             registry,
             findings,
@@ -237,6 +275,10 @@ impl Metrics {
             check_findings,
             namespace_score,
             serviceaccount_risk,
+            api_throttled,
+            api_retries,
+            api_timeouts,
+            reports_restored,
             contributions: Mutex::default(),
             namespace_scores: Mutex::default(),
         }
@@ -263,6 +305,30 @@ impl Metrics {
         self.errors
             .get_or_create(&ErrorLabels {
                 category: category.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn api_throttled(&self) {
+        self.api_throttled.inc();
+    }
+
+    pub fn api_retry(&self, reason: &str) {
+        self.api_retries
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn api_timeout(&self) {
+        self.api_timeouts.inc();
+    }
+
+    pub fn report_restored(&self, resource: &str) {
+        self.reports_restored
+            .get_or_create(&ResourceLabels {
+                resource: resource.to_owned(),
             })
             .inc();
     }
@@ -419,6 +485,8 @@ impl Metrics {
         metrics.write("placeholder", "placeholder");
         metrics.watch_restart("placeholder");
         metrics.error("placeholder");
+        metrics.api_retry("placeholder");
+        metrics.report_restored("placeholder");
         metrics
             .check_findings
             .get_or_create(&CheckLabels {
@@ -536,6 +604,10 @@ mod tests {
             "palisade_errors_total",
             "palisade_last_full_resync_timestamp_seconds",
             "palisade_serviceaccount_risk",
+            "palisade_api_throttled_total",
+            "palisade_api_retries_total",
+            "palisade_api_timeouts_total",
+            "palisade_reports_restored_total",
         ] {
             assert!(names.contains(name), "{name} in {names:?}");
         }

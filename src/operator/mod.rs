@@ -8,6 +8,7 @@
 //! (pure) → [`report::build`] (pure) → [`writer`] (server-side apply, only
 //! when the findings digest changed) → [`events`] and [`metrics`].
 
+mod api;
 mod args;
 mod context;
 mod events;
@@ -20,6 +21,7 @@ mod packed_report;
 mod queue;
 mod rbac_cache;
 mod reconcile;
+mod refusal;
 mod report;
 mod resync;
 mod snapshot;
@@ -89,6 +91,10 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 /// How often the ScanPolicy status is brought up to date (when it changed).
 const POLICY_STATUS_EVERY: Duration = Duration::from_secs(10);
+/// How long connecting to the API server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may stay silent while an answer is awaited.
+const READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long in-flight evaluations may take to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -151,6 +157,8 @@ impl Error {
                     kube::Error::Api(e) if e.code == 403 => "forbidden",
                     kube::Error::Api(e) if e.code == 409 => "conflict",
                     kube::Error::Api(e) if e.code == 422 => "invalid",
+                    kube::Error::Api(e) if e.code == 429 => "throttled",
+                    kube::Error::Service(e) if e.is::<api::CallTimedOut>() => "timeout",
                     _ => "write",
                 }
             }
@@ -172,10 +180,10 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     init_logging(&args)?;
-    let client = client(&args).await?;
+    let metrics = Arc::new(Metrics::new());
+    let client = client(&args, &metrics).await?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let scope = Scope::new(&args.namespaces, &args.exclude_namespaces);
-    let metrics = Arc::new(Metrics::new());
     let sync = Arc::new(SyncState::default());
     let mut background = JoinSet::new();
 
@@ -207,6 +215,7 @@ pub async fn run_until(
         scope,
         policy: PolicyState::new(&args.policy_name),
         rbac: rbac_cache::RbacCache::default(),
+        written: writer::WrittenDigests::default(),
         openreports: args
             .emit_openreports
             .then(|| Arc::new(openreports::OpenReports::new())),
@@ -289,8 +298,19 @@ async fn lead_and_work(
             () = cancel.cancelled() => return Ok(()),
         }
     }
+    // Renewed from the moment it is held, also while the caches fill (a
+    // refused watch takes 30 s to count as refused): a Lease left unrenewed
+    // that long would let another replica lead too.
+    let hold = async {
+        match elector {
+            Some(elector) => elector.hold().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hold);
     tokio::select! {
         () = ctx.sync.wait_synced() => {}
+        () = &mut hold => return Err(Error::LeadershipLost),
         () = cancel.cancelled() => return Ok(()),
     }
     tracing::info!("caches synced; evaluating");
@@ -302,14 +322,8 @@ async fn lead_and_work(
     for _ in 0..args.concurrency.max(1) {
         workers.spawn(work(ctx.clone(), cancel.clone()));
     }
-    let hold = async {
-        match elector {
-            Some(elector) => elector.hold().await,
-            None => std::future::pending().await,
-        }
-    };
     tokio::select! {
-        () = hold => {
+        () = &mut hold => {
             // Stop writing at once: another replica may already lead.
             workers.abort_all();
             Err(Error::LeadershipLost)
@@ -378,8 +392,8 @@ fn init_logging(args: &OperatorArgs) -> Result<(), Error> {
     Ok(())
 }
 
-async fn client(args: &OperatorArgs) -> Result<Client, Error> {
-    let config = match &args.kubeconfig {
+async fn client(args: &OperatorArgs, metrics: &Arc<Metrics>) -> Result<Client, Error> {
+    let mut config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
                 path: path.display().to_string(),
@@ -394,7 +408,19 @@ async fn client(args: &OperatorArgs) -> Result<Client, Error> {
         }
         None => Config::infer().await.map_err(Error::InferConfig)?,
     };
-    Client::try_from(config).map_err(Error::Client)
+    // Retries are the guard's (counted, logged, Retry-After honoured).
+    config.default_retry = false;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    // A connection that goes silent (a frozen API server) fails after this
+    // long even where no call deadline applies (a list's body). Longer than
+    // the watcher's own idle timeout (295 s), so quiet watches are left to it.
+    config.read_timeout = Some(READ_TIMEOUT);
+    config.reset_reader_on_write = true;
+    let guard = api::GuardLayer::new(metrics.clone(), api::CALL_TIMEOUT);
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .map_err(Error::Client)?
+        .with_layer(&guard)
+        .build())
 }
 
 fn default_identity() -> String {

@@ -101,12 +101,24 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         "clusterscanreports"
     };
     let on_write = move |verb: &str| metrics.write(resource_name, verb);
-    let written = writer::apply(&ctx.client, &desired, existing.as_ref(), &on_write)
+    let stored = writer::Stored {
+        key,
+        existing: existing.as_ref(),
+        written: &ctx.written,
+    };
+    let written = writer::apply(&ctx.client, &desired, &stored, &on_write)
         .await
         .map_err(|source| Error::WriteReport {
             name: desired.name.clone(),
             source,
         })?;
+    if written.restored {
+        // Not a change of the target: no Events, which describe those.
+        ctx.metrics.report_restored(resource_name);
+        let stored = previous_status.and_then(|s| s.findings_digest.as_deref());
+        tracing::warn!(target = %key, report = %desired.name, stored = stored.unwrap_or("edited"), "report restored: what was stored differed from the evaluation");
+        return Ok(Outcome::Written);
+    }
     if !written.status {
         return Ok(if written.any() {
             Outcome::Written
@@ -269,6 +281,7 @@ fn existing_report(ctx: &Context, key: &TargetKey) -> Result<Option<ExistingRepo
 
 async fn remove_report(ctx: &Context, key: &TargetKey, exists: bool) -> Result<Outcome, Error> {
     ctx.metrics.remove_target(key);
+    ctx.written.forget(key);
     if !exists {
         return Ok(Outcome::Skipped);
     }

@@ -243,6 +243,14 @@ pub fn digest(status: &ReportStatus) -> String {
     hash[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The digest a stored status claims, if it is the digest of what the
+/// status holds; `None` when they disagree (the status, which anyone with
+/// write access to it can change, was edited) or when it claims none.
+pub fn verified_digest(status: &ReportStatus) -> Option<String> {
+    let claimed = status.findings_digest.as_ref()?;
+    (digest(status) == *claimed).then(|| claimed.clone())
+}
+
 fn labels(key: &TargetKey, worst: Option<Severity>) -> BTreeMap<String, String> {
     BTreeMap::from([
         (LABEL_MANAGED_BY.to_owned(), MANAGER.to_owned()),
@@ -554,6 +562,76 @@ mod tests {
         assert_ne!(
             a.status.findings_digest,
             build(&other_policy, &findings).status.findings_digest
+        );
+    }
+
+    #[test]
+    fn an_edited_status_does_not_verify_but_a_written_one_does_after_a_round_trip() {
+        let key = key();
+        let state = TargetState {
+            resource_version: Some("5".into()),
+            generation: Some(2),
+            ..Default::default()
+        };
+        let report = build(
+            &input(&key, &state, None, t(0)),
+            &[finding(Severity::Critical, "a", false)],
+        );
+        let mut written = report.status.clone();
+        written.observed_generation = Some(1);
+        // As the API server stores and returns it.
+        let stored: ReportStatus =
+            serde_json::from_slice(&serde_json::to_vec(&written).unwrap()).unwrap();
+        assert_eq!(verified_digest(&stored), report.status.findings_digest);
+
+        let mut edited = stored.clone();
+        edited.findings.clear();
+        edited.summary = Summary {
+            score: 100,
+            ..Summary::default()
+        };
+        assert_eq!(verified_digest(&edited), None, "findings and score edited");
+        let mut reworded = stored.clone();
+        reworded.findings[0].remediation = "nothing to do".into();
+        assert_eq!(verified_digest(&reworded), None, "a finding's text edited");
+        let mut unclaimed = stored;
+        unclaimed.findings_digest = None;
+        assert_eq!(verified_digest(&unclaimed), None);
+    }
+
+    #[test]
+    fn transition_time_moves_only_with_the_condition_status() {
+        let key = key();
+        let state = TargetState::default();
+        let findings = [finding(Severity::High, "a", false)];
+        let mut refused = input(&key, &state, None, t(0));
+        refused.not_evaluated = Some("cannot list networkpolicies: forbidden");
+        let unknown = build(&refused, &findings);
+        let mut still = input(&key, &state, Some(&unknown.status), t(60));
+        still.not_evaluated = Some("cannot list roles: forbidden");
+        let still = build(&still, &findings);
+        assert_eq!(
+            still.status.conditions[0].last_transition_time,
+            Time(t(0)),
+            "still Unknown, for another reason"
+        );
+        let evaluated = build(&input(&key, &state, Some(&still.status), t(120)), &findings);
+        assert_eq!(evaluated.status.conditions[0].status, "False");
+        assert_eq!(
+            evaluated.status.conditions[0].last_transition_time,
+            Time(t(120))
+        );
+        let again = build(
+            &input(&key, &state, Some(&evaluated.status), t(180)),
+            &findings,
+        );
+        assert_eq!(
+            again.status.conditions[0].last_transition_time,
+            Time(t(120))
+        );
+        assert_eq!(
+            again.status.findings_digest,
+            evaluated.status.findings_digest
         );
     }
 

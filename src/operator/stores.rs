@@ -14,6 +14,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ReplicationController, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -21,8 +22,10 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::packed::{Packable, Packed};
+use super::refusal::{REFUSAL_GRACE, Refusals, Verdict};
 use super::snapshot::PodTemplated;
 use super::target::is_top_level;
 use crate::crd::{ClusterScanReport, ReportStatus, ReportTarget, ScanPolicy, ScanReport};
@@ -184,7 +187,18 @@ pub enum Change {
         namespace: Option<String>,
         name: String,
     },
-    ScanReport,
+    /// A report was created or changed: `digest` is its findings digest
+    /// verified against its content (`None` when the status does not match
+    /// it, e.g. edited by hand), so it can be checked against what was
+    /// last written to it.
+    ReportUpdated {
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        digest: Option<String>,
+        version: Option<u64>,
+        has_status: bool,
+    },
     /// A watch was refused or allowed again: everything is re-evaluated.
     AccessChanged,
 }
@@ -254,7 +268,7 @@ impl Watches<'_> {
             scan_reports: self.namespaced(
                 "scanreports",
                 Caching::packed(strip_scan_report),
-                |r, deleted| report_change(&r.spec.target, r.metadata.namespace.clone(), deleted),
+                |r, deleted| report_change(&r.spec.target, &r.metadata, r.status.as_ref(), deleted),
             ),
             namespaces: self.cluster("namespaces", Caching::all(strip_meta), |o, _| {
                 Change::Namespace(o)
@@ -273,7 +287,7 @@ impl Watches<'_> {
             cluster_scan_reports: self.cluster(
                 "clusterscanreports",
                 Caching::packed(strip_cluster_scan_report),
-                |r, deleted| report_change(&r.spec.target, None, deleted),
+                |r, deleted| report_change(&r.spec.target, &r.metadata, r.status.as_ref(), deleted),
             ),
         }
     }
@@ -361,9 +375,26 @@ impl Watches<'_> {
         let on_error = self.on_watch_error.clone();
         self.tasks.spawn(async move {
             let mut stream = std::pin::pin!(stream);
-            while let Some(item) = stream.next().await {
+            let mut refusals = Refusals::new(REFUSAL_GRACE);
+            loop {
+                let item = tokio::select! {
+                    item = stream.next() => match item {
+                        Some(item) => item,
+                        None => break,
+                    },
+                    () = refusals.deadline_passed() => {
+                        if let Verdict::Refused(message) = refusals.check(Instant::now()) {
+                            refused(&sync, &id, message, &on_change);
+                        }
+                        continue;
+                    }
+                };
                 match item {
                     Ok(event) => {
+                        // `Init` comes before the list is even sent.
+                        if !matches!(event, Event::Init) {
+                            refusals.allowed();
+                        }
                         let changed = cache.apply(&event);
                         if matches!(event, Event::InitDone) {
                             let access = sync.update(&id, |w| {
@@ -383,10 +414,13 @@ impl Watches<'_> {
                         on_error(kind);
                         match forbidden_reason(&err) {
                             Some(reason) => {
+                                // Counted only once it lasts: see `refusal`.
                                 let message = format!("cannot list {id}: {reason}");
-                                tracing::warn!(watch = %id, %reason, "watch refused");
-                                if sync.update(&id, |w| w.forbidden = Some(message)) {
-                                    on_change(Change::AccessChanged);
+                                tracing::warn!(watch = %id, %reason, "watch answered 403; retrying");
+                                if let Verdict::Refused(message) =
+                                    refusals.refused(message, Instant::now())
+                                {
+                                    refused(&sync, &id, message, &on_change);
                                 }
                             }
                             None => {
@@ -398,6 +432,14 @@ impl Watches<'_> {
             }
         });
         reader
+    }
+}
+
+/// Marks a watch refused (its reports become `NotEvaluated`).
+fn refused(sync: &SyncState, id: &str, message: String, on_change: &OnChange) {
+    tracing::warn!(watch = %id, grace = ?REFUSAL_GRACE, "watch refused for longer than the grace period; its reports are not evaluated");
+    if sync.update(id, |w| w.forbidden = Some(message)) {
+        on_change(Change::AccessChanged);
     }
 }
 
@@ -422,10 +464,24 @@ where
     }
 }
 
-/// A report event: only deletions matter (the target gets its report back).
-fn report_change(target: &ReportTarget, namespace: Option<String>, deleted: bool) -> Change {
+/// A report event: a deletion (the target gets its report back), or a
+/// change (checked against what was last written).
+fn report_change(
+    target: &ReportTarget,
+    metadata: &ObjectMeta,
+    status: Option<&ReportStatus>,
+    deleted: bool,
+) -> Change {
+    let namespace = metadata.namespace.clone();
     if !deleted {
-        return Change::ScanReport;
+        return Change::ReportUpdated {
+            kind: target.kind.clone(),
+            namespace,
+            name: target.name.clone(),
+            digest: status.and_then(|s| s.findings_digest.clone()),
+            version: super::writer::version_number(metadata.resource_version.as_deref()),
+            has_status: status.is_some(),
+        };
     }
     Change::ReportDeleted {
         kind: target.kind.clone(),
@@ -588,7 +644,12 @@ fn strip_cluster_scan_report(report: &mut ClusterScanReport) {
 /// Event). The per-check texts (title, category, remediation, frameworks)
 /// and the messages of quieter findings are never read back: dropping them
 /// roughly halves what the reports take in memory.
+///
+/// The digest the status claims is kept only if it is the digest of what
+/// the status holds (before slimming): the status is user-writable, and a
+/// report whose content was edited must not pass for up to date.
 fn slim_report_status(status: &mut ReportStatus) {
+    status.findings_digest = super::report::verified_digest(status);
     for finding in &mut status.findings {
         finding.title = String::new();
         finding.category = String::new();
@@ -820,9 +881,22 @@ mod tests {
                {check: privileged-container, title: Privileged, severity: critical, category: hardening, message: 'container app is privileged', path: spec.x, container: app, remediation: 'drop it', frameworks: [cis], firstSeen: '2026-01-01T00:00:00Z'},
                {check: no-limits, title: Limits, severity: medium, category: resources, message: 'no limits', path: spec.y, remediation: 'set them', frameworks: [nsa], firstSeen: '2026-01-02T00:00:00Z'}]}}",
         );
+        let claimed = report.status.as_ref().map(super::super::report::digest);
+        report.status.as_mut().unwrap().findings_digest = claimed.clone();
+        let mut edited = report.clone();
         strip_scan_report(&mut report);
         let status = report.status.unwrap();
-        assert_eq!(status.findings_digest.as_deref(), Some("d1"));
+        assert_eq!(
+            status.findings_digest, claimed,
+            "a digest that matches stays"
+        );
+        edited.status.as_mut().unwrap().summary.score = 100;
+        strip_scan_report(&mut edited);
+        assert_eq!(
+            edited.status.unwrap().findings_digest,
+            None,
+            "an edited status loses its digest"
+        );
         assert_eq!(status.summary.critical, 1);
         let [loud, quiet] = &status.findings[..] else {
             panic!("two findings expected: {:?}", status.findings);

@@ -128,10 +128,31 @@ pub fn on_change(ctx: &Context, change: Change) {
             name,
         } => {
             if let Some(kind) = TargetKind::from_kind(&kind) {
-                enqueue(ctx, TargetKey::new(kind, namespace.as_deref(), &name));
+                let key = TargetKey::new(kind, namespace.as_deref(), &name);
+                ctx.written.forget(&key);
+                enqueue(ctx, key);
             }
         }
-        Change::ScanReport => {}
+        Change::ReportUpdated {
+            kind,
+            namespace,
+            name,
+            digest,
+            version,
+            has_status,
+        } => {
+            // A report that differs from what was written to it (edited by
+            // hand, or by another writer) is restored.
+            if let Some(kind) = TargetKind::from_kind(&kind) {
+                let key = TargetKey::new(kind, namespace.as_deref(), &name);
+                if ctx
+                    .written
+                    .differs(&key, digest.as_deref(), version, has_status)
+                {
+                    enqueue(ctx, key);
+                }
+            }
+        }
         Change::AccessChanged => enqueue_all(ctx),
     }
 }

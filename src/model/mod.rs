@@ -14,9 +14,9 @@ mod selector;
 mod volume;
 mod workload;
 
-pub use inventory::{Inventory, KubernetesVersion};
 pub use calico_selector::{CalicoSelector, SelectorError};
 pub use cni_policy::{CalicoPolicy, CiliumPolicy, CiliumRule, Endpoint};
+pub use inventory::{Inventory, KubernetesVersion};
 pub use object::ObjectRef;
 pub use path::FieldPath;
 pub use resource::{DecodeError, PathSegment, Resource};

@@ -186,27 +186,10 @@ impl LoadError {
         )
     }
 
-    /// The report entry of this problem.
-    pub fn entry(&self) -> ErrorEntry {
-        let at = |file: &str, line: usize| ErrorEntry {
-            file: Some(file.to_owned()),
-            line: Some(line),
-            ..ErrorEntry::default()
-        };
-        let in_file = |file: &str| ErrorEntry {
-            file: Some(file.to_owned()),
-            ..ErrorEntry::default()
-        };
-        let mut entry = match self {
-            LoadError::NotFound { file }
-            | LoadError::Unreadable { file, .. }
-            | LoadError::TooLarge { file, .. }
-            | LoadError::Binary { file }
-            | LoadError::WrongEncoding { file, .. }
-            | LoadError::EmptyFile { file }
-            | LoadError::TooManyErrors { file, .. }
-            | LoadError::Policy { file, .. } => in_file(file),
-            LoadError::EmptyDirectory { dir } => in_file(dir),
+    /// Where the problem is: the file (or directory), line and column, as
+    /// far as they are known.
+    fn location(&self) -> (Option<&str>, Option<usize>, Option<usize>) {
+        match self {
             LoadError::NotUtf8 {
                 file, line, column, ..
             }
@@ -215,57 +198,11 @@ impl LoadError {
             }
             | LoadError::InvalidJson {
                 file, line, column, ..
-            } => ErrorEntry {
-                column: Some(*column),
-                ..at(file, *line)
-            },
-            LoadError::TypeMeta {
-                file,
-                line,
-                document,
-                ..
-            } => ErrorEntry {
-                document: Some(*document),
-                ..at(file, *line)
-            },
-            LoadError::Decode {
-                file,
-                line,
-                document,
-                source,
-                ..
-            } => ErrorEntry {
-                document: Some(*document),
-                object: Some(format!("{} {}", source.kind, source.name)),
-                field: Some(source.path.clone()),
-                ..at(file, *line)
-            },
-            LoadError::DuplicateObject { file, line, .. } | LoadError::Template { file, line } => {
-                at(file, *line)
-            }
-            LoadError::StdinTwice | LoadError::NoObjects { .. } => ErrorEntry::default(),
-        };
-        entry.message = self.reason();
-        entry
-    }
-
-    /// The message without the `file:line:` it starts with.
-    fn reason(&self) -> String {
-        let text = self.to_string();
-        let location = match self {
-            LoadError::NotUtf8 {
-                file, line, column, ..
-            }
-            | LoadError::InvalidYaml {
-                file, line, column, ..
-            }
-            | LoadError::InvalidJson {
-                file, line, column, ..
-            } => format!("{file}:{line}:{column}: "),
+            } => (Some(file), Some(*line), Some(*column)),
             LoadError::TypeMeta { file, line, .. }
             | LoadError::Decode { file, line, .. }
             | LoadError::DuplicateObject { file, line, .. }
-            | LoadError::Template { file, line } => format!("{file}:{line}: "),
+            | LoadError::Template { file, line } => (Some(file), Some(*line), None),
             LoadError::NotFound { file }
             | LoadError::Unreadable { file, .. }
             | LoadError::TooLarge { file, .. }
@@ -274,8 +211,43 @@ impl LoadError {
             | LoadError::EmptyFile { file }
             | LoadError::TooManyErrors { file, .. }
             | LoadError::Policy { file, .. }
-            | LoadError::EmptyDirectory { dir: file } => format!("{file}: "),
-            LoadError::StdinTwice | LoadError::NoObjects { .. } => String::new(),
+            | LoadError::EmptyDirectory { dir: file } => (Some(file), None, None),
+            LoadError::StdinTwice | LoadError::NoObjects { .. } => (None, None, None),
+        }
+    }
+
+    /// The report entry of this problem.
+    pub fn entry(&self) -> ErrorEntry {
+        let (file, line, column) = self.location();
+        let mut entry = ErrorEntry {
+            file: file.map(str::to_owned),
+            line,
+            column,
+            message: self.reason(),
+            ..ErrorEntry::default()
+        };
+        match self {
+            LoadError::TypeMeta { document, .. } => entry.document = Some(*document),
+            LoadError::Decode {
+                document, source, ..
+            } => {
+                entry.document = Some(*document);
+                entry.object = Some(format!("{} {}", source.kind, source.name));
+                entry.field = Some(source.path.clone());
+            }
+            _ => {}
+        }
+        entry
+    }
+
+    /// The message without the `file:line:column: ` it starts with.
+    fn reason(&self) -> String {
+        let text = self.to_string();
+        let location = match self.location() {
+            (Some(file), Some(line), Some(column)) => format!("{file}:{line}:{column}: "),
+            (Some(file), Some(line), None) => format!("{file}:{line}: "),
+            (Some(file), _, _) => format!("{file}: "),
+            (None, _, _) => String::new(),
         };
         text.strip_prefix(&location).unwrap_or(&text).to_owned()
     }

@@ -273,13 +273,7 @@ fn is_key_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::model::selector::labels;
 
     fn matches(selector: &str, pairs: &[(&str, &str)]) -> bool {
         CalicoSelector::parse(selector)

@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::Deserialize;
 
 use super::calico_selector::CalicoSelector;
+use super::selector::selector_matches_with;
 
 /// The labels Cilium gives a pod's endpoint besides the pod's own labels
 /// (cilium `pkg/k8s/apis/cilium.io/const.go`): its namespace, its service
@@ -284,45 +285,18 @@ impl CalicoPolicy {
 /// them and any other source (`reserved:`, `container:`, `cidr:`) does not
 /// (cilium `pkg/labels`, `LabelSourceK8s`, `LabelSourceAny`).
 fn cilium_selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let lookup = |key: &str| -> Result<Option<&String>, ()> {
-        match key.split_once(':') {
-            Some(("k8s" | "any", rest)) => Ok(labels.get(rest)),
-            Some(_) => Err(()),
-            None => Ok(labels.get(key)),
-        }
-    };
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(key, value)| lookup(key).is_ok_and(|v| v == Some(value)));
-    labels_ok
-        && selector.match_expressions.iter().flatten().all(|req| {
-            let values = req.values.as_deref().unwrap_or_default();
-            let Ok(current) = lookup(&req.key) else {
-                // A label of another source is never on a pod.
-                return matches!(req.operator.as_str(), "NotIn" | "DoesNotExist");
-            };
-            match req.operator.as_str() {
-                "In" => current.is_some_and(|v| values.contains(v)),
-                "NotIn" => current.is_none_or(|v| !values.contains(v)),
-                "Exists" => current.is_some(),
-                "DoesNotExist" => current.is_none(),
-                _ => false,
-            }
-        })
+    selector_matches_with(selector, |key| match key.split_once(':') {
+        Some(("k8s" | "any", rest)) => Some(labels.get(rest)),
+        // A label of another source is never on a pod.
+        Some(_) => None,
+        None => Some(labels.get(key)),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::model::selector::labels;
 
     fn selector(json: serde_json::Value) -> LabelSelector {
         serde_json::from_value(json).unwrap()

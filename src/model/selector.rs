@@ -10,15 +10,28 @@ pub fn selector_matches(
 ) -> bool {
     let empty = BTreeMap::new();
     let labels = labels.unwrap_or(&empty);
+    selector_matches_with(selector, |key| Some(labels.get(key)))
+}
+
+/// [`selector_matches`] over labels found by `lookup`: `Some(value)` for a
+/// key that may be on the object (`Some(None)` when it is not), `None` for a
+/// key that can never be (such as a Cilium label of another source), which
+/// only `NotIn` and `DoesNotExist` accept.
+pub(crate) fn selector_matches_with<'a>(
+    selector: &LabelSelector,
+    lookup: impl Fn(&str) -> Option<Option<&'a String>>,
+) -> bool {
     let labels_ok = selector
         .match_labels
         .iter()
         .flatten()
-        .all(|(key, value)| labels.get(key) == Some(value));
+        .all(|(key, value)| lookup(key).flatten() == Some(value));
     labels_ok
         && selector.match_expressions.iter().flatten().all(|req| {
             let values = req.values.as_deref().unwrap_or_default();
-            let current = labels.get(&req.key);
+            let Some(current) = lookup(&req.key) else {
+                return matches!(req.operator.as_str(), "NotIn" | "DoesNotExist");
+            };
             match req.operator.as_str() {
                 "In" => current.is_some_and(|v| values.contains(v)),
                 "NotIn" => current.is_none_or(|v| !values.contains(v)),
@@ -30,17 +43,19 @@ pub fn selector_matches(
         })
 }
 
+/// Labels from `(key, value)` pairs, for tests.
+#[cfg(test)]
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn empty_selector_matches_everything() {

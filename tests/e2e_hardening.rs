@@ -599,7 +599,7 @@ async fn events_reach_objects_whose_names_are_not_dns_subdomains() {
     operator_kubeconfig();
     let ns = TestNamespace::create(&client, "hard-events").await;
     let n = ns.name.as_str();
-    let names = ["evil:secret-reader", "Evil.Reader", "system:leader-locking"];
+    let names = ["evil:secret-reader", "Evil.Reader", "team:Secret_Reader"];
     let mut roles = Vec::new();
     for name in names {
         roles.push(create_role(&client, n, name).await);

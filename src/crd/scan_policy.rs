@@ -40,8 +40,9 @@ pub struct ScanPolicySpec {
     #[serde(default, skip_serializing_if = "NamespaceSelection::is_empty")]
     pub namespaces: NamespaceSelection,
 
-    /// How often the operator re-evaluates everything, e.g. `30m` or `6h`;
-    /// from `1m` to `168h` (7 days).
+    /// How often the operator re-evaluates everything, e.g. `30m`, `6h` or
+    /// `1h30m` (at most two parts of up to six digits); from `1m` to `168h`
+    /// (7 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::rescan_interval")]
     pub rescan_interval: Option<String>,

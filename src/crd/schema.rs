@@ -125,14 +125,27 @@ pub fn label_selector(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// A duration of at most two parts, each of at most six digits (`30m`,
+/// `1h30m`, `604800s`): the largest, `999999h999999h`, is still within what
+/// CEL's `duration()` holds, so the range rule can never fail to evaluate.
+pub const DURATION_PATTERN: &str = "^([0-9]{1,6}(ms|s|m|h)){1,2}$";
+
 /// A duration such as `30m` or `1h30m`, from one minute to seven days.
+/// The range rule is evaluated only on values of [`DURATION_PATTERN`]
+/// (the pattern refuses the others): a rule that fails to evaluate on a
+/// value stored under older CRDs would refuse every later write of the
+/// object, its status included.
 pub fn rescan_interval(_: &mut SchemaGenerator) -> Schema {
+    let rule = format!(
+        "!self.matches('{DURATION_PATTERN}') || \
+         (duration(self) >= duration('1m') && duration(self) <= duration('168h'))"
+    );
     json_schema!({
         "type": "string",
-        "maxLength": 32,
-        "pattern": "^([0-9]+(ms|s|m|h))+$",
+        "maxLength": 16,
+        "pattern": DURATION_PATTERN,
         "x-kubernetes-validations": [{
-            "rule": "duration(self) >= duration('1m') && duration(self) <= duration('168h')",
+            "rule": rule,
             "message": "must be between 1m and 168h (7 days)",
         }],
     })

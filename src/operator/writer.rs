@@ -7,6 +7,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::json;
 
+use super::lenient::Lenient;
 use super::report::{DesiredReport, MANAGER};
 use crate::crd::{ClusterScanReport, ReportStatus, ReportTarget, ScanReport};
 
@@ -103,12 +104,14 @@ pub async fn apply(
     on_write: &(dyn Fn(&str) + Sync),
 ) -> Result<Written, kube::Error> {
     match &desired.namespace {
+        // Responses are read leniently: a stored report the operator cannot
+        // decode (written under older CRDs) is still overwritten.
         Some(ns) => {
-            let api: Api<ScanReport> = Api::namespaced(client.clone(), ns);
+            let api: Api<Lenient<ScanReport>> = Api::namespaced(client.clone(), ns);
             apply_with(&api, desired, existing, on_write).await
         }
         None => {
-            let api: Api<ClusterScanReport> = Api::all(client.clone());
+            let api: Api<Lenient<ClusterScanReport>> = Api::all(client.clone());
             apply_with(&api, desired, existing, on_write).await
         }
     }
@@ -179,11 +182,11 @@ pub async fn delete(
     name: &str,
 ) -> Result<(), kube::Error> {
     let result = match namespace {
-        Some(ns) => Api::<ScanReport>::namespaced(client.clone(), ns)
+        Some(ns) => Api::<Lenient<ScanReport>>::namespaced(client.clone(), ns)
             .delete(name, &DeleteParams::default())
             .await
             .map(|_| ()),
-        None => Api::<ClusterScanReport>::all(client.clone())
+        None => Api::<Lenient<ClusterScanReport>>::all(client.clone())
             .delete(name, &DeleteParams::default())
             .await
             .map(|_| ()),

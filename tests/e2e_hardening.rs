@@ -17,7 +17,7 @@ use common::{
 };
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::Role;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use palisade::crd::{ScanPolicy, ScanReport};
 use palisade::operator::{TargetKind, report_name};
 use serde_json::{Value, json};
@@ -157,6 +157,16 @@ async fn refusal(object: &Value) -> String {
         (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
     })
     .await
+}
+
+/// Deletes the cluster-scoped ScanPolicy of a test when dropped (also when
+/// the test fails): one that does not decode must not outlive the test.
+struct PolicyCleanup(String);
+
+impl Drop for PolicyCleanup {
+    fn drop(&mut self) {
+        let _ = kubectl_output(&["delete", "scanpolicy", &self.0, "--ignore-not-found"]);
+    }
 }
 
 fn policy(name: &str, spec: Value) -> Value {
@@ -400,6 +410,7 @@ async fn objects_stored_under_older_crds_are_reported_and_skipped_never_blocking
     let ns = TestNamespace::create(&client, "hard-undecodable").await;
     let n = ns.name.as_str();
     let policy_name = format!("e2e-{n}");
+    let _cleanup = PolicyCleanup(policy_name.clone());
     let role = create_role(&client, n, "x").await;
     {
         let _loose = LooseCrds::install();
@@ -474,9 +485,6 @@ async fn objects_stored_under_older_crds_are_reported_and_skipped_never_blocking
     })
     .await;
     assert!(operator.is_running());
-    let _ = policies
-        .delete(&policy_name, &DeleteParams::default())
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,6 +495,7 @@ async fn a_rescan_interval_out_of_range_neither_crashes_nor_spins_the_operator()
     let ns = TestNamespace::create(&client, "hard-interval").await;
     let n = ns.name.as_str();
     let policy_name = format!("e2e-{n}");
+    let _cleanup = PolicyCleanup(policy_name.clone());
     let role = create_role(&client, n, "x").await;
     {
         let _loose = LooseCrds::install();
@@ -541,9 +550,6 @@ async fn a_rescan_interval_out_of_range_neither_crashes_nor_spins_the_operator()
         "no full re-evaluation every millisecond"
     );
     assert!(operator.is_running());
-    let _ = policies
-        .delete(&policy_name, &DeleteParams::default())
-        .await;
 }
 
 // ----------------------------------------------------- names of reports

@@ -4,7 +4,7 @@
 mod duration;
 mod glob;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +61,10 @@ struct CompiledException {
     /// The suppression source: its name, or `exceptions[i]`.
     source: String,
     reason: String,
+    /// The check ids it covers; `None` for all.
+    checks: Option<BTreeSet<&'static str>>,
+    /// Empty means any namespace.
+    namespaces: HashSet<String>,
     /// Empty means any kind.
     kinds: Vec<String>,
     /// Empty means any name.
@@ -70,13 +74,19 @@ struct CompiledException {
 }
 
 impl CompiledException {
-    fn compile(index: usize, e: &Exception) -> CompiledException {
+    fn compile(
+        index: usize,
+        e: &Exception,
+        checks: Option<BTreeSet<&'static str>>,
+    ) -> CompiledException {
         CompiledException {
             source: e
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("exceptions[{index}]")),
             reason: e.reason.clone(),
+            checks,
+            namespaces: e.namespaces.iter().cloned().collect(),
             kinds: e.kinds.clone(),
             names: e.names.iter().map(|g| Glob::new(g)).collect(),
             selector: e.selector.clone(),
@@ -84,14 +94,18 @@ impl CompiledException {
         }
     }
 
-    /// Whether the exception covers the object (its check and namespace
-    /// were matched through the index).
-    fn matches(&self, subject: &Subject<'_>, object: &ObjectRef) -> bool {
-        (self.kinds.is_empty()
-            || self
-                .kinds
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(&object.kind)))
+    /// Whether the exception covers the finding of `check` on the object.
+    /// The index already picked exceptions by check and namespace, but not
+    /// all of them (see [`MAX_INDEX_ENTRIES`]), so both are checked again.
+    fn matches(&self, check: &str, subject: &Subject<'_>, object: &ObjectRef) -> bool {
+        let namespace = object.namespace.as_deref().unwrap_or("");
+        self.checks.as_ref().is_none_or(|ids| ids.contains(check))
+            && (self.namespaces.is_empty() || self.namespaces.contains(namespace))
+            && (self.kinds.is_empty()
+                || self
+                    .kinds
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(&object.kind)))
             && (self.names.is_empty() || self.names.iter().any(|g| g.matches(&object.name)))
             && self
                 .selector
@@ -137,8 +151,21 @@ impl NamespaceIndex {
     }
 }
 
+/// Most index entries (checks × namespaces) one exception may take; one
+/// that would take more (the schema lets an exception list 1,000 checks and
+/// 10,000 namespaces) is looked at for every finding instead, so that a
+/// large policy cannot make the index huge.
+const MAX_INDEX_ENTRIES: usize = 4096;
+
 impl ExceptionIndex {
     fn add(&mut self, checks: Option<&BTreeSet<&'static str>>, namespaces: &[String], at: usize) {
+        let entries = checks
+            .map_or(1, BTreeSet::len)
+            .saturating_mul(namespaces.len().max(1));
+        if entries > MAX_INDEX_ENTRIES {
+            self.every_check.add(&[], at);
+            return;
+        }
         match checks {
             None => self.every_check.add(namespaces, at),
             Some(ids) => {
@@ -220,7 +247,7 @@ impl Policy {
             );
             rules
                 .exceptions
-                .push(CompiledException::compile(i, exception));
+                .push(CompiledException::compile(i, exception, checks));
         }
         rules.expiries = rules.exceptions.iter().filter_map(|e| e.expires).collect();
         rules.expiries.sort_unstable();
@@ -326,7 +353,7 @@ impl Policy {
         let exceptions = &self.rules.exceptions;
         let position = self.rules.index.first(check.id, namespace, |at| {
             let e = &exceptions[at];
-            self.is_active(e) && e.matches(subject, object)
+            self.is_active(e) && e.matches(check.id, subject, object)
         })?;
         let exception = &exceptions[position];
         Some(Suppression {
@@ -552,6 +579,34 @@ exceptions:
         assert_eq!(
             suppressed_by(&policy, "rbac-secrets-read", &in_b).as_deref(),
             Some("other-ns")
+        );
+    }
+
+    #[test]
+    fn an_exception_too_large_to_index_still_matches_exactly() {
+        let namespaces: Vec<String> = (0..5000).map(|i| format!("ns-{i}")).collect();
+        let spec = ScanPolicySpec {
+            exceptions: vec![Exception {
+                name: Some("wide".into()),
+                checks: vec!["rbac-secrets-read".into(), "rbac-create-pods".into()],
+                namespaces,
+                reason: "r".into(),
+                ..Exception::default()
+            }],
+            ..ScanPolicySpec::default()
+        };
+        let policy = Policy::from_spec(&spec, crate::checks::catalog(), None).unwrap();
+        assert_eq!(policy.rules.index.every_check.any_namespace, [0]);
+        let inside = role("ns-4999", "x", &[]);
+        let outside = role("other", "x", &[]);
+        assert_eq!(
+            suppressed_by(&policy, "rbac-create-pods", &inside).as_deref(),
+            Some("wide")
+        );
+        assert_eq!(suppressed_by(&policy, "rbac-create-pods", &outside), None);
+        assert_eq!(
+            suppressed_by(&policy, "rbac-pods-exec-attach", &inside),
+            None
         );
     }
 

@@ -4,6 +4,7 @@
 pub mod cluster_scan_report;
 pub mod scan_policy;
 pub mod scan_report;
+pub mod schema;
 
 pub use cluster_scan_report::{ClusterScanReport, ClusterScanReportSpec};
 pub use scan_policy::{ScanPolicy, ScanPolicySpec, ScanPolicyStatus};

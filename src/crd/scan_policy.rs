@@ -27,20 +27,24 @@ pub struct ScanPolicySpec {
 
     /// Severities to use instead of a check's default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
     pub severity_overrides: Vec<SeverityOverride>,
 
     /// Accepted risks: matching findings are reported as suppressed, with the
-    /// reason, instead of counting against the object.
+    /// reason, instead of counting against the object. At most 20,000.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20000))]
     pub exceptions: Vec<Exception>,
 
     /// Namespaces to scan (operator only). By default all.
     #[serde(default, skip_serializing_if = "NamespaceSelection::is_empty")]
     pub namespaces: NamespaceSelection,
 
-    /// How often the operator re-evaluates everything, e.g. `30m` or `6h`.
+    /// How often the operator re-evaluates everything, e.g. `30m`, `6h` or
+    /// `1h30m` (at most two parts of up to six digits); from `1m` to `168h`
+    /// (7 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "super::schema::rescan_interval")]
     pub rescan_interval: Option<String>,
 }
 
@@ -50,9 +54,11 @@ pub struct ScanPolicySpec {
 pub struct CheckSelection {
     /// Only these checks run. Empty means all checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000), inner(length(max = 253)))]
     pub enabled: Vec<String>,
     /// These checks never run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000), inner(length(max = 253)))]
     pub disabled: Vec<String>,
 }
 
@@ -67,6 +73,7 @@ impl CheckSelection {
 #[serde(rename_all = "camelCase")]
 pub struct SeverityOverride {
     /// Check id.
+    #[schemars(length(max = 253))]
     pub check: String,
     pub severity: Severity,
 }
@@ -78,27 +85,34 @@ pub struct SeverityOverride {
 pub struct Exception {
     /// A name for the exception, shown on suppressed findings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub name: Option<String>,
     /// Check ids (or aliases) this exception covers; `*` for all.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1000), inner(length(max = 253)))]
     pub checks: Vec<String>,
     /// Namespaces of the objects; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000), inner(length(max = 63)))]
     pub namespaces: Vec<String>,
     /// Kinds of the objects (`Deployment`, `ClusterRole`, …); empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 63)))]
     pub kinds: Vec<String>,
     /// Object names, with `*` and `?` wildcards; empty means any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000), inner(length(max = 1024)))]
     pub names: Vec<String>,
     /// Labels the objects must carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::label_selector")]
     pub selector: Option<LabelSelector>,
     /// Why the risk is accepted. Required: it is shown on every suppressed finding.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub reason: String,
-    /// When the exception stops applying (RFC 3339); the finding then returns.
+    /// When the exception stops applying (RFC 3339, years 1970 to 9998);
+    /// the finding then returns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::time")]
     pub expires: Option<Time>,
 }
 
@@ -108,9 +122,11 @@ pub struct Exception {
 pub struct NamespaceSelection {
     /// Only these namespaces are scanned. Empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000), inner(length(max = 63)))]
     pub include: Vec<String>,
     /// These namespaces are never scanned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000), inner(length(max = 63)))]
     pub exclude: Vec<String>,
 }
 
@@ -130,9 +146,11 @@ pub struct ScanPolicyStatus {
     /// `--emit-openreports`): `True` when `openreports.io/v1alpha1` is
     /// served and Reports are written, `False` with the reason otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::schema::conditions")]
     pub conditions: Vec<Condition>,
     /// The policy's `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::generation")]
     pub observed_generation: Option<i64>,
     /// Counts over every report the operator keeps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +158,7 @@ pub struct ScanPolicyStatus {
     /// Per framework, how many reported objects have no unsuppressed finding
     /// of a check in that framework.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000))]
     pub frameworks: Vec<FrameworkPassRate>,
 }
 
@@ -148,14 +167,22 @@ pub struct ScanPolicyStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ClusterTotals {
     /// Objects with a report.
+    #[schemars(range(max = 4294967295u32))]
     pub reports: u32,
     /// Objects with no unsuppressed finding.
+    #[schemars(range(max = 4294967295u32))]
     pub compliant: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub critical: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub high: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub medium: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub low: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub info: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub suppressed: u32,
 }
 
@@ -164,11 +191,15 @@ pub struct ClusterTotals {
 #[serde(rename_all = "camelCase")]
 pub struct FrameworkPassRate {
     /// Framework reference as checks list it, e.g. `pss:restricted`.
+    #[schemars(length(max = 253))]
     pub framework: String,
     /// Objects without an unsuppressed finding of this framework.
+    #[schemars(range(max = 4294967295u32))]
     pub passing: u32,
     /// Objects evaluated.
+    #[schemars(range(max = 4294967295u32))]
     pub total: u32,
     /// `passing` as a whole percentage of `total`.
+    #[schemars(range(max = 4294967295u32))]
     pub pass_percent: u32,
 }

@@ -3,6 +3,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::schema::MAX_TEXT;
 use crate::engine::Severity;
 
 /// The security findings of one namespaced object: a top-level workload
@@ -40,13 +41,17 @@ pub struct ScanReportSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ReportTarget {
     /// `apiVersion` of the object, e.g. `apps/v1`.
+    #[schemars(length(max = 253))]
     pub api_version: String,
     /// Kind of the object, e.g. `Deployment`.
+    #[schemars(length(max = 63))]
     pub kind: String,
     /// Name of the object.
+    #[schemars(length(max = 4096))]
     pub name: String,
     /// UID of the object the findings were computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub uid: Option<String>,
 }
 
@@ -61,6 +66,7 @@ pub struct ReportStatus {
 
     /// The findings, worst first, then by check id and field path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000))]
     pub findings: Vec<ReportFinding>,
 
     /// True when `findings` was cut short to keep the object small; the
@@ -70,32 +76,39 @@ pub struct ReportStatus {
 
     /// How many findings there are in all, listed or not.
     #[serde(default)]
+    #[schemars(range(max = 4294967295u32))]
     pub total_findings: u32,
 
     /// `Compliant`: `True` when no unsuppressed finding is left, `False` when
     /// some are, `Unknown` when the object could not be fully evaluated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "super::schema::conditions")]
     pub conditions: Vec<Condition>,
 
     /// The report's `metadata.generation` this status was written for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::generation")]
     pub observed_generation: Option<i64>,
 
     /// The target's `metadata.generation` when these findings were written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::generation")]
     pub target_generation: Option<i64>,
 
     /// The target's `metadata.resourceVersion` when these findings were written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub target_resource_version: Option<String>,
 
     /// Hash of the ScanPolicy in force for these findings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub policy_hash: Option<String>,
 
     /// Content hash of this status without its timestamps; the operator skips
     /// the write when it has not changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub findings_digest: Option<String>,
 }
 
@@ -103,18 +116,25 @@ pub struct ReportStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
+    #[schemars(range(max = 4294967295u32))]
     pub critical: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub high: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub medium: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub low: u32,
+    #[schemars(range(max = 4294967295u32))]
     pub info: u32,
     /// Findings accepted by an exception, an annotation or built-in noise control.
+    #[schemars(range(max = 4294967295u32))]
     pub suppressed: u32,
     /// The worst severity of an unsuppressed finding; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worst: Option<Severity>,
     /// 100 for no findings, falling with each finding by its severity
     /// (critical 40, high 20, medium 5, low 1), never below 0.
+    #[schemars(range(max = 100))]
     pub score: u32,
 }
 
@@ -123,25 +143,34 @@ pub struct Summary {
 #[serde(rename_all = "camelCase")]
 pub struct ReportFinding {
     /// Check id, e.g. `privileged-container`.
+    #[schemars(length(max = 253))]
     pub check: String,
+    #[schemars(length(max = 1024))]
     pub title: String,
     pub severity: Severity,
+    #[schemars(length(max = 253))]
     pub category: String,
+    #[schemars(length(max = MAX_TEXT))]
     pub message: String,
     /// Field path in the target, e.g.
     /// `spec.template.spec.containers[name=app].securityContext.privileged`.
+    #[schemars(length(max = 4096))]
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub container: Option<String>,
+    #[schemars(length(max = MAX_TEXT))]
     pub remediation: String,
     /// Framework references, e.g. `pss:baseline`, `cis-k8s:5.2.2`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 253)))]
     pub frameworks: Vec<String>,
     /// Why the finding does not count, when it is suppressed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed: Option<FindingSuppression>,
     /// When the operator first saw this finding (same check and path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::time")]
     pub first_seen: Option<Time>,
 }
 
@@ -150,6 +179,8 @@ pub struct ReportFinding {
 #[serde(rename_all = "camelCase")]
 pub struct FindingSuppression {
     /// `annotation`, `policy/<exception name>` or `builtin`.
+    #[schemars(length(max = 1024))]
     pub source: String,
+    #[schemars(length(max = MAX_TEXT))]
     pub reason: String,
 }

@@ -29,8 +29,9 @@ pub struct OperatorArgs {
     #[arg(long, env = "PALISADE_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
 
-    /// How often everything is re-evaluated (e.g. `30s`, `45m`, `6h`).
-    #[arg(long, env = "PALISADE_RESYNC_INTERVAL", default_value = "6h", value_parser = parse_duration)]
+    /// How often everything is re-evaluated (e.g. `30s`, `45m`, `6h`;
+    /// from 1s to 7d).
+    #[arg(long, env = "PALISADE_RESYNC_INTERVAL", default_value = "6h", value_parser = parse_resync_interval)]
     pub resync_interval: Duration,
 
     /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints.
@@ -90,41 +91,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// Shortest `--resync-interval`: a full re-evaluation costs a pass over
+/// every object.
+pub const MIN_RESYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest `--resync-interval` (and ScanPolicy `rescanInterval`).
+pub const MAX_RESYNC_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
+
 /// Parses `30s`, `5m`, `6h`, `1h30m`, `500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration `{s}` (expected e.g. `30s`, `15m`, `6h`)");
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(invalid)?;
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value * 60),
-            "h" => Duration::from_secs(value * 3600),
-            "d" => Duration::from_secs(value * 86400),
-            _ => return Err(invalid()),
-        };
-        total += unit;
-        rest = &rest[unit_len..];
-    }
-    if total.is_zero() {
-        return Err(format!("duration `{s}` must be more than zero"));
-    }
-    Ok(total)
+    crate::policy::parse_duration(s)
+}
+
+/// Parses `--resync-interval`: 1s to 7d.
+fn parse_resync_interval(s: &str) -> Result<Duration, String> {
+    crate::policy::parse_bounded(s, MIN_RESYNC_INTERVAL, MAX_RESYNC_INTERVAL)
 }
 
 #[cfg(test)]
@@ -139,13 +119,12 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("6h"), Ok(Duration::from_secs(6 * 3600)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        for bad in ["", "h", "10", "5x", "0s", "-1s", "1.5h"] {
-            assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
+    fn resync_interval_is_bounded() {
+        for bad in ["500ms", "8d", "18446744073709551615s"] {
+            assert!(
+                Cli::try_parse_from(["palisade", "--resync-interval", bad]).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -121,22 +121,27 @@ pub struct ActivePolicy {
     pub spec: ScanPolicySpec,
     /// Short content hash of `spec`, written into every report.
     pub hash: String,
+    /// `spec` validated and compiled, once per change of the policy.
+    pub compiled: Policy,
 }
 
 impl ActivePolicy {
-    pub fn new(spec: ScanPolicySpec) -> ActivePolicy {
+    pub fn new(spec: ScanPolicySpec, compiled: Policy) -> ActivePolicy {
         let bytes = serde_json::to_vec(&spec).expect("a policy serializes");
         let hash = Sha256::digest(&bytes)[..8]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        ActivePolicy { spec, hash }
+        ActivePolicy {
+            spec,
+            hash,
+            compiled,
+        }
     }
 
     /// The engine's policy at `now` (which decides expired exceptions).
     pub fn at(&self, now: jiff::Timestamp) -> Policy {
-        Policy::from_spec(&self.spec, crate::checks::catalog(), Some(now))
-            .expect("the active policy was validated when it was accepted")
+        self.compiled.at(now)
     }
 }
 
@@ -152,7 +157,10 @@ impl PolicyState {
     pub fn new(name: &str) -> PolicyState {
         PolicyState {
             name: name.to_owned(),
-            active: RwLock::new(Arc::new(ActivePolicy::new(ScanPolicySpec::default()))),
+            active: RwLock::new(Arc::new(ActivePolicy::new(
+                ScanPolicySpec::default(),
+                Policy::default(),
+            ))),
             problem: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
         }
@@ -169,6 +177,16 @@ impl PolicyState {
 
     pub fn problem(&self) -> Option<String> {
         self.problem.lock().expect("policy lock").clone()
+    }
+
+    /// Keeps the last valid policy in force and records why the current
+    /// ScanPolicy object is not taken (it cannot be decoded).
+    pub fn reject(&self, message: String) {
+        let mut problem = self.problem.lock().expect("policy lock");
+        if problem.as_deref() != Some(message.as_str()) {
+            tracing::warn!(policy = %self.name, error = %message, "ScanPolicy rejected; keeping the last valid one");
+        }
+        *problem = Some(message);
     }
 
     /// Takes `spec` (or the defaults, when the ScanPolicy is absent) if it
@@ -188,9 +206,9 @@ impl PolicyState {
                 *problem = Some(message);
                 false
             }
-            Ok(_) => {
+            Ok(compiled) => {
                 *problem = None;
-                let next = ActivePolicy::new(spec.clone());
+                let next = ActivePolicy::new(spec.clone(), compiled);
                 let mut active = self.active.write().expect("policy lock");
                 if active.hash == next.hash {
                     return false;

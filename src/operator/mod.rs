@@ -14,6 +14,7 @@ mod context;
 mod events;
 mod http;
 mod lease;
+mod lenient;
 mod metrics;
 mod openreports;
 mod packed;
@@ -194,6 +195,8 @@ pub async fn run_until(
     let watch_metrics = metrics.clone();
     let on_watch_error: Arc<dyn Fn(&'static str) + Send + Sync> =
         Arc::new(move |kind| watch_metrics.watch_restart(kind));
+    let events = EventPublisher::new(client.clone(), Some(identity.clone()));
+    let on_undecodable = undecodable_reporter(&metrics, &events);
     let mut watch_tasks = JoinSet::new();
     let watched = scope.watched_namespaces();
     let stores = Watches {
@@ -202,6 +205,8 @@ pub async fn run_until(
         sync: &sync,
         on_change: &on_change,
         on_watch_error: &on_watch_error,
+        on_undecodable: &on_undecodable,
+        undecodable: Arc::default(),
         tasks: &mut watch_tasks,
     }
     .start();
@@ -211,7 +216,7 @@ pub async fn run_until(
         sync: sync.clone(),
         queue: WorkQueue::new(DEBOUNCE),
         metrics: metrics.clone(),
-        events: EventPublisher::new(client.clone(), Some(identity.clone())),
+        events,
         scope,
         policy: PolicyState::new(&args.policy_name),
         rbac: rbac_cache::RbacCache::default(),
@@ -280,6 +285,28 @@ pub async fn run_until(
     watch_tasks.shutdown().await;
     background.shutdown().await;
     result
+}
+
+/// Counts each object a watch cannot decode (`palisade_errors_total`,
+/// category `undecodable`) and puts a Warning Event on it.
+fn undecodable_reporter(
+    metrics: &Arc<Metrics>,
+    events: &EventPublisher,
+) -> Arc<dyn Fn(lenient::Undecodable) + Send + Sync> {
+    let metrics = metrics.clone();
+    let events = events.clone();
+    Arc::new(move |undecodable| {
+        metrics.error("undecodable");
+        let events = events.clone();
+        tokio::spawn(async move {
+            if let Err(e) = events
+                .undecodable(&undecodable.object, &undecodable.error)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot publish event");
+            }
+        });
+    })
 }
 
 /// Waits for leadership (when enabled) and synced caches, then evaluates

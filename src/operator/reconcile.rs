@@ -8,7 +8,7 @@ use super::Error;
 use super::context::Context;
 use super::report::{self, BuildInput, TargetState};
 use super::snapshot;
-use super::target::{TargetKey, TargetKind};
+use super::target::{TargetKey, TargetKind, is_report_of};
 use super::triggers;
 use super::writer::{self, ExistingReport};
 use crate::engine::{self, Subject};
@@ -69,6 +69,14 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         generation: meta.generation,
         resource_version: meta.resource_version.clone(),
     };
+    // A report of another object under this name is rewritten whole, none
+    // of its findings taken over.
+    let existing = existing.map(|mut report| {
+        if !is_report_of(&report.target, key, meta.uid.as_deref()) {
+            report.status = None;
+        }
+        report
+    });
     let previous_status = existing.as_ref().and_then(|e| e.status.as_ref());
     let desired = report::build(
         &BuildInput {

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::lenient::{FromMeta, Lenient, Undecodable, UndecodableObjects};
 use super::packed::{Packable, Packed};
 use super::refusal::{REFUSAL_GRACE, Refusals, Verdict};
 use super::snapshot::PodTemplated;
@@ -161,6 +162,8 @@ pub struct Stores {
     pub cluster_role_bindings: MultiStore<ClusterRoleBinding>,
     pub scan_policies: MultiStore<ScanPolicy>,
     pub cluster_scan_reports: MultiStore<Packed<ClusterScanReport>>,
+    /// Objects the watches could not decode (left out of the caches).
+    pub undecodable: Arc<UndecodableObjects>,
 }
 
 /// A watch event, type-erased to what the trigger logic needs.
@@ -214,12 +217,17 @@ pub struct Watches<'a> {
     pub sync: &'a Arc<SyncState>,
     pub on_change: &'a OnChange,
     pub on_watch_error: &'a Arc<dyn Fn(&'static str) + Send + Sync>,
+    /// Called once per version of an object a watch cannot decode.
+    pub on_undecodable: &'a Arc<dyn Fn(Undecodable) + Send + Sync>,
+    /// Where the watches record the objects they cannot decode.
+    pub undecodable: Arc<UndecodableObjects>,
     /// Watch tasks; aborted when the set is dropped.
     pub tasks: &'a mut tokio::task::JoinSet<()>,
 }
 
 impl Watches<'_> {
     pub fn start(mut self) -> Stores {
+        let undecodable = self.undecodable.clone();
         Stores {
             pods: self.namespaced("pods", Caching::workloads(strip_pod), |o, _| Change::Pod(o)),
             replica_sets: self.namespaced(
@@ -289,6 +297,7 @@ impl Watches<'_> {
                 Caching::packed(strip_cluster_scan_report),
                 |r, deleted| report_change(&r.spec.target, &r.metadata, r.status.as_ref(), deleted),
             ),
+            undecodable,
         }
     }
 
@@ -303,6 +312,7 @@ impl Watches<'_> {
             + Clone
             + Debug
             + DeserializeOwned
+            + FromMeta
             + Send
             + Sync
             + 'static,
@@ -311,7 +321,7 @@ impl Watches<'_> {
         let stores = match self.namespaces {
             None => vec![(
                 None,
-                self.watch(kind, None, Api::all(self.client.clone()), caching, change),
+                self.watch(kind, None, Lenient::api_all(self.client), caching, change),
             )],
             Some(namespaces) => namespaces
                 .iter()
@@ -334,10 +344,17 @@ impl Watches<'_> {
         change: fn(Arc<K>, bool) -> Change,
     ) -> MultiStore<S>
     where
-        K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+        K: Resource<DynamicType = ()>
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + FromMeta
+            + Send
+            + Sync
+            + 'static,
         S: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
-        let store = self.watch(kind, None, Api::all(self.client.clone()), caching, change);
+        let store = self.watch(kind, None, Lenient::api_all(self.client), caching, change);
         MultiStore {
             stores: vec![(None, store)],
         }
@@ -347,12 +364,19 @@ impl Watches<'_> {
         &mut self,
         kind: &'static str,
         namespace: Option<&str>,
-        api: Api<K>,
+        api: Api<Lenient<K>>,
         caching: Caching<K, S>,
         change: fn(Arc<K>, bool) -> Change,
     ) -> Store<S>
     where
-        K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+        K: Resource<DynamicType = ()>
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + FromMeta
+            + Send
+            + Sync
+            + 'static,
         S: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let id = match namespace {
@@ -368,11 +392,22 @@ impl Watches<'_> {
         // (managedFields included) before anything is stripped, and the
         // allocator keeps that peak long after.
         let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
-        let stream = watcher(api, config).default_backoff().modify(caching.strip);
+        let strip = caching.strip;
+        let stream = watcher(api, config).default_backoff().modify(move |item| {
+            if let Lenient::Decoded(object) = item {
+                strip(object);
+            }
+        });
         let mut cache = CacheWriter { writer, caching };
         let sync = self.sync.clone();
         let on_change = self.on_change.clone();
         let on_error = self.on_watch_error.clone();
+        let mut sorter = Sorter {
+            watch: id.clone(),
+            kind,
+            undecodable: self.undecodable.clone(),
+            on_undecodable: self.on_undecodable.clone(),
+        };
         self.tasks.spawn(async move {
             let mut stream = std::pin::pin!(stream);
             let mut refusals = Refusals::new(REFUSAL_GRACE);
@@ -395,6 +430,9 @@ impl Watches<'_> {
                         if !matches!(event, Event::Init) {
                             refusals.allowed();
                         }
+                        let Some(event) = sorter.sort(event) else {
+                            continue;
+                        };
                         let changed = cache.apply(&event);
                         if matches!(event, Event::InitDone) {
                             let access = sync.update(&id, |w| {
@@ -444,13 +482,19 @@ fn refused(sync: &SyncState, id: &str, message: String, on_change: &OnChange) {
 }
 
 fn watcher<K>(
-    api: Api<K>,
+    api: Api<Lenient<K>>,
     config: watcher::Config,
-) -> impl futures::Stream<Item = watcher::Result<Event<K>>> + Send
+) -> impl futures::Stream<Item = watcher::Result<Event<Lenient<K>>>> + Send
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + 'static,
 {
     watcher::watcher(api, config)
+}
+
+impl<K: Resource<DynamicType = ()>> Lenient<K> {
+    fn api_all(client: &Client) -> Api<Lenient<K>> {
+        Api::all(client.clone())
+    }
 }
 
 fn forward<K>(event: Event<K>, change: fn(Arc<K>, bool) -> Change, on_change: &OnChange)
@@ -461,6 +505,75 @@ where
         Event::Apply(obj) | Event::InitApply(obj) => on_change(change(Arc::new(obj), false)),
         Event::Delete(obj) => on_change(change(Arc::new(obj), true)),
         Event::Init | Event::InitDone => {}
+    }
+}
+
+/// Sorts a watch's events into what the cache takes: decoded objects as
+/// they are; an undecodable one is recorded, reported (log, and
+/// `on_undecodable` for the metric and the Event) once per version, and
+/// leaves the cache as if deleted.
+struct Sorter {
+    watch: String,
+    kind: &'static str,
+    undecodable: Arc<UndecodableObjects>,
+    on_undecodable: Arc<dyn Fn(Undecodable) + Send + Sync>,
+}
+
+impl Sorter {
+    fn sort<K>(&mut self, event: Event<Lenient<K>>) -> Option<Event<K>>
+    where
+        K: Resource<DynamicType = ()> + FromMeta,
+    {
+        Some(match event {
+            Event::Init => {
+                self.undecodable.list_started(&self.watch, self.kind);
+                Event::Init
+            }
+            Event::InitDone => {
+                self.undecodable.list_done(&self.watch);
+                Event::InitDone
+            }
+            Event::InitApply(Lenient::Decoded(object)) => {
+                self.undecodable.forget(&self.watch, object.meta());
+                Event::InitApply(object)
+            }
+            // Not listed: the cache is built from the listed objects only.
+            Event::InitApply(Lenient::Undecodable { metadata, error }) => {
+                self.report::<K>(&metadata, &error);
+                return None;
+            }
+            Event::Apply(Lenient::Decoded(object)) => {
+                self.undecodable.forget(&self.watch, object.meta());
+                Event::Apply(object)
+            }
+            // An older version may be cached: it leaves the cache.
+            Event::Apply(Lenient::Undecodable { metadata, error }) => {
+                self.report::<K>(&metadata, &error);
+                Event::Delete(K::from_meta(*metadata))
+            }
+            Event::Delete(Lenient::Decoded(object)) => {
+                self.undecodable.forget(&self.watch, object.meta());
+                Event::Delete(object)
+            }
+            Event::Delete(Lenient::Undecodable { metadata, .. }) => {
+                self.undecodable.forget(&self.watch, &metadata);
+                Event::Delete(K::from_meta(*metadata))
+            }
+        })
+    }
+
+    fn report<K: Resource<DynamicType = ()>>(&self, metadata: &ObjectMeta, error: &str) {
+        if !self.undecodable.record(&self.watch, metadata, error) {
+            return;
+        }
+        tracing::warn!(
+            watch = %self.watch,
+            namespace = metadata.namespace.as_deref().unwrap_or_default(),
+            name = metadata.name.as_deref().unwrap_or_default(),
+            %error,
+            "cannot decode an object; it is ignored until it is fixed"
+        );
+        (self.on_undecodable)(Undecodable::new::<K>(metadata, error));
     }
 }
 
@@ -765,6 +878,7 @@ pub mod testing {
                 cluster_role_bindings: MultiStore::of(self.cluster_role_bindings),
                 scan_policies: MultiStore::of(vec![]),
                 cluster_scan_reports: MultiStore::of(vec![]),
+                undecodable: Arc::default(),
             }
         }
     }

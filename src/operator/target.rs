@@ -5,6 +5,8 @@ use std::fmt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 
+use crate::crd::ReportTarget;
+
 /// Every kind that gets its own report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TargetKind {
@@ -161,13 +163,53 @@ impl fmt::Display for TargetKey {
 /// Longest object name the API server accepts (a DNS subdomain).
 pub const MAX_NAME_LEN: usize = 253;
 
-/// `<kind>-<name>` in lower case. Characters a DNS subdomain does not allow
-/// (RBAC names such as `system:node` have colons) become `-`, and a hash of
-/// the original name is appended so that two names never share a report;
-/// names too long for a DNS subdomain are cut and get the same hash suffix.
+/// Hex digits of the hash suffix of a hashed report name.
+const HASH_HEX_DIGITS: usize = 10;
+
+/// The name of a target's report: `<kind>-<name>` in lower case when that is
+/// a valid DNS subdomain, fits, and does not end like a hashed name;
+/// otherwise a hashed name, `<kind>-<name>` with invalid characters as `-`,
+/// cut to fit, then `-` and ten hex digits of SHA-256 of `<kind>-<name>`
+/// (the exact name, case included).
+///
+/// Injective: plain names are distinct (kinds contain no `-`, so the kind
+/// and the name can be told apart), hashed names always end with `-` and ten
+/// hex digits while plain names never do, and two hashed names differ in
+/// their hash. So Role `Admin` (hashed: `role-admin-<hash>`) and a Role
+/// named `admin-<hash>` (whose plain name would be the same) get different
+/// reports: the second name ends like a hash and is hashed in turn.
 pub fn report_name(kind: TargetKind, name: &str) -> String {
     let full = format!("{}-{}", kind.as_str().to_ascii_lowercase(), name);
-    let sanitized: String = full
+    if full.len() <= MAX_NAME_LEN && is_dns_subdomain(&full) && !ends_like_a_hash(&full) {
+        return full;
+    }
+    hashed_name(&full, MAX_NAME_LEN)
+}
+
+/// Whether `name` ends with `-` and [`HASH_HEX_DIGITS`] lower-case hex
+/// digits, as every hashed name does.
+fn ends_like_a_hash(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let Some(dash) = bytes.len().checked_sub(HASH_HEX_DIGITS + 1) else {
+        return false;
+    };
+    bytes[dash] == b'-'
+        && bytes[dash + 1..]
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `exact` made into a valid DNS subdomain of at most `max_len` characters
+/// that identifies it: lower case, characters a subdomain does not allow
+/// (RBAC names such as `system:node` have colons) as `-`, cut to fit, and
+/// `-` with a hash of `exact` appended.
+pub fn hashed_name(exact: &str, max_len: usize) -> String {
+    let hash = Sha256::digest(exact.as_bytes());
+    let suffix: String = hash[..HASH_HEX_DIGITS / 2]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sanitized: String = exact
         .to_ascii_lowercase()
         .chars()
         .map(|c| match c {
@@ -175,16 +217,53 @@ pub fn report_name(kind: TargetKind, name: &str) -> String {
             _ => '-',
         })
         .collect();
-    if sanitized == full && full.len() <= MAX_NAME_LEN {
-        return full;
+    // The sanitized name is ASCII, so byte slicing is safe. Each label of a
+    // DNS subdomain starts and ends with a letter or digit: empty labels and
+    // dashes at a label's ends (`a..b`, `a.-b`, or a cut that ends on `-`)
+    // are dropped.
+    let keep = sanitized
+        .len()
+        .min(max_len.saturating_sub(suffix.len() + 1));
+    let head = sanitized[..keep]
+        .split('.')
+        .map(|label| label.trim_matches('-'))
+        .filter(|label| !label.is_empty())
+        .collect::<Vec<_>>()
+        .join(".");
+    if head.is_empty() {
+        return suffix;
     }
-    let hash = Sha256::digest(full.as_bytes());
-    let suffix: String = hash[..5].iter().map(|b| format!("{b:02x}")).collect();
-    // The sanitized name is ASCII, so byte slicing is safe; a head that ends
-    // on `.` or `-` would make `.-`, which a DNS subdomain forbids.
-    let keep = sanitized.len().min(MAX_NAME_LEN - suffix.len() - 1);
-    let head = sanitized[..keep].trim_end_matches(['.', '-']);
     format!("{head}-{suffix}")
+}
+
+/// Whether `name` is a valid DNS subdomain (RFC 1123) of at most
+/// [`MAX_NAME_LEN`] characters, as most object names must be: lower-case
+/// labels of letters, digits and `-`, each starting and ending with a
+/// letter or digit, joined by `.`.
+pub fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+            bytes.first().is_some_and(alnum)
+                && bytes.last().is_some_and(alnum)
+                && bytes.iter().all(|b| alnum(b) || *b == b'-')
+        })
+}
+
+/// Whether a report whose `spec.target` is `target` is the report of the
+/// object `key` with UID `uid`: same kind, same exact name, and the same
+/// UID when both are known. A report found under the target's report name
+/// but written for another object (one named alike under an older naming
+/// rule, or an object since deleted and created again under the same
+/// name) is not: its findings and their `firstSeen` must not be taken over.
+pub fn is_report_of(target: &ReportTarget, key: &TargetKey, uid: Option<&str>) -> bool {
+    let same_uid = match (target.uid.as_deref(), uid) {
+        (Some(reported), Some(live)) => reported == live,
+        _ => true,
+    };
+    target.kind == key.kind.as_str() && target.name == key.name && same_uid
 }
 
 /// The owner that controls an object, if any.
@@ -258,6 +337,81 @@ mod tests {
         );
         let upper = report_name(TargetKind::Role, "Admin");
         assert!(upper.starts_with("role-admin-"), "{upper}");
+    }
+
+    #[test]
+    fn a_name_that_ends_like_a_hash_gets_its_own_hash() {
+        // Role `Admin` is hashed; a Role named after its hashed report name
+        // must not get the same report.
+        let admin = report_name(TargetKind::Role, "Admin");
+        let look_alike = admin.strip_prefix("role-").unwrap();
+        let other = report_name(TargetKind::Role, look_alike);
+        assert_ne!(admin, other);
+        assert!(other.starts_with(&admin), "{other}");
+        assert!(is_dns_subdomain(&other), "{other}");
+        // Case matters: `Admin`, `ADMIN` and `admin` are three targets.
+        let upper = report_name(TargetKind::Role, "ADMIN");
+        assert_ne!(admin, upper);
+        assert_eq!(report_name(TargetKind::Role, "admin"), "role-admin");
+    }
+
+    #[test]
+    fn report_names_are_dns_subdomains_for_any_name() {
+        for name in [
+            "system:node",
+            "evil:secret-reader",
+            "-leading",
+            "a..b",
+            "a.-b",
+            "UPPER.case",
+            "ünïcode",
+            ":",
+            &"x.".repeat(200),
+        ] {
+            for kind in TargetKind::ALL {
+                let report = report_name(kind, name);
+                assert!(is_dns_subdomain(&report), "{kind} {name:?}: {report}");
+            }
+        }
+        assert!(!is_dns_subdomain("role-a:b"));
+        assert!(!is_dns_subdomain("a.-b"));
+        assert!(is_dns_subdomain("deployment-web.v2"));
+    }
+
+    #[test]
+    fn a_report_is_its_targets_only_with_the_same_kind_name_and_uid() {
+        let key = TargetKey::new(TargetKind::Role, Some("a"), "Admin");
+        let target = |kind: &str, name: &str, uid: Option<&str>| ReportTarget {
+            api_version: "rbac.authorization.k8s.io/v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+            uid: uid.map(Into::into),
+        };
+        assert!(is_report_of(
+            &target("Role", "Admin", Some("u1")),
+            &key,
+            Some("u1")
+        ));
+        assert!(is_report_of(
+            &target("Role", "Admin", None),
+            &key,
+            Some("u1")
+        ));
+        assert!(!is_report_of(
+            &target("Role", "Admin", Some("u0")),
+            &key,
+            Some("u1")
+        ));
+        assert!(!is_report_of(
+            &target("Role", "admin", Some("u1")),
+            &key,
+            Some("u1")
+        ));
+        assert!(!is_report_of(
+            &target("RoleBinding", "Admin", Some("u1")),
+            &key,
+            Some("u1")
+        ));
     }
 
     #[test]

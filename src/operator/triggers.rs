@@ -160,6 +160,14 @@ pub fn on_change(ctx: &Context, change: Change) {
 /// Re-reads the ScanPolicy; a change of the policy in force re-evaluates
 /// everything.
 pub fn refresh_policy(ctx: &Context) {
+    let undecodable = ctx
+        .stores
+        .undecodable
+        .error("scanpolicies", None, &ctx.policy.name);
+    if let Some(error) = undecodable {
+        ctx.policy.reject(format!("cannot decode {error}"));
+        return;
+    }
     let object = ctx.stores.scan_policies.get(None, &ctx.policy.name);
     if ctx.policy.update(object.as_ref().map(|p| &p.spec)) {
         enqueue_all(ctx);

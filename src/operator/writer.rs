@@ -8,6 +8,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::json;
 
+use super::lenient::Lenient;
 use super::report::{DesiredReport, MANAGER, verified_digest};
 use super::target::TargetKey;
 use crate::crd::{ClusterScanReport, ReportStatus, ReportTarget, ScanReport};
@@ -237,10 +238,14 @@ pub async fn apply(
     on_write: &(dyn Fn(&str) + Sync),
 ) -> Result<Written, kube::Error> {
     match &desired.namespace {
+        // Responses are read leniently: a stored report the operator cannot
+        // decode (written under older CRDs) is still overwritten.
         Some(ns) => {
-            let api: Api<ScanReport> = Api::namespaced(client.clone(), ns);
-            let fetched =
-                fetch_unseen(&api, desired, stored, ExistingReport::from_scan_report).await?;
+            let api: Api<Lenient<ScanReport>> = Api::namespaced(client.clone(), ns);
+            let fetched = fetch_unseen(&api, desired, stored, |report| {
+                report.decoded().map(ExistingReport::from_scan_report)
+            })
+            .await?;
             let stored = Stored {
                 existing: fetched.as_ref().or(stored.existing),
                 ..*stored
@@ -248,13 +253,12 @@ pub async fn apply(
             apply_with(&api, desired, &stored, on_write).await
         }
         None => {
-            let api: Api<ClusterScanReport> = Api::all(client.clone());
-            let fetched = fetch_unseen(
-                &api,
-                desired,
-                stored,
-                ExistingReport::from_cluster_scan_report,
-            )
+            let api: Api<Lenient<ClusterScanReport>> = Api::all(client.clone());
+            let fetched = fetch_unseen(&api, desired, stored, |report| {
+                report
+                    .decoded()
+                    .map(ExistingReport::from_cluster_scan_report)
+            })
             .await?;
             let stored = Stored {
                 existing: fetched.as_ref().or(stored.existing),
@@ -273,7 +277,7 @@ async fn fetch_unseen<K>(
     api: &Api<K>,
     desired: &DesiredReport,
     stored: &Stored<'_>,
-    existing_of: fn(K) -> ExistingReport,
+    existing_of: fn(K) -> Option<ExistingReport>,
 ) -> Result<Option<ExistingReport>, kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -287,10 +291,11 @@ where
     if Some(last.digest.as_str()) != desired.status.findings_digest.as_deref() {
         return Ok(None);
     }
-    let Some(object) = api.get_opt(&desired.name).await? else {
+    // A stored report that does not decode counts as unknown: it is
+    // rewritten whole.
+    let Some(mut existing) = api.get_opt(&desired.name).await?.and_then(existing_of) else {
         return Ok(None);
     };
-    let mut existing = existing_of(object);
     if let Some(status) = &mut existing.status {
         status.findings_digest = verified_digest(status);
     }
@@ -394,11 +399,11 @@ pub async fn delete(
     name: &str,
 ) -> Result<(), kube::Error> {
     let result = match namespace {
-        Some(ns) => Api::<ScanReport>::namespaced(client.clone(), ns)
+        Some(ns) => Api::<Lenient<ScanReport>>::namespaced(client.clone(), ns)
             .delete(name, &DeleteParams::default())
             .await
             .map(|_| ()),
-        None => Api::<ClusterScanReport>::all(client.clone())
+        None => Api::<Lenient<ClusterScanReport>>::all(client.clone())
             .delete(name, &DeleteParams::default())
             .await
             .map(|_| ()),

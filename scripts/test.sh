@@ -32,5 +32,8 @@ PALISADE_TEST_HELM="$(scripts/helm.sh)"
 export PALISADE_TEST_HELM
 
 step "cargo test"
-cargo test --locked --no-fail-fast --all-targets
-cargo test --locked --doc
+results="$root/target/test-results.log"
+cargo test --locked --no-fail-fast --all-targets 2>&1 | tee "$results"
+cargo test --locked --doc 2>&1 | tee -a "$results"
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"

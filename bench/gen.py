@@ -2,10 +2,12 @@
 """Generates a corpus of Kubernetes manifests for scale benchmarks.
 
     bench/gen.py N OUTDIR [--seed S]
+    bench/gen.py N FILE --one-file [--seed S]
 
 Writes exactly N objects (YAML documents) into OUTDIR as multi-document YAML
 files, one file per namespace plus one for cluster-scoped RBAC, the way
-manifests are laid out in a typical GitOps repository. The mix covers every
+manifests are laid out in a typical GitOps repository; with --one-file, the
+same objects in the same order go into the single file FILE instead. The mix covers every
 kind Palisade scans (Deployments, StatefulSets, DaemonSets, CronJobs, Jobs,
 Pods, ServiceAccounts, Roles, ClusterRoles, RoleBindings, ClusterRoleBindings,
 Namespaces, NetworkPolicies) and kinds it skips (Services, ConfigMaps).
@@ -424,8 +426,10 @@ def write_file(path, objects):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", type=int, help="number of objects to generate")
-    parser.add_argument("outdir", help="directory to write (replaced if it exists)")
+    parser.add_argument("outdir", help="directory to write (replaced if it exists), or the file with --one-file")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--one-file", action="store_true",
+                        help="write every object into the one file OUTDIR")
     args = parser.parse_args()
     if args.count < 1:
         parser.error("count must be at least 1")
@@ -436,22 +440,29 @@ def main():
     namespace_count = max(1, round(namespaced / OBJECTS_PER_NAMESPACE))
     names = [f"{TEAMS[i % len(TEAMS)]}-{i // len(TEAMS):03d}" for i in range(namespace_count)]
 
-    if os.path.isdir(args.outdir):
-        shutil.rmtree(args.outdir)
-    os.makedirs(args.outdir)
-    written = 0
+    files = []
     for i, namespace in enumerate(names):
         # Spread the remainder so every namespace gets its share.
         count = namespaced // namespace_count + (1 if i < namespaced % namespace_count else 0)
-        objects = gen.namespaced_objects(namespace, count)
-        write_file(os.path.join(args.outdir, f"{namespace}.yaml"), objects)
-        written += len(objects)
+        files.append((f"{namespace}.yaml", gen.namespaced_objects(namespace, count)))
     if cluster_count:
-        objects = gen.cluster_rbac(cluster_count, names)
-        write_file(os.path.join(args.outdir, "cluster-rbac.yaml"), objects)
-        written += len(objects)
+        files.append(("cluster-rbac.yaml", gen.cluster_rbac(cluster_count, names)))
+    written = sum(len(objects) for _, objects in files)
     assert written == args.count, (written, args.count)
-    print(f"wrote {written} objects in {namespace_count + (1 if cluster_count else 0)} files to {args.outdir}")
+
+    if args.one_file:
+        parent = os.path.dirname(args.outdir)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        write_file(args.outdir, [obj for _, objects in files for obj in objects])
+        print(f"wrote {written} objects in 1 file to {args.outdir}")
+        return
+    if os.path.isdir(args.outdir):
+        shutil.rmtree(args.outdir)
+    os.makedirs(args.outdir)
+    for name, objects in files:
+        write_file(os.path.join(args.outdir, name), objects)
+    print(f"wrote {written} objects in {len(files)} files to {args.outdir}")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{
-    TestNamespace, client, free_port, kubectl, kubectl_output, repo_root, token_kubeconfig,
-    wait_for,
+    OPERATOR_ACCOUNT, TestNamespace, client, free_port, kubectl, kubectl_output, repo_root,
+    token_kubeconfig, wait_for,
 };
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::Role;
@@ -24,7 +24,6 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-const OPERATOR_ACCOUNT: &str = "system:serviceaccount:palisade-system:palisade";
 
 /// Held while a test depends on which CRDs are installed.
 static CRDS: Mutex<()> = Mutex::const_new(());
@@ -34,14 +33,7 @@ static CRDS: Mutex<()> = Mutex::const_new(());
 fn operator_kubeconfig() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        for file in [
-            "crds/palisade.yaml",
-            "manifests/namespace.yaml",
-            "manifests/rbac.yaml",
-        ] {
-            common::apply_server_side(&repo_root().join(file), "e2e");
-        }
-        common::wait_established(&common::PALISADE_CRDS);
+        common::install_operator_manifests();
         common::wait_until_allowed(
             OPERATOR_ACCOUNT,
             &[

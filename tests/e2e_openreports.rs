@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{
-    TestNamespace, client, deployment, free_port, kubectl, kubectl_output, repo_root,
-    token_kubeconfig, wait_for,
+    OPERATOR_ACCOUNT, TestNamespace, client, deployment, free_port, kubectl, kubectl_output,
+    repo_root, token_kubeconfig, wait_for,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
@@ -27,7 +27,6 @@ use palisade::output::openreports::{OpenReport, Outcome, ReportResult};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-const OPERATOR_ACCOUNT: &str = "system:serviceaccount:palisade-system:palisade";
 const PRIVILEGED: &str = "privileged-container";
 
 /// The extra rule the operator needs for `--emit-openreports`.

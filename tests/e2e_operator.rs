@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::{
-    TestNamespace, client, create_in, deployment, free_port, kubectl, kubectl_output, repo_root,
-    token_kubeconfig, wait_for,
+    OPERATOR_ACCOUNT, TestNamespace, client, create_in, deployment, free_port, kubectl,
+    kubectl_output, repo_root, token_kubeconfig, wait_for,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -33,7 +33,6 @@ use tokio::task::JoinHandle;
 const TIMEOUT: Duration = Duration::from_secs(90);
 const PRIVILEGED: &str = "privileged-container";
 const PRIVILEGED_PATH: &str = "spec.template.spec.containers[name=app].securityContext.privileged";
-const OPERATOR_ACCOUNT: &str = "system:serviceaccount:palisade-system:palisade";
 
 #[derive(Parser)]
 struct Cli {
@@ -46,14 +45,7 @@ struct Cli {
 fn operator_kubeconfig() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        for file in [
-            "crds/palisade.yaml",
-            "manifests/namespace.yaml",
-            "manifests/rbac.yaml",
-        ] {
-            common::apply_server_side(&repo_root().join(file), "e2e");
-        }
-        common::wait_established(&common::PALISADE_CRDS);
+        common::install_operator_manifests();
         wait_until_allowed();
         token_kubeconfig("palisade-system", "palisade")
     })

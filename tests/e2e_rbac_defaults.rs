@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use clap::Parser;
-use common::{TestNamespace, client, create_in, repo_root, token_kubeconfig, wait_for};
+use common::{OPERATOR_ACCOUNT, TestNamespace, client, create_in, token_kubeconfig, wait_for};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -197,7 +197,6 @@ struct Cli {
     args: OperatorArgs,
 }
 
-const OPERATOR_ACCOUNT: &str = "system:serviceaccount:palisade-system:palisade";
 const TIMEOUT: Duration = Duration::from_secs(90);
 /// A Role of the default policy in `kube-system` (it reads Secrets).
 const BOOTSTRAP_SIGNER: &str = "system:controller:bootstrap-signer";
@@ -234,14 +233,7 @@ fn findings_of(report: &ScanReport) -> Vec<(String, bool)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_suppresses_only_the_real_default_objects() {
     let client = client().await;
-    for file in [
-        "crds/palisade.yaml",
-        "manifests/namespace.yaml",
-        "manifests/rbac.yaml",
-    ] {
-        common::apply_server_side(&repo_root().join(file), "e2e");
-    }
-    common::wait_established(&common::PALISADE_CRDS);
+    common::install_operator_manifests();
     common::wait_until_allowed(OPERATOR_ACCOUNT, &[&["list", "roles", "-A"]]);
     let kubeconfig = token_kubeconfig("palisade-system", "palisade");
 

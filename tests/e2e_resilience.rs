@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use common::{deployment, free_port, http_get, metric_sum, repo_root, wait_for};
+use common::{OPERATOR_ACCOUNT, deployment, free_port, http_get, metric_sum, repo_root, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
@@ -26,7 +26,6 @@ use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const PRIVILEGED: &str = "privileged-container";
-const OPERATOR_ACCOUNT: &str = "system:serviceaccount:palisade-system:palisade";
 /// How long the API server stays frozen: longer than the 15 s Lease.
 const FREEZE: Duration = Duration::from_secs(35);
 

@@ -406,6 +406,24 @@ pub fn apply_server_side(file: &Path, field_manager: &str) {
     ]);
 }
 
+/// The operator's ServiceAccount as the authorizer names it.
+pub const OPERATOR_ACCOUNT: &str = "system:serviceaccount:palisade-system:palisade";
+
+/// Installs what the operator needs from the repository: its CRDs, its
+/// namespace, ServiceAccount and RBAC (`manifests/`), and waits until the
+/// CRDs are served. The caller waits for the permissions it relies on
+/// ([`wait_until_allowed`]): the authorizer reads RBAC from an informer.
+pub fn install_operator_manifests() {
+    for file in [
+        "crds/palisade.yaml",
+        "manifests/namespace.yaml",
+        "manifests/rbac.yaml",
+    ] {
+        apply_server_side(&repo_root().join(file), "e2e");
+    }
+    wait_established(&PALISADE_CRDS);
+}
+
 /// Waits until every named CRD is established (its API is served).
 pub fn wait_established(crds: &[&str]) {
     let names: Vec<String> = crds.iter().map(|name| format!("crd/{name}")).collect();

@@ -194,15 +194,56 @@ pub fn keep(meta: &mut ObjectMeta) {
     }
 }
 
-/// Removes the kept provenance from an object's metadata, returning it, so
-/// that checks see the object as the API server has it.
-pub fn take(meta: &mut ObjectMeta) -> Option<Provenance> {
-    let annotations = meta.annotations.as_mut()?;
-    let encoded = annotations.remove(ANNOTATION)?;
-    if annotations.is_empty() {
-        meta.annotations = None;
+/// Where one finding's field came from, as its report shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub set_by: Option<String>,
+    pub set_at: Option<Timestamp>,
+    pub drift: bool,
+}
+
+/// A target's [`Provenance`] judged against the GitOps field managers.
+#[derive(Clone, Debug, Default)]
+pub struct Attribution {
+    provenance: Option<Provenance>,
+    gitops: Vec<String>,
+    /// Some manager of the object is a GitOps one. An object no GitOps tool
+    /// ever wrote is not managed from Git, so nothing in it is drift.
+    from_git: bool,
+}
+
+/// Nothing known of who set what (no `managedFields`): no finding is drift.
+#[cfg(test)]
+pub static UNKNOWN: Attribution = Attribution {
+    provenance: None,
+    gitops: Vec::new(),
+    from_git: false,
+};
+
+impl Attribution {
+    pub fn new(provenance: Option<Provenance>, gitops: Vec<String>) -> Attribution {
+        let from_git = provenance
+            .iter()
+            .flat_map(Provenance::managers)
+            .any(|m| gitops.contains(&m.name));
+        Attribution {
+            provenance,
+            gitops,
+            from_git,
+        }
     }
-    Provenance::decode(&encoded)
+
+    /// Who last set the field at `path`, and whether that was outside Git.
+    pub fn origin(&self, path: &str) -> Origin {
+        let Some(manager) = self.provenance.as_ref().and_then(|p| p.set_by(path)) else {
+            return Origin::default();
+        };
+        Origin {
+            set_by: Some(manager.name.clone()),
+            set_at: manager.time,
+            drift: self.from_git && !self.gitops.contains(&manager.name),
+        }
+    }
 }
 
 /// Adds one manager's field set (a `fieldsV1` tree) to the merged tree and
@@ -519,6 +560,37 @@ mod tests {
         );
     }
 
+    fn gitops() -> Vec<String> {
+        vec!["argocd-controller".to_owned()]
+    }
+
+    #[test]
+    fn a_field_set_outside_gitops_is_drift_and_one_set_by_gitops_is_not() {
+        let a = Attribution::new(Some(provenance(EDITED)), gitops());
+        let edited = a.origin(&format!("{APP}.securityContext.privileged"));
+        assert!(edited.drift);
+        assert_eq!(edited.set_by.as_deref(), Some("kubectl-edit"));
+        assert!(edited.set_at.is_some());
+        let applied = a.origin(&format!("{APP}.securityContext.runAsNonRoot"));
+        assert!(!applied.drift);
+        assert_eq!(applied.set_by.as_deref(), Some("argocd-controller"));
+    }
+
+    #[test]
+    fn an_object_no_gitops_tool_wrote_has_no_drift() {
+        let a = Attribution::new(Some(provenance(CLIENT_SIDE)), gitops());
+        let origin = a.origin("spec.template.spec.hostNetwork");
+        assert_eq!(origin.set_by.as_deref(), Some("kubectl-client-side-apply"));
+        assert!(!origin.drift);
+        let nothing = Attribution::new(None, gitops()).origin("spec.replicas");
+        assert_eq!(nothing, Origin::default());
+        let off = Attribution::new(Some(provenance(EDITED)), vec![]);
+        assert!(
+            !off.origin(&format!("{APP}.securityContext.privileged"))
+                .drift
+        );
+    }
+
     #[test]
     fn no_managed_fields_means_no_answer() {
         let p = Provenance::from_managed_fields(&[]);
@@ -549,8 +621,7 @@ mod tests {
         assert!(deployment.metadata.managed_fields.is_none());
         let kept = Provenance::of_meta(&deployment.metadata).unwrap();
         assert_eq!(who(&kept, "spec.replicas"), "argocd-controller");
-        assert_eq!(take(&mut deployment.metadata), Some(kept));
-        assert!(deployment.metadata.annotations.is_none());
+        assert_eq!(deployment.metadata.annotations.as_ref().unwrap().len(), 1);
 
         let mut bare: Deployment = serde_json::from_str(
             r#"{"metadata": {"name": "x", "annotations": {"palisade.dev/field-managers": "{}"}}}"#,

@@ -874,6 +874,25 @@ mod tests {
     }
 
     #[test]
+    fn a_status_with_managers_verifies_after_a_round_trip() {
+        let key = key();
+        let state = TargetState::default();
+        let attribution = edited_outside_git();
+        let mut i = input(&key, &state, None, t(0));
+        i.attribution = &attribution;
+        let report = build(&i, &[finding(Severity::Critical, PRIVILEGED, false)]);
+        // As the API server stores and returns it.
+        let stored: ReportStatus =
+            serde_json::from_slice(&serde_json::to_vec(&report.status).unwrap()).unwrap();
+        assert_eq!(stored.findings[0].set_by.as_deref(), Some("kubectl-edit"));
+        assert_eq!(verified_digest(&stored), report.status.findings_digest);
+        let mut relabelled = stored;
+        relabelled.findings[0].set_by = Some("argocd-controller".into());
+        relabelled.findings[0].drift = false;
+        assert_eq!(verified_digest(&relabelled), None, "an edited manager");
+    }
+
+    #[test]
     fn a_finding_newly_marked_drift_gets_one_event_naming_the_manager() {
         let key = key();
         let state = TargetState::default();

@@ -242,3 +242,33 @@ pub struct FrameworkPassRate {
     #[schemars(range(max = 4294967295u32))]
     pub pass_percent: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> ScanPolicySpec {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn gitops_managers_default_to_argo_cd_and_flux_and_can_be_replaced_or_emptied() {
+        assert_eq!(
+            spec("{}").gitops_managers(),
+            DEFAULT_GITOPS_MANAGERS.to_vec()
+        );
+        assert_eq!(
+            spec("{gitops: {}}").gitops_managers(),
+            DEFAULT_GITOPS_MANAGERS.to_vec()
+        );
+        assert_eq!(
+            spec("{gitops: {managers: [release-bot]}}").gitops_managers(),
+            ["release-bot"]
+        );
+        assert!(
+            spec("{gitops: {managers: []}}")
+                .gitops_managers()
+                .is_empty()
+        );
+    }
+}

@@ -341,6 +341,53 @@ rules: []
     }
 
     #[test]
+    fn live_findings_name_the_manager_of_their_field() {
+        let value = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"selector": {}, "template": {"spec": {"containers": [
+                {"name": "app", "image": "nginx:1.27", "securityContext": {"privileged": true}}]}}}
+        });
+        let entries: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry> =
+            serde_json::from_value(serde_json::json!([
+                {"manager": "argocd-controller", "operation": "Apply", "time": "2026-12-01T10:00:00Z",
+                 "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                    "k:{\"name\":\"app\"}": {".": {}, "f:name": {}, "f:image": {}}}}}}}},
+                {"manager": "kubectl-patch", "operation": "Update", "time": "2026-12-02T09:30:00Z",
+                 "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                    "k:{\"name\":\"app\"}": {"f:securityContext": {"f:privileged": {}}}}}}}}}
+            ]))
+            .unwrap();
+        let live = LiveObjects {
+            objects: vec![live::LiveObject {
+                resource: crate::model::Resource::decode("apps/v1", "Deployment", value)
+                    .unwrap()
+                    .unwrap(),
+                provenance: crate::operator::provenance::Provenance::from_managed_fields(&entries),
+            }],
+            errors: Vec::new(),
+        };
+        let side = live_side(&live, &Policy::default());
+        let findings = &side.objects[&ObjectId {
+            kind: "Deployment".into(),
+            namespace: Some("shop".into()),
+            name: "web".into(),
+        }];
+        let privileged = findings
+            .iter()
+            .find(|f| f.check == "privileged-container")
+            .expect("a privileged finding");
+        assert_eq!(privileged.set_by.as_deref(), Some("kubectl-patch"));
+        assert!(privileged.set_at.is_some());
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.set_by.as_deref() == Some("argocd-controller")),
+            "{findings:?}"
+        );
+    }
+
+    #[test]
     fn the_clusters_own_default_account_is_not_drift_unless_git_has_it() {
         let account = ObjectId {
             kind: "ServiceAccount".into(),

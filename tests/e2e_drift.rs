@@ -313,3 +313,24 @@ fn an_unreadable_kubeconfig_exits_2_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no-such-kubeconfig"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_that_may_not_read_the_namespace_exits_2_naming_what_was_refused() {
+    let client = client().await;
+    let ns = TestNamespace::create(&client, "drift-refused").await;
+    kubectl(&["create", "serviceaccount", "nobody", "-n", &ns.name]);
+    let nobody = token_kubeconfig(&ns.name, "nobody");
+    let manifest = write_manifest(&ns.name);
+    let output = drift(&[
+        manifest.to_str().unwrap(),
+        "--kubeconfig",
+        nobody.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("in namespace {}", ns.name)) && stderr.contains("forbidden"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no report without the live side");
+}

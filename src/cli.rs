@@ -26,6 +26,9 @@ pub enum Command {
     /// RBAC analysis: can-i, who-can and effective permissions, from
     /// manifests or a live cluster.
     Rbac(crate::rbac::command::RbacArgs),
+    /// GitOps drift: findings and objects the live cluster has that the
+    /// repository's manifests do not, and the other way round.
+    Drift(crate::drift::command::DriftArgs),
     /// Watch the cluster and keep ScanReports up to date.
     Operator(crate::operator::OperatorArgs),
     /// Print Palisade's CustomResourceDefinitions as YAML.
@@ -162,6 +165,7 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => crate::scan::run(&args),
         Command::Checks(args) => crate::scan::list_checks(&args),
         Command::Rbac(args) => block_on(crate::rbac::command::run(args)),
+        Command::Drift(args) => block_on(crate::drift::command::run(args)),
         Command::Operator(args) => {
             crate::operator::limit_malloc_arenas();
             match block_on(crate::operator::run(args)) {

@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cli;
 pub mod crd;
 pub mod docs;
+pub mod drift;
 pub mod engine;
 pub mod loader;
 pub mod model;

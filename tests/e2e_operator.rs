@@ -424,7 +424,7 @@ async fn reports_appear_for_sample_objects_with_findings_and_columns() {
     assert_eq!(
         header,
         [
-            "NAME", "KIND", "TARGET", "CRITICAL", "HIGH", "MEDIUM", "LOW", "SCORE", "AGE"
+            "NAME", "KIND", "TARGET", "CRITICAL", "HIGH", "MEDIUM", "LOW", "SCORE", "DRIFT", "AGE"
         ]
     );
     let row = table

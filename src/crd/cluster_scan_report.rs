@@ -24,6 +24,7 @@ use super::scan_report::{ReportStatus, ReportTarget};
     printcolumn = r#"{"name":"Medium","type":"integer","jsonPath":".status.summary.medium"}"#,
     printcolumn = r#"{"name":"Low","type":"integer","jsonPath":".status.summary.low"}"#,
     printcolumn = r#"{"name":"Score","type":"integer","jsonPath":".status.summary.score"}"#,
+    printcolumn = r#"{"name":"Drift","type":"integer","jsonPath":".status.summary.drift"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

@@ -68,7 +68,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "Kind", "Target", "Critical", "High", "Medium", "Low", "Score", "Age"
+                "Kind", "Target", "Critical", "High", "Medium", "Low", "Score", "Drift", "Age"
             ]
         );
         assert!(

@@ -46,6 +46,45 @@ pub struct ScanPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::rescan_interval")]
     pub rescan_interval: Option<String>,
+
+    /// Which field managers speak for Git (operator only): a finding whose
+    /// field another manager set last is marked `drift`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<GitOps>,
+}
+
+/// The field managers of the cluster's GitOps tools.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitOps {
+    /// Field managers whose writes come from Git. When unset: Argo CD's
+    /// `argocd-controller` and `argocd-application-controller`, Flux's
+    /// `kustomize-controller` and `helm-controller`. An empty list turns
+    /// drift marking off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100), inner(length(min = 1, max = 128)))]
+    pub managers: Option<Vec<String>>,
+}
+
+/// The GitOps field managers assumed when `spec.gitops.managers` is unset.
+pub const DEFAULT_GITOPS_MANAGERS: &[&str] = &[
+    "argocd-controller",
+    "argocd-application-controller",
+    "kustomize-controller",
+    "helm-controller",
+];
+
+impl ScanPolicySpec {
+    /// The field managers whose writes come from Git.
+    pub fn gitops_managers(&self) -> Vec<String> {
+        match self.gitops.as_ref().and_then(|g| g.managers.as_ref()) {
+            Some(managers) => managers.clone(),
+            None => DEFAULT_GITOPS_MANAGERS
+                .iter()
+                .map(|m| (*m).to_owned())
+                .collect(),
+        }
+    }
 }
 
 /// Check selection by id (or by another tool's alias, such as `KSV017`).
@@ -202,4 +241,34 @@ pub struct FrameworkPassRate {
     /// `passing` as a whole percentage of `total`.
     #[schemars(range(max = 4294967295u32))]
     pub pass_percent: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> ScanPolicySpec {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn gitops_managers_default_to_argo_cd_and_flux_and_can_be_replaced_or_emptied() {
+        assert_eq!(
+            spec("{}").gitops_managers(),
+            DEFAULT_GITOPS_MANAGERS.to_vec()
+        );
+        assert_eq!(
+            spec("{gitops: {}}").gitops_managers(),
+            DEFAULT_GITOPS_MANAGERS.to_vec()
+        );
+        assert_eq!(
+            spec("{gitops: {managers: [release-bot]}}").gitops_managers(),
+            ["release-bot"]
+        );
+        assert!(
+            spec("{gitops: {managers: []}}")
+                .gitops_managers()
+                .is_empty()
+        );
+    }
 }

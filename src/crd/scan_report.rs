@@ -28,6 +28,7 @@ use crate::engine::Severity;
     printcolumn = r#"{"name":"Medium","type":"integer","jsonPath":".status.summary.medium"}"#,
     printcolumn = r#"{"name":"Low","type":"integer","jsonPath":".status.summary.low"}"#,
     printcolumn = r#"{"name":"Score","type":"integer","jsonPath":".status.summary.score"}"#,
+    printcolumn = r#"{"name":"Drift","type":"integer","jsonPath":".status.summary.drift"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -136,6 +137,11 @@ pub struct Summary {
     /// (critical 40, high 20, medium 5, low 1), never below 0.
     #[schemars(range(max = 100))]
     pub score: u32,
+    /// Unsuppressed findings marked `drift`: their field was last set
+    /// outside the GitOps tools (see `ScanPolicy.spec.gitops`).
+    #[serde(default)]
+    #[schemars(range(max = 4294967295u32))]
+    pub drift: u32,
 }
 
 /// One finding of one check in the target.
@@ -172,6 +178,22 @@ pub struct ReportFinding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::time")]
     pub first_seen: Option<Time>,
+    /// The field manager that last set the field the finding points at
+    /// (from the target's `managedFields`), e.g. `argocd-controller`,
+    /// `kubectl-edit`; for an absent field, the manager of its nearest set
+    /// ancestor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub set_by: Option<String>,
+    /// When that manager last changed one of its fields (the field was set
+    /// at or before this time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::time")]
+    pub set_at: Option<Time>,
+    /// True when the target is managed by a GitOps tool but this field was
+    /// last set by another manager: a change made outside Git.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drift: bool,
 }
 
 /// The reason a finding is suppressed.

@@ -150,6 +150,7 @@ pub struct Metrics {
     pub api_retries: Family<ReasonLabels, Counter>,
     pub api_timeouts: Counter,
     pub reports_restored: Family<ResourceLabels, Counter>,
+    pub drift_findings: Family<NamespaceLabels, Gauge>,
     contributions: Mutex<HashMap<TargetKey, Contribution>>,
     namespace_scores: Mutex<HashMap<String, ScoreTally>>,
 }
@@ -260,6 +261,12 @@ impl Metrics {
             "Reports rewritten because what was stored differed from what the operator had written (edited by hand or by another writer)",
             reports_restored.clone(),
         );
+        let drift_findings = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "drift_findings",
+            "Unsuppressed findings whose field was last set outside the GitOps field managers, by namespace (empty for cluster-scoped objects)",
+            drift_findings.clone(),
+        );
         Metrics {
             registry,
             findings,
@@ -279,6 +286,7 @@ impl Metrics {
             api_retries,
             api_timeouts,
             reports_restored,
+            drift_findings,
             contributions: Mutex::default(),
             namespace_scores: Mutex::default(),
         }
@@ -389,6 +397,24 @@ impl Metrics {
             }
         }
         self.apply_score(key, c, sign);
+        self.apply_drift(namespace, c, sign);
+    }
+
+    /// Adds or takes away a report's drifted findings from its namespace's.
+    fn apply_drift(&self, namespace: &str, c: &Contribution, sign: i64) {
+        let count = i64::from(c.summary.drift);
+        if count == 0 {
+            return;
+        }
+        let labels = NamespaceLabels {
+            namespace: namespace.to_owned(),
+        };
+        let gauge = self.drift_findings.get_or_create(&labels);
+        let now = gauge.inc_by(sign * count) + sign * count;
+        drop(gauge);
+        if now == 0 {
+            self.drift_findings.remove(&labels);
+        }
     }
 
     /// Adds (`sign` 1) or takes away (-1) a report's score from its
@@ -506,6 +532,10 @@ impl Metrics {
             })
             .set(0);
         metrics
+            .drift_findings
+            .get_or_create(&NamespaceLabels { namespace: any() })
+            .set(0);
+        metrics
             .encode()
             .lines()
             .filter(|line| !line.starts_with('#'))
@@ -593,6 +623,29 @@ mod tests {
     }
 
     #[test]
+    fn drift_findings_are_summed_per_namespace_and_leave_with_their_reports() {
+        let metrics = Metrics::new();
+        let web = TargetKey::new(TargetKind::Deployment, Some("shop"), "web");
+        let api = TargetKey::new(TargetKind::Deployment, Some("shop"), "api");
+        let drifted = |n: u32| Summary {
+            drift: n,
+            ..Summary::default()
+        };
+        let gauge = r#"palisade_drift_findings{namespace="shop"}"#;
+        metrics.set_target(&web, &[], &drifted(2));
+        metrics.set_target(&api, &[], &drifted(1));
+        assert_eq!(sample(&metrics.encode(), gauge), Some(3));
+        metrics.set_target(&web, &[], &drifted(0));
+        assert_eq!(sample(&metrics.encode(), gauge), Some(1));
+        metrics.remove_target(&api);
+        assert_eq!(
+            sample(&metrics.encode(), gauge),
+            None,
+            "no zero series left"
+        );
+    }
+
+    #[test]
     fn exposed_names_cover_every_family_with_scrape_suffixes() {
         let names = Metrics::exposed_names();
         for name in [
@@ -608,6 +661,7 @@ mod tests {
             "palisade_api_retries_total",
             "palisade_api_timeouts_total",
             "palisade_reports_restored_total",
+            "palisade_drift_findings",
         ] {
             assert!(names.contains(name), "{name} in {names:?}");
         }

@@ -597,6 +597,9 @@ mod tests {
             frameworks: vec![],
             suppressed: None,
             first_seen: Some(Time(t(5))),
+            set_by: None,
+            set_at: None,
+            drift: false,
         }];
         let findings = [privileged(web("shop"), false)];
         state.record(&key("shop"), web("shop"), &findings, &listed, &policy);

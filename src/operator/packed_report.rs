@@ -54,6 +54,9 @@ struct FindingMemo {
     suppressed: Option<FindingSuppression>,
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
     first_seen: Option<Time>,
+    /// Read by the next evaluation: a finding newly marked drift gets an Event.
+    #[serde(rename = "d", default, skip_serializing_if = "std::ops::Not::not")]
+    drift: bool,
 }
 
 impl FindingMemo {
@@ -66,6 +69,7 @@ impl FindingMemo {
             message: f.message.clone(),
             suppressed: f.suppressed.clone(),
             first_seen: f.first_seen.clone(),
+            drift: f.drift,
         }
     }
 
@@ -84,6 +88,9 @@ impl FindingMemo {
             frameworks: Vec::new(),
             suppressed: self.suppressed,
             first_seen: self.first_seen,
+            set_by: None,
+            set_at: None,
+            drift: self.drift,
         }
     }
 }

@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 
 use super::Error;
 use super::context::Context;
+use super::provenance::{Attribution, Provenance};
 use super::report::{self, BuildInput, TargetState};
 use super::snapshot;
 use super::target::{TargetKey, TargetKind, is_report_of};
@@ -85,6 +86,10 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
             previous: previous_status,
             policy_hash: &policy.hash,
             not_evaluated: forbidden.as_deref(),
+            attribution: &Attribution::new(
+                Provenance::of_meta(meta),
+                policy.spec.gitops_managers(),
+            ),
             now,
         },
         &findings,

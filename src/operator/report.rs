@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sha2::{Digest, Sha256};
 
+use super::provenance::Attribution;
 use super::target::TargetKey;
 use crate::crd::scan_report::{
     FindingSuppression, ReportFinding, ReportStatus, ReportTarget, Summary,
@@ -53,6 +54,8 @@ pub struct BuildInput<'a> {
     /// Why the target could not be fully evaluated (e.g. a kind the
     /// operator may not list), which makes the report `Compliant=Unknown`.
     pub not_evaluated: Option<&'a str>,
+    /// Who set the target's fields, and which managers speak for Git.
+    pub attribution: &'a Attribution,
     pub now: Timestamp,
 }
 
@@ -63,12 +66,14 @@ pub fn build(input: &BuildInput<'_>, findings: &[Finding]) -> DesiredReport {
         .iter()
         .map(|f| {
             let mut finding = report_finding(f);
+            attribute(&mut finding, input.attribution);
             let seen = first_seen.get(&identity(&finding)).cloned();
             finding.first_seen = Some(seen.unwrap_or(Time(input.now)));
             finding
         })
         .collect();
-    let summary = summarize(findings);
+    let mut summary = summarize(findings);
+    summary.drift = count_drift(&all);
     let total = all.len();
     let listed = cap_findings(all, FINDINGS_BUDGET_BYTES);
     let condition = compliant_condition(&summary, input.not_evaluated, input.previous, input.now);
@@ -110,6 +115,9 @@ fn report_finding(f: &Finding) -> ReportFinding {
         container: f.container.clone(),
         remediation: f.check.remediation.to_owned(),
         frameworks: f.check.frameworks.iter().map(|s| (*s).to_owned()).collect(),
+        set_by: None,
+        set_at: None,
+        drift: false,
         suppressed: f.suppressed.as_ref().map(|s| FindingSuppression {
             source: match &s.source {
                 SuppressionSource::Annotation => "annotation".to_owned(),
@@ -120,6 +128,23 @@ fn report_finding(f: &Finding) -> ReportFinding {
         }),
         first_seen: None,
     }
+}
+
+/// Who last set the finding's field, and whether that was outside Git.
+fn attribute(finding: &mut ReportFinding, attribution: &Attribution) {
+    let origin = attribution.origin(&finding.path);
+    finding.set_by = origin.set_by;
+    finding.set_at = origin.set_at.map(Time);
+    finding.drift = origin.drift;
+}
+
+/// Unsuppressed findings whose field was set outside Git.
+fn count_drift(findings: &[ReportFinding]) -> u32 {
+    let drifted = findings
+        .iter()
+        .filter(|f| f.drift && f.suppressed.is_none())
+        .count();
+    u32::try_from(drifted).unwrap_or(u32::MAX)
 }
 
 /// A finding "persists" across evaluations when the same check flags the
@@ -306,9 +331,12 @@ pub struct PlannedEvent {
 pub const REASON_NEW_FINDING: &str = "NewFinding";
 pub const REASON_FINDING_RESOLVED: &str = "FindingResolved";
 pub const REASON_SEVERITY_CHANGED: &str = "SeverityChanged";
+pub const REASON_DRIFT_DETECTED: &str = "DriftDetected";
 
-/// Events for a report change: the worst severity moved, or a critical or
-/// high finding appeared or went away. Lower severities stay quiet.
+/// Events for a report change: the worst severity moved, a critical or high
+/// finding appeared or went away (lower severities stay quiet), or a
+/// finding of any severity is newly marked drift (its field was changed
+/// outside Git).
 pub fn planned_events(previous: Option<&ReportStatus>, next: &ReportStatus) -> Vec<PlannedEvent> {
     let loud =
         |s: Option<&ReportStatus>| -> BTreeMap<(String, String, Option<String>), ReportFinding> {
@@ -359,7 +387,60 @@ pub fn planned_events(previous: Option<&ReportStatus>, next: &ReportStatus) -> V
             note: describe(&resolved),
         });
     }
+    if let Some(event) = drift_event(previous, next) {
+        events.push(event);
+    }
     events
+}
+
+/// A `DriftDetected` Event for the findings newly marked drift.
+fn drift_event(previous: Option<&ReportStatus>, next: &ReportStatus) -> Option<PlannedEvent> {
+    let before: BTreeSet<(String, String, Option<String>)> = previous
+        .into_iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.suppressed.is_none() && f.drift)
+        .map(identity)
+        .collect();
+    let mut appeared: Vec<&ReportFinding> = next
+        .findings
+        .iter()
+        .filter(|f| f.suppressed.is_none() && f.drift && !before.contains(&identity(f)))
+        .collect();
+    appeared.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.check.cmp(&b.check))
+            .then(a.path.cmp(&b.path))
+    });
+    let first = appeared.first()?;
+    let mut note = format!(
+        "{} {} at {} was set by {} outside GitOps",
+        first.severity,
+        first.check,
+        first.path,
+        first.set_by.as_deref().unwrap_or("an unknown manager")
+    );
+    if appeared.len() > 1 {
+        note.push_str(&format!(" (and {} more)", appeared.len() - 1));
+    }
+    Some(PlannedEvent {
+        reason: REASON_DRIFT_DETECTED,
+        warning: true,
+        note: cut_note(note),
+    })
+}
+
+/// An Event note holds at most 1 kB.
+fn cut_note(mut note: String) -> String {
+    if note.len() > 1000 {
+        let mut cut = 997;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+        note.push_str("...");
+    }
+    note
 }
 
 /// `high privileged-container: container `app` is privileged (and 2 more)`,
@@ -377,15 +458,7 @@ fn describe(findings: &[&ReportFinding]) -> String {
             checks.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
-    if note.len() > 1000 {
-        let mut cut = 997;
-        while !note.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        note.truncate(cut);
-        note.push_str("...");
-    }
-    note
+    cut_note(note)
 }
 
 #[cfg(test)]
@@ -443,6 +516,7 @@ mod tests {
             previous,
             policy_hash: "p1",
             not_evaluated: None,
+            attribution: &super::super::provenance::UNKNOWN,
             now,
         }
     }
@@ -728,6 +802,119 @@ mod tests {
             ],
         );
         assert!(planned_events(Some(&fixed.status), &low.status).is_empty());
+    }
+
+    /// A Deployment Argo CD applied, whose container `kubectl edit` made
+    /// privileged.
+    fn edited_outside_git() -> Attribution {
+        let entries: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry> =
+            serde_json::from_value(serde_json::json!([
+                {"manager": "argocd-controller", "operation": "Apply", "time": "2026-12-01T10:00:00Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                    "k:{\"name\":\"app\"}": {".": {}, "f:name": {}, "f:image": {}}}}}}}},
+                {"manager": "kubectl-edit", "operation": "Update", "time": "2026-12-02T09:30:00Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                    "k:{\"name\":\"app\"}": {"f:securityContext": {"f:privileged": {}}}}}}}}}
+            ]))
+            .unwrap();
+        let provenance = super::super::provenance::Provenance::from_managed_fields(&entries);
+        Attribution::new(Some(provenance), vec!["argocd-controller".into()])
+    }
+
+    const PRIVILEGED: &str = "spec.template.spec.containers[name=app].securityContext.privileged";
+    const IMAGE: &str = "spec.template.spec.containers[name=app].image";
+
+    #[test]
+    fn findings_on_fields_set_outside_git_are_drift_and_counted() {
+        let key = key();
+        let state = TargetState::default();
+        let attribution = edited_outside_git();
+        let mut i = input(&key, &state, None, t(0));
+        i.attribution = &attribution;
+        let findings = [
+            finding(Severity::Critical, PRIVILEGED, false),
+            finding(Severity::Low, IMAGE, false),
+            finding(Severity::High, PRIVILEGED, true),
+        ];
+        let report = build(&i, &findings);
+        let by_path = |path: &str, suppressed: bool| {
+            report
+                .status
+                .findings
+                .iter()
+                .find(|f| f.path == path && f.suppressed.is_some() == suppressed)
+                .unwrap()
+                .clone()
+        };
+        let edited = by_path(PRIVILEGED, false);
+        assert!(edited.drift);
+        assert_eq!(edited.set_by.as_deref(), Some("kubectl-edit"));
+        assert_eq!(
+            edited.set_at.map(|t| t.0.to_string()).as_deref(),
+            Some("2026-12-02T09:30:00Z")
+        );
+        let applied = by_path(IMAGE, false);
+        assert!(!applied.drift);
+        assert_eq!(applied.set_by.as_deref(), Some("argocd-controller"));
+        assert!(
+            by_path(PRIVILEGED, true).drift,
+            "marked, though not counted"
+        );
+        assert_eq!(
+            report.status.summary.drift, 1,
+            "suppressed ones do not count"
+        );
+
+        let unknown = build(&input(&key, &state, None, t(0)), &findings);
+        assert_eq!(unknown.status.summary.drift, 0);
+        assert_ne!(
+            unknown.status.findings_digest, report.status.findings_digest,
+            "who set a field is part of the content"
+        );
+    }
+
+    #[test]
+    fn a_status_with_managers_verifies_after_a_round_trip() {
+        let key = key();
+        let state = TargetState::default();
+        let attribution = edited_outside_git();
+        let mut i = input(&key, &state, None, t(0));
+        i.attribution = &attribution;
+        let report = build(&i, &[finding(Severity::Critical, PRIVILEGED, false)]);
+        // As the API server stores and returns it.
+        let stored: ReportStatus =
+            serde_json::from_slice(&serde_json::to_vec(&report.status).unwrap()).unwrap();
+        assert_eq!(stored.findings[0].set_by.as_deref(), Some("kubectl-edit"));
+        assert_eq!(verified_digest(&stored), report.status.findings_digest);
+        let mut relabelled = stored;
+        relabelled.findings[0].set_by = Some("argocd-controller".into());
+        relabelled.findings[0].drift = false;
+        assert_eq!(verified_digest(&relabelled), None, "an edited manager");
+    }
+
+    #[test]
+    fn a_finding_newly_marked_drift_gets_one_event_naming_the_manager() {
+        let key = key();
+        let state = TargetState::default();
+        let findings = [finding(Severity::Critical, PRIVILEGED, false)];
+        let from_git = build(&input(&key, &state, None, t(0)), &findings);
+        let attribution = edited_outside_git();
+        let mut i = input(&key, &state, Some(&from_git.status), t(1));
+        i.attribution = &attribution;
+        let drifted = build(&i, &findings);
+        let events = planned_events(Some(&from_git.status), &drifted.status);
+        let reasons: Vec<_> = events.iter().map(|e| e.reason).collect();
+        assert_eq!(reasons, vec![REASON_DRIFT_DETECTED]);
+        assert!(events[0].warning);
+        assert!(
+            events[0].note.contains("kubectl-edit"),
+            "{}",
+            events[0].note
+        );
+        assert!(events[0].note.contains(PRIVILEGED), "{}", events[0].note);
+        // Still drifted at the next evaluation: no second Event.
+        let again = build(&i, &findings);
+        assert!(planned_events(Some(&drifted.status), &again.status).is_empty());
     }
 
     #[test]

@@ -621,7 +621,7 @@ fn forbidden_reason(err: &watcher::Error) -> Option<String> {
 }
 
 fn strip_meta<K: ResourceExt>(obj: &mut K) {
-    obj.managed_fields_mut().clear();
+    super::provenance::keep(obj.meta_mut());
     obj.annotations_mut().remove(LAST_APPLIED);
 }
 
@@ -738,6 +738,9 @@ impl<K, S: 'static + Resource<DynamicType = ()> + Clone> CacheWriter<K, S> {
 
 fn strip_scan_report(report: &mut ScanReport) {
     strip_meta(report);
+    report
+        .annotations_mut()
+        .remove(super::provenance::ANNOTATION);
     if let Some(status) = &mut report.status {
         slim_report_status(status);
     }
@@ -745,6 +748,9 @@ fn strip_scan_report(report: &mut ScanReport) {
 
 fn strip_cluster_scan_report(report: &mut ClusterScanReport) {
     strip_meta(report);
+    report
+        .annotations_mut()
+        .remove(super::provenance::ANNOTATION);
     if let Some(status) = &mut report.status {
         slim_report_status(status);
     }

@@ -431,3 +431,58 @@ pub fn wait_established(crds: &[&str]) {
     args.extend(names.iter().map(String::as_str));
     kubectl(&args);
 }
+
+// ------------------------------------------------- running the operator
+
+/// A `palisade operator` process limited to one namespace, killed when
+/// dropped. Its stderr goes to `target/e2e-operator/<namespace>-<port>.log`.
+pub struct OperatorProcess {
+    pub port: u16,
+    _child: tokio::process::Child,
+}
+
+impl OperatorProcess {
+    /// Runs the binary with `kubeconfig` (normally the operator's own
+    /// account, [`token_kubeconfig`]) and waits until `/healthz` answers.
+    pub async fn spawn(kubeconfig: &Path, namespace: &str, extra: &[&str]) -> OperatorProcess {
+        let port = free_port();
+        let logs = repo_root().join("target/e2e-operator");
+        std::fs::create_dir_all(&logs).expect("log directory");
+        let log = logs.join(format!("{namespace}-{port}.log"));
+        let metrics_addr = format!("127.0.0.1:{port}");
+        let policy_name = format!("e2e-{namespace}");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .arg("operator")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--namespaces", namespace, "--metrics-addr", &metrics_addr])
+            .args(["--policy-name", &policy_name, "--resync-interval", "1h"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("palisade operator starts");
+        wait_for(
+            "the operator's /healthz",
+            Duration::from_secs(90),
+            || async {
+                http_get(port, "/healthz")
+                    .await
+                    .filter(|b| b.contains("ok"))
+                    .map(|_| ())
+            },
+        )
+        .await;
+        OperatorProcess {
+            port,
+            _child: child,
+        }
+    }
+
+    /// Sum of a metric's samples whose line contains every one of `filters`.
+    pub async fn metric(&self, name: &str, filters: &[&str]) -> f64 {
+        let text = http_get(self.port, "/metrics").await.unwrap_or_default();
+        metric_sum(&text, name, filters)
+    }
+}

@@ -150,6 +150,7 @@ pub struct Metrics {
     pub api_retries: Family<ReasonLabels, Counter>,
     pub api_timeouts: Counter,
     pub reports_restored: Family<ResourceLabels, Counter>,
+    pub posture: super::posture::PostureMetrics,
     contributions: Mutex<HashMap<TargetKey, Contribution>>,
     namespace_scores: Mutex<HashMap<String, ScoreTally>>,
 }
@@ -260,7 +261,9 @@ impl Metrics {
             "Reports rewritten because what was stored differed from what the operator had written (edited by hand or by another writer)",
             reports_restored.clone(),
         );
+        let posture = super::posture::PostureMetrics::register(&mut registry);
         Metrics {
+            posture,
             registry,
             findings,
             reports,
@@ -357,6 +360,9 @@ impl Metrics {
     pub fn remove_target(&self, key: &TargetKey) {
         let previous = self.contributions.lock().expect("metrics lock").remove(key);
         self.apply(key, previous.as_ref(), -1);
+        if key.kind == TargetKind::Namespace {
+            self.posture.remove(&key.name);
+        }
     }
 
     fn apply(&self, key: &TargetKey, contribution: Option<&Contribution>, sign: i64) {
@@ -505,6 +511,7 @@ impl Metrics {
                 serviceaccount: any(),
             })
             .set(0);
+        metrics.posture.placeholders();
         metrics
             .encode()
             .lines()

@@ -19,6 +19,7 @@ mod metrics;
 mod openreports;
 mod packed;
 mod packed_report;
+mod posture;
 mod queue;
 mod rbac_cache;
 mod reconcile;

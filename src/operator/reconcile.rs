@@ -78,7 +78,7 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         report
     });
     let previous_status = existing.as_ref().and_then(|e| e.status.as_ref());
-    let desired = report::build(
+    let mut desired = report::build(
         &BuildInput {
             key,
             target: &target,
@@ -89,6 +89,10 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         },
         &findings,
     );
+    if let Some(posture) = super::posture::of_target(ctx, key, &engine_policy) {
+        desired.status.posture = Some(posture);
+        desired.status.findings_digest = Some(report::digest(&desired.status));
+    }
     ctx.metrics
         .set_target(key, &findings, &desired.status.summary);
     if let Some(openreports) = &ctx.openreports {

@@ -62,7 +62,7 @@ pub fn namespace_posture(
                 .collect()
         },
     );
-    let namespace_subjects = subjects(inventory).filter(|s| in_namespace(s, name));
+    let namespace_subjects = subjects_in(inventory, name);
     NamespacePosture {
         level_met,
         workloads: count(verdicts.len()),
@@ -134,6 +134,14 @@ fn blocking_at(
             failing: v.failing(level).iter().map(|id| (*id).to_owned()).collect(),
         })
         .collect()
+}
+
+/// Namespace `name` and every object of `inventory` in it.
+pub fn subjects_in<'a>(
+    inventory: &'a Inventory,
+    name: &'a str,
+) -> impl Iterator<Item = Subject<'a>> {
+    subjects(inventory).filter(move |s| in_namespace(s, name))
 }
 
 /// Whether `subject` is namespace `name` or an object in it.

@@ -184,10 +184,11 @@ impl PostureMetrics {
 
     /// Placeholder samples of every family (see `Metrics::exposed_names`).
     pub fn placeholders(&self) {
-        let posture = NamespacePosture {
+        let mut posture = NamespacePosture {
             frameworks: vec![Default::default()],
             ..NamespacePosture::default()
         };
+        posture.enforce.level = PodSecurityLevel::Privileged.as_str().to_owned();
         self.set("", &posture);
     }
 }

@@ -78,9 +78,9 @@ pub fn warnings(
             warnings.push(PostureWarning {
                 reason: "EnforceAboveLevelMet".to_owned(),
                 message: format!(
-                    "the namespace enforces `{enforced}` but {} fail it ({}): their pods \
+                    "the namespace enforces `{enforced}` but {} it ({}): their pods \
                      will be rejected on their next rollout",
-                    count(failing.len(), "workload", "workloads"),
+                    count(failing.len(), "workload fails", "workloads fail"),
                     abbreviated(&failing, 5)
                 ),
             });

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crd::cluster_scan_report::NamespaceFrameworkRate;
-use crate::engine::{Check, Finding, Subject};
+use crate::engine::{Applies, Check, Finding, Subject};
 use crate::model::ObjectRef;
 use crate::policy::Policy;
 
@@ -11,6 +11,20 @@ use crate::policy::Policy;
 /// (`cis-k8s:5.2.5` is `cis-k8s`, `pss:restricted` is `pss`).
 pub fn framework_of(reference: &str) -> &str {
     reference.split(':').next().unwrap_or(reference)
+}
+
+/// Most frameworks a posture lists (the report's schema bound).
+pub const MAX_FRAMEWORKS: usize = 100;
+/// Longest framework name the report's schema takes.
+const MAX_FRAMEWORK_NAME: usize = 253;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn bounded(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }
 
 /// Where one object stands in one framework.
@@ -25,9 +39,9 @@ enum Standing {
 /// Pass rates over `subjects` (the objects of one namespace) of every
 /// framework whose enabled checks apply to at least one of them, from the
 /// `findings` of those objects; sorted by framework.
-pub fn rates<'a>(
+pub fn rates<'a, 'f>(
     subjects: impl IntoIterator<Item = Subject<'a>>,
-    findings: &[Finding],
+    findings: impl IntoIterator<Item = &'f Finding>,
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> Vec<NamespaceFrameworkRate> {
@@ -40,6 +54,8 @@ pub fn rates<'a>(
         .copied()
         .filter(|c| policy.is_enabled(c))
         .collect();
+    // The frameworks that apply to each kind of subject, worked out once.
+    let mut applying: Vec<(Applies, BTreeSet<&'static str>)> = Vec::new();
     let mut tallies: BTreeMap<&'static str, [u32; 3]> = BTreeMap::new();
     for subject in subjects {
         let object = subject.object_ref();
@@ -47,7 +63,15 @@ pub fn rates<'a>(
             .get(&object)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        for framework in frameworks_applying(&enabled, &subject) {
+        let applies = subject.applies();
+        let frameworks = match applying.iter().position(|(a, _)| *a == applies) {
+            Some(index) => &applying[index].1,
+            None => {
+                applying.push((applies, frameworks_applying(&enabled, applies)));
+                &applying[applying.len() - 1].1
+            }
+        };
+        for &framework in frameworks {
             let standing = standing(framework, found);
             let tally = tallies.entry(framework).or_default();
             tally[standing as usize] = tally[standing as usize].saturating_add(1);
@@ -55,10 +79,11 @@ pub fn rates<'a>(
     }
     tallies
         .into_iter()
+        .take(MAX_FRAMEWORKS)
         .map(|(framework, [passing, suppressed, failing])| {
             let total = passing.saturating_add(suppressed).saturating_add(failing);
             NamespaceFrameworkRate {
-                framework: framework.to_owned(),
+                framework: bounded(framework, MAX_FRAMEWORK_NAME),
                 passing,
                 failing,
                 suppressed,
@@ -69,12 +94,8 @@ pub fn rates<'a>(
         .collect()
 }
 
-/// The frameworks of the enabled checks that look at `subject`'s kind.
-fn frameworks_applying(
-    enabled: &[&'static Check],
-    subject: &Subject<'_>,
-) -> BTreeSet<&'static str> {
-    let applies = subject.applies();
+/// The frameworks of the enabled checks that look at subjects of a kind.
+fn frameworks_applying(enabled: &[&'static Check], applies: Applies) -> BTreeSet<&'static str> {
     enabled
         .iter()
         .filter(|c| c.applies.covers(applies))
@@ -199,6 +220,13 @@ spec:
         let all = rates_of(&format!("{HARDENED}---{unannotated}"), &Policy::default());
         let pss = rate(&all, "pss");
         assert_eq!((pss.passing, pss.failing, pss.suppressed), (1, 1, 0));
+    }
+
+    #[test]
+    fn long_framework_names_are_cut_on_a_character_boundary() {
+        assert_eq!(bounded("cis-k8s", 253), "cis-k8s");
+        assert_eq!(bounded("ééé", 3), "é");
+        assert_eq!(bounded(&"x".repeat(300), MAX_FRAMEWORK_NAME).len(), 253);
     }
 
     #[test]

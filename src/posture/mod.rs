@@ -15,7 +15,7 @@ mod frameworks;
 mod labels;
 mod level;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use frameworks::{framework_of, rates};
 pub use labels::{EVALUATED_VERSION, LABEL_PREFIX, MODES};
@@ -37,12 +37,69 @@ pub fn namespace_posture(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> NamespacePosture {
-    let inventory = cx.inventory;
-    let mut verdicts: Vec<(&Workload, TemplateVerdict)> = inventory
-        .workloads
+    let members = Members {
+        subjects: subjects_in(cx.inventory, name).collect(),
+        findings: findings.iter().collect(),
+    };
+    posture_of(name, cx, &members, catalog, policy)
+}
+
+/// The posture of every namespace of a manifest set (see
+/// [`manifest_namespaces`]), sorted by name. The objects and findings are
+/// sorted into their namespaces once, so a large input costs one pass.
+pub fn all_namespaces(
+    cx: &Context<'_>,
+    findings: &[Finding],
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> Vec<(String, NamespacePosture)> {
+    let mut members: BTreeMap<String, Members<'_, '_>> = manifest_namespaces(cx.inventory)
+        .into_iter()
+        .map(|name| (name, Members::default()))
+        .collect();
+    for subject in subjects(cx.inventory) {
+        if let Some(m) = namespace_of(&subject).and_then(|ns| members.get_mut(ns)) {
+            m.subjects.push(subject);
+        }
+    }
+    for finding in findings {
+        let object = &finding.object;
+        let namespace = match (&object.namespace, object.kind.as_str()) {
+            (Some(ns), _) => Some(ns.as_str()),
+            (None, "Namespace") => Some(object.name.as_str()),
+            (None, _) => None,
+        };
+        if let Some(m) = namespace.and_then(|ns| members.get_mut(ns)) {
+            m.findings.push(finding);
+        }
+    }
+    members
         .iter()
-        .filter(|w| w.object.namespace.as_deref() == Some(name))
-        .map(|w| (w, TemplateVerdict::of(w, cx)))
+        .map(|(name, m)| (name.clone(), posture_of(name, cx, m, catalog, policy)))
+        .collect()
+}
+
+/// A namespace and the objects in it, with their findings.
+#[derive(Default)]
+struct Members<'a, 'f> {
+    subjects: Vec<Subject<'a>>,
+    findings: Vec<&'f Finding>,
+}
+
+fn posture_of(
+    name: &str,
+    cx: &Context<'_>,
+    members: &Members<'_, '_>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> NamespacePosture {
+    let mut verdicts: Vec<(&Workload, TemplateVerdict)> = members
+        .subjects
+        .iter()
+        .filter_map(|s| match s {
+            Subject::Workload(w) => Some((*w, TemplateVerdict::of(w, cx))),
+            _ => None,
+        })
         .collect();
     verdicts.sort_by(|a, b| a.0.object.cmp(&b.0.object));
     let level_met = level_met(verdicts.iter().map(|(_, v)| v));
@@ -50,7 +107,7 @@ pub fn namespace_posture(
     let blocking: Vec<BlockingWorkload> = next_level
         .map(|next| blocking_at(&verdicts, next))
         .unwrap_or_default();
-    let namespace = inventory.namespaces.get(name);
+    let namespace = cx.inventory.namespaces.get(name);
     let [enforce, audit, warn] = MODES.map(|mode| labels::mode(namespace, mode));
     let warnings = labels::warnings(
         level_met,
@@ -62,7 +119,6 @@ pub fn namespace_posture(
                 .collect()
         },
     );
-    let namespace_subjects = subjects_in(inventory, name);
     NamespacePosture {
         level_met,
         workloads: count(verdicts.len()),
@@ -73,25 +129,13 @@ pub fn namespace_posture(
         blocking_total: count(blocking.len()),
         blocking: blocking.into_iter().take(MAX_BLOCKING_WORKLOADS).collect(),
         warnings,
-        frameworks: rates(namespace_subjects, findings, catalog, policy),
+        frameworks: rates(
+            members.subjects.iter().copied(),
+            members.findings.iter().copied(),
+            catalog,
+            policy,
+        ),
     }
-}
-
-/// The posture of every namespace of a manifest set (see
-/// [`manifest_namespaces`]), sorted by name.
-pub fn all_namespaces(
-    cx: &Context<'_>,
-    findings: &[Finding],
-    catalog: &[&'static Check],
-    policy: &Policy,
-) -> Vec<(String, NamespacePosture)> {
-    manifest_namespaces(cx.inventory)
-        .into_iter()
-        .map(|name| {
-            let posture = namespace_posture(&name, cx, findings, catalog, policy);
-            (name, posture)
-        })
-        .collect()
 }
 
 /// The namespaces a manifest set speaks of: its Namespace objects and the
@@ -146,10 +190,22 @@ pub fn subjects_in<'a>(
 
 /// Whether `subject` is namespace `name` or an object in it.
 fn in_namespace(subject: &Subject<'_>, name: &str) -> bool {
-    match subject {
-        Subject::Namespace(ns) => ns.metadata.name.as_deref() == Some(name),
-        other => other.metadata().namespace.as_deref() == Some(name),
+    namespace_of(subject) == Some(name)
+}
+
+/// The namespace a subject is, or is in; `None` for cluster-scoped objects.
+fn namespace_of<'a>(subject: &Subject<'a>) -> Option<&'a str> {
+    match *subject {
+        Subject::Namespace(ns) => ns.metadata.name.as_deref(),
+        Subject::Workload(w) => w.object.namespace.as_deref(),
+        Subject::ServiceAccount(o) => o.metadata.namespace.as_deref(),
+        Subject::Role(o) => o.metadata.namespace.as_deref(),
+        Subject::RoleBinding(o) => o.metadata.namespace.as_deref(),
+        Subject::ConfigMap(o) => o.metadata.namespace.as_deref(),
+        Subject::Retired(o) => o.metadata.namespace.as_deref(),
+        Subject::ClusterRole(_) | Subject::ClusterRoleBinding(_) => None,
     }
+    .filter(|ns| !ns.is_empty())
 }
 
 fn count(n: usize) -> u32 {
@@ -293,6 +349,26 @@ mod tests {
         assert_eq!(posture.blocking.len(), MAX_BLOCKING_WORKLOADS);
         assert_eq!(posture.blocking_total as usize, MAX_BLOCKING_WORKLOADS + 3);
         assert_eq!(posture.blocking[0].name, "p000");
+    }
+
+    #[test]
+    fn one_namespace_alone_gives_what_the_whole_input_gives() {
+        let yaml = namespace("a", "pod-security.kubernetes.io/enforce: restricted")
+            + &pod("a", "plain", "{}")
+            + &pod("a", "good", HARDENED)
+            + &pod("b", "root", "{privileged: true}")
+            + "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: builder, namespace: b}\n";
+        let inventory = Inventory::from_resources(&resources(&yaml));
+        let policy = Policy::default();
+        let findings = evaluate(&inventory, catalog(), &policy);
+        let cx = Context::new(&inventory);
+        let all = all_namespaces(&cx, &findings, catalog(), &policy);
+        assert_eq!(all.len(), 2);
+        for (name, posture) in &all {
+            let alone = namespace_posture(name, &cx, &findings, catalog(), &policy);
+            assert_eq!(&alone, posture, "{name}");
+            assert!(!posture.frameworks.is_empty(), "{name}");
+        }
     }
 
     #[test]

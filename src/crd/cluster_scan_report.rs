@@ -221,3 +221,68 @@ pub struct NamespaceFrameworkRate {
     #[schemars(range(max = 100))]
     pub pass_percent: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    use super::*;
+
+    #[test]
+    fn namespace_reports_print_the_level_met_and_the_enforced_level() {
+        let crd = ClusterScanReport::crd();
+        let columns: Vec<(String, String)> = crd.spec.versions[0]
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| (c.name.clone(), c.json_path.clone()))
+            .collect();
+        let posture: Vec<_> = columns
+            .iter()
+            .filter(|(name, _)| name == "PSS" || name == "ENFORCED")
+            .map(|(name, path)| (name.as_str(), path.as_str()))
+            .collect();
+        assert_eq!(
+            posture,
+            [
+                ("PSS", ".status.posture.levelMet"),
+                ("ENFORCED", ".status.posture.enforce.level")
+            ]
+        );
+        assert_eq!(columns.last().map(|(name, _)| name.as_str()), Some("Age"));
+    }
+
+    #[test]
+    fn levels_read_label_values_and_order_least_to_most_restrictive() {
+        assert_eq!(
+            PodSecurityLevel::parse("baseline"),
+            Some(PodSecurityLevel::Baseline)
+        );
+        assert_eq!(PodSecurityLevel::parse("Baseline"), None);
+        assert!(PodSecurityLevel::Privileged < PodSecurityLevel::Restricted);
+        assert_eq!(
+            PodSecurityLevel::Baseline.next(),
+            Some(PodSecurityLevel::Restricted)
+        );
+        assert_eq!(PodSecurityLevel::Restricted.next(), None);
+    }
+
+    #[test]
+    fn a_posture_reads_back_what_it_wrote() {
+        let posture = NamespacePosture {
+            level_met: PodSecurityLevel::Baseline,
+            next_level: Some(PodSecurityLevel::Restricted),
+            blocking: vec![BlockingWorkload {
+                kind: "Deployment".into(),
+                name: "web".into(),
+                failing: vec!["run-as-non-root".into()],
+            }],
+            blocking_total: 1,
+            ..NamespacePosture::default()
+        };
+        let json = serde_json::to_value(&posture).unwrap();
+        assert_eq!(json["levelMet"], "baseline");
+        let back: NamespacePosture = serde_json::from_value(json).unwrap();
+        assert_eq!(back, posture);
+    }
+}

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::{Rng, TestNamespace, client, kubectl, kubectl_output, repo_root, wait_for};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
@@ -124,6 +125,40 @@ fn mode_labels(rng: &mut Rng) -> Vec<(&'static str, &'static str)> {
         ));
     }
     labels
+}
+
+/// A one-replica Deployment whose template is `pod`'s.
+fn deployment(pod: &Value) -> Value {
+    let name = format!("d{}", pod["metadata"]["name"].as_str().unwrap());
+    let labels = json!({"app": name, "posture-e2e": "deployment"});
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": pod["metadata"]["namespace"]},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod["spec"]},
+        },
+    })
+}
+
+/// Creates a generated Pod or Deployment.
+async fn create(client: &Client, namespace: &str, object: &Value) -> Result<(), kube::Error> {
+    let params = PostParams::default();
+    if object["kind"] == "Deployment" {
+        let typed: Deployment = serde_json::from_value(object.clone()).expect("a Deployment");
+        Api::<Deployment>::namespaced(client.clone(), namespace)
+            .create(&params, &typed)
+            .await
+            .map(drop)
+    } else {
+        let typed: Pod = serde_json::from_value(object.clone()).expect("a Pod");
+        Api::<Pod>::namespaced(client.clone(), namespace)
+            .create(&params, &typed)
+            .await
+            .map(drop)
+    }
 }
 
 // ------------------------------------------------------------- verdicts
@@ -286,7 +321,7 @@ async fn the_level_met_is_the_highest_level_admission_accepts() {
     let client = client().await;
     let mut namespaces = Vec::new();
     let mut manifests = String::new();
-    let (mut pods, mut invalid) = (0, 0);
+    let (mut pods, mut deployments, mut invalid) = (0, 0, 0);
     for n in 0..NAMESPACES {
         let labels = mode_labels(&mut rng);
         let ns = TestNamespace::create_with_labels(&client, "posture", &labels).await;
@@ -307,20 +342,26 @@ async fn the_level_met_is_the_highest_level_admission_accepts() {
         manifests.push('\n');
         // Namespaces lean to one level each, so that every level is seen.
         let changes = n % 3;
-        let api: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
         for index in 0..1 + rng.below(MAX_PODS_PER_NAMESPACE) {
             let extra = usize::from(rng.chance(25));
             let pod = pod(&mut rng, &ns.name, index, changes + extra);
-            let typed: Pod = serde_json::from_value(pod.clone()).expect("a Pod");
-            match api.create(&PostParams::default(), &typed).await {
-                Ok(_) => {
+            // Some run under a Deployment: the operator judges its template,
+            // the admission the Pod the controllers make from it.
+            let object = if rng.chance(25) {
+                deployment(&pod)
+            } else {
+                pod
+            };
+            match create(&client, &ns.name, &object).await {
+                Ok(()) => {
                     pods += 1;
-                    manifests.push_str(&serde_json::to_string(&pod).unwrap());
+                    deployments += usize::from(object["kind"] == "Deployment");
+                    manifests.push_str(&serde_json::to_string(&object).unwrap());
                     manifests.push('\n');
                 }
                 // Refused by validation (not by PodSecurity: nothing is enforced).
                 Err(kube::Error::Api(status)) if status.code == 422 => invalid += 1,
-                Err(e) => panic!("creating {pod}: {e}"),
+                Err(e) => panic!("creating {object}: {e}"),
             }
         }
         namespaces.push(ns);
@@ -331,6 +372,19 @@ async fn the_level_met_is_the_highest_level_admission_accepts() {
     std::fs::write(&file, &manifests).unwrap();
 
     let names: Vec<String> = namespaces.iter().map(|ns| ns.name.clone()).collect();
+    wait_for("the Deployments' Pods", TIMEOUT, || async {
+        let listed = Api::<Pod>::all(client.clone())
+            .list(&ListParams::default().labels("posture-e2e=deployment"))
+            .await
+            .ok()?;
+        let running = listed
+            .items
+            .iter()
+            .filter(|p| names.contains(p.metadata.namespace.as_ref().unwrap()))
+            .count();
+        (running >= deployments).then_some(())
+    })
+    .await;
     let _operator = start_operator(&names);
     let scanned = scan_levels(&file);
     let mut disagreements = Vec::new();
@@ -358,8 +412,9 @@ async fn the_level_met_is_the_highest_level_admission_accepts() {
         }
     }
     eprintln!(
-        "posture vs admission: seed {seed}, {} namespaces, {pods} pods ({invalid} invalid skipped), \
-         {agreements} of {} verdicts agree; admission levels {by_level:?}",
+        "posture vs admission: seed {seed}, {} namespaces, {pods} pods ({deployments} of them \
+         from Deployments, {invalid} invalid skipped), {agreements} of {} verdicts agree; \
+         admission levels {by_level:?}",
         names.len(),
         names.len() * 3
     );

@@ -125,6 +125,11 @@ pub struct NamespacePosture {
     pub audit: PodSecurityMode,
     /// The `warn` mode: violations are returned to the client as warnings.
     pub warn: PodSecurityMode,
+    /// True when the Namespace object itself was not among the scanned
+    /// objects (`palisade scan` of manifests that only name it): its labels,
+    /// and so the warnings about them, are unknown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub labels_unknown: bool,
     /// The level above `levelMet`; absent when `restricted` is met.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_level: Option<PodSecurityLevel>,

@@ -52,7 +52,10 @@ pub fn write_table(postures: &[(String, NamespacePosture)], out: &mut dyn Write)
             out,
             "  {name:<width$}  {:<10}  {:<22}  {:>9}  {blocking}",
             posture.level_met.as_str(),
-            mode_text(&posture.enforce),
+            match posture.labels_unknown {
+                true => "(not in input)".to_owned(),
+                false => mode_text(&posture.enforce),
+            },
             posture.workloads,
         )?;
     }
@@ -140,8 +143,9 @@ mod tests {
             [
                 "shop",
                 "privileged",
-                "privileged",
-                "(unlabelled)",
+                "(not",
+                "in",
+                "input)",
                 "3",
                 "2",
                 "for",
@@ -177,6 +181,10 @@ mod tests {
         assert_eq!(shop["workloads"], 3);
         assert_eq!(shop["enforce"]["level"], "privileged");
         assert_eq!(shop["enforce"]["labelled"], false);
+        assert_eq!(
+            shop["labelsUnknown"], true,
+            "no Namespace object in the input"
+        );
         assert_eq!(shop["blockingTotal"], 2);
         assert_eq!(shop["blocking"][0]["name"], "web");
         assert_eq!(shop["blocking"][0]["failing"][0], "privileged-container");

@@ -109,22 +109,27 @@ fn posture_of(
         .unwrap_or_default();
     let namespace = cx.inventory.namespaces.get(name);
     let [enforce, audit, warn] = MODES.map(|mode| labels::mode(namespace, mode));
-    let warnings = labels::warnings(
-        level_met,
-        &[("enforce", &enforce), ("audit", &audit), ("warn", &warn)],
-        |level| {
-            blocking_at(&verdicts, level)
-                .into_iter()
-                .map(|b| format!("{}/{}", b.kind, b.name))
-                .collect()
-        },
-    );
+    let warnings = match namespace {
+        Some(_) => labels::warnings(
+            level_met,
+            &[("enforce", &enforce), ("audit", &audit), ("warn", &warn)],
+            |level| {
+                blocking_at(&verdicts, level)
+                    .into_iter()
+                    .map(|b| format!("{}/{}", b.kind, b.name))
+                    .collect()
+            },
+        ),
+        // Labels not seen are not judged.
+        None => Vec::new(),
+    };
     NamespacePosture {
         level_met,
         workloads: count(verdicts.len()),
         enforce,
         audit,
         warn,
+        labels_unknown: namespace.is_none(),
         next_level,
         blocking_total: count(blocking.len()),
         blocking: blocking.into_iter().take(MAX_BLOCKING_WORKLOADS).collect(),
@@ -289,6 +294,13 @@ mod tests {
         let all = postures(&yaml);
         let summary: Vec<(&str, PodSecurityLevel)> =
             all.iter().map(|(n, p)| (n.as_str(), p.level_met)).collect();
+        // `a` and `b` are only named by workloads: their labels are unknown
+        // and unjudged, where the unlabelled Namespace `c` is told it could
+        // enforce more.
+        let unknown: Vec<bool> = all.iter().map(|(_, p)| p.labels_unknown).collect();
+        assert_eq!(unknown, [true, true, false]);
+        let warned: Vec<usize> = all.iter().map(|(_, p)| p.warnings.len()).collect();
+        assert_eq!(warned, [0, 0, 1]);
         assert_eq!(
             summary,
             [

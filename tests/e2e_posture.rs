@@ -103,10 +103,32 @@ fn pod(rng: &mut Rng, namespace: &str, index: usize, changes: usize) -> Value {
             "securityContext": hardened_context(),
         }]},
     });
-    for _ in 0..changes {
-        mutate(rng, &mut pod);
+    for change in 0..changes {
+        // The first change of most pods keeps them within baseline, so
+        // that namespaces of every level are common.
+        if change == 0 && rng.chance(70) {
+            relax(rng, &mut pod);
+        } else {
+            mutate(rng, &mut pod);
+        }
     }
     pod
+}
+
+/// A change that breaks restricted only (or nothing).
+fn relax(rng: &mut Rng, pod: &mut Value) {
+    let context = &mut pod["spec"]["containers"][0]["securityContext"];
+    match rng.below(6) {
+        0 => context["allowPrivilegeEscalation"] = json!(true),
+        1 => context["runAsNonRoot"] = json!(false),
+        2 => context["capabilities"] = json!({"add": [rng.pick(&["CHOWN", "NET_BIND_SERVICE"])]}),
+        3 => context["seccompProfile"] = json!({"type": "Localhost", "localhostProfile": "p.json"}),
+        4 => {
+            pod["spec"]["volumes"] =
+                json!([{"name": "v", "nfs": {"server": "nfs.example", "path": "/x"}}])
+        }
+        _ => *context = json!({}),
+    }
 }
 
 /// Optional audit and warn labels (they never reject a pod).
@@ -341,6 +363,7 @@ async fn the_level_met_is_the_highest_level_admission_accepts() {
         );
         manifests.push('\n');
         // Namespaces lean to one level each, so that every level is seen.
+        // 0: restricted-leaning, 1: baseline-leaning, 2: anything.
         let changes = n % 3;
         for index in 0..1 + rng.below(MAX_PODS_PER_NAMESPACE) {
             let extra = usize::from(rng.chance(25));

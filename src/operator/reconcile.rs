@@ -228,6 +228,8 @@ fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
             "clusterroles",
             "clusterrolebindings",
         ],
+        // The posture's framework pass rates judge every object of the
+        // namespace, RBAC included.
         TargetKind::Namespace => &[
             "networkpolicies",
             "serviceaccounts",
@@ -240,6 +242,10 @@ fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
             "jobs",
             "cronjobs",
             "replicationcontrollers",
+            "roles",
+            "rolebindings",
+            "clusterroles",
+            "clusterrolebindings",
         ],
         // Workloads.
         _ => &[

@@ -366,6 +366,7 @@ fn whole_scan(c: &mut Criterion) {
                     checks: &checks,
                     policy: &policy,
                     evaluated: &[],
+                    posture: &[],
                     summary: scanned.summary,
                     options: Options::default(),
                 };

@@ -15,5 +15,6 @@ pub mod model;
 pub mod operator;
 pub mod output;
 pub mod policy;
+pub mod posture;
 pub mod rbac;
 pub mod scan;

@@ -100,7 +100,15 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
         .filter(|w| matches!(w, LoadError::Template { .. }))
         .map(LoadError::entry)
         .collect();
+    let posture = match args.output {
+        Format::Table | Format::Json | Format::Yaml => {
+            let cx = Context::new(&scanned.inventory);
+            crate::posture::all_namespaces(&cx, &scanned.findings, catalog(), policy)
+        }
+        _ => Vec::new(),
+    };
     let report = Report {
+        posture: &posture,
         errors: &errors,
         skipped_inputs: &skipped_inputs,
         findings: &scanned.findings,

@@ -72,6 +72,7 @@ fn render(
         checks,
         policy,
         evaluated,
+        posture: &[],
         summary: scanned.summary.clone(),
         options: Options {
             show_suppressed: true,

@@ -111,6 +111,10 @@ pub struct ReportStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128))]
     pub findings_digest: Option<String>,
+
+    /// A Namespace's Pod Security posture; only in Namespace reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posture: Option<super::cluster_scan_report::NamespacePosture>,
 }
 
 /// Finding counts. Suppressed findings count only in `suppressed`.

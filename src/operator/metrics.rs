@@ -151,6 +151,7 @@ pub struct Metrics {
     pub api_timeouts: Counter,
     pub reports_restored: Family<ResourceLabels, Counter>,
     pub drift_findings: Family<NamespaceLabels, Gauge>,
+    pub posture: super::posture::PostureMetrics,
     contributions: Mutex<HashMap<TargetKey, Contribution>>,
     namespace_scores: Mutex<HashMap<String, ScoreTally>>,
 }
@@ -267,7 +268,9 @@ impl Metrics {
             "Unsuppressed findings whose field was last set outside the GitOps field managers, by namespace (empty for cluster-scoped objects)",
             drift_findings.clone(),
         );
+        let posture = super::posture::PostureMetrics::register(&mut registry);
         Metrics {
+            posture,
             registry,
             findings,
             reports,
@@ -365,6 +368,9 @@ impl Metrics {
     pub fn remove_target(&self, key: &TargetKey) {
         let previous = self.contributions.lock().expect("metrics lock").remove(key);
         self.apply(key, previous.as_ref(), -1);
+        if key.kind == TargetKind::Namespace {
+            self.posture.remove(&key.name);
+        }
     }
 
     fn apply(&self, key: &TargetKey, contribution: Option<&Contribution>, sign: i64) {
@@ -531,6 +537,7 @@ impl Metrics {
                 serviceaccount: any(),
             })
             .set(0);
+        metrics.posture.placeholders();
         metrics
             .drift_findings
             .get_or_create(&NamespaceLabels { namespace: any() })

@@ -20,6 +20,7 @@ mod openreports;
 mod packed;
 mod packed_report;
 pub mod provenance;
+mod posture;
 mod queue;
 mod rbac_cache;
 mod reconcile;

@@ -79,7 +79,7 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         report
     });
     let previous_status = existing.as_ref().and_then(|e| e.status.as_ref());
-    let desired = report::build(
+    let mut desired = report::build(
         &BuildInput {
             key,
             target: &target,
@@ -94,6 +94,10 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         },
         &findings,
     );
+    if let Some(posture) = super::posture::of_target(ctx, key, &engine_policy) {
+        desired.status.posture = Some(posture);
+        desired.status.findings_digest = Some(report::digest(&desired.status));
+    }
     ctx.metrics
         .set_target(key, &findings, &desired.status.summary);
     if let Some(openreports) = &ctx.openreports {
@@ -229,6 +233,8 @@ fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
             "clusterroles",
             "clusterrolebindings",
         ],
+        // The posture's framework pass rates judge every object of the
+        // namespace, RBAC included.
         TargetKind::Namespace => &[
             "networkpolicies",
             "serviceaccounts",
@@ -241,6 +247,10 @@ fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
             "jobs",
             "cronjobs",
             "replicationcontrollers",
+            "roles",
+            "rolebindings",
+            "clusterroles",
+            "clusterrolebindings",
         ],
         // Workloads.
         _ => &[

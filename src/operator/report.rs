@@ -88,6 +88,7 @@ pub fn build(input: &BuildInput<'_>, findings: &[Finding]) -> DesiredReport {
         policy_hash: Some(input.policy_hash.to_owned()),
         summary,
         findings_digest: None,
+        posture: None,
     };
     status.findings_digest = Some(digest(&status));
     DesiredReport {

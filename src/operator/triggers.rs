@@ -190,6 +190,10 @@ fn workload<K: PodTemplated>(ctx: &Context, meta: &ObjectMeta, object: &K) {
     let live = top_level && snapshot::exists(&ctx.stores, &key);
     let facts = object.pod_spec().filter(|_| live).map(PodFacts::of);
     ctx.rbac.workload_changed(&key, facts.as_ref());
+    if top_level && let Some(namespace) = meta.namespace.as_deref() {
+        // The namespace's posture judges every top-level pod template in it.
+        enqueue(ctx, TargetKey::new(TargetKind::Namespace, None, namespace));
+    }
     if top_level || has_report(ctx, &key) {
         enqueue(ctx, key);
     }

@@ -21,6 +21,8 @@ struct Document<'a, 'r> {
     errors: &'a [ErrorEntry],
     /// Inputs that are not manifests (unrendered templates).
     skipped_inputs: &'a [ErrorEntry],
+    /// The Pod Security posture of each namespace of the input.
+    namespaces: Vec<super::posture::JsonPosture<'a>>,
 }
 
 struct Findings<'a, 'r>(&'a Report<'r>);
@@ -83,6 +85,7 @@ fn document<'a, 'r>(report: &'a Report<'r>) -> Document<'a, 'r> {
         findings: Findings(report),
         errors: report.errors,
         skipped_inputs: report.skipped_inputs,
+        namespaces: super::posture::json(report.posture),
     }
 }
 

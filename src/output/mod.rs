@@ -6,6 +6,7 @@ pub mod catalog;
 mod json;
 mod junit;
 pub mod openreports;
+pub mod posture;
 mod sarif;
 mod table;
 
@@ -68,6 +69,9 @@ pub struct Report<'a> {
     pub evaluated: &'a [Evaluated],
     pub summary: Summary,
     pub options: Options,
+    /// The posture of each namespace of the input, by name (table, JSON
+    /// and YAML show it; may be empty for the other formats).
+    pub posture: &'a [(String, crate::crd::cluster_scan_report::NamespacePosture)],
 }
 
 /// How findings are shown.
@@ -301,10 +305,20 @@ spec:
         pub policy: Policy,
         pub evaluated: Vec<Evaluated>,
         pub summary: Summary,
+        pub posture: Vec<(String, crate::crd::cluster_scan_report::NamespacePosture)>,
     }
 
     /// Scans [`YAML`] with `privileged-container` only.
     pub fn fixture() -> Fixture {
+        build(false)
+    }
+
+    /// The same, with the namespace posture section.
+    pub fn fixture_with_posture() -> Fixture {
+        build(true)
+    }
+
+    fn build(with_posture: bool) -> Fixture {
         let loaded = Loader::new().load_text("deploy/app.yaml", YAML);
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
         let mut sources = SourceIndex::default();
@@ -331,7 +345,13 @@ spec:
             .collect();
         evaluated.sort_by(|a, b| a.object.cmp(&b.object));
         let summary = Summary::new(&findings, loaded.objects.len(), 1, &loaded.skipped);
+        let cx = crate::engine::Context::new(&inventory);
+        let posture = match with_posture {
+            true => crate::posture::all_namespaces(&cx, &findings, &checks, &policy),
+            false => Vec::new(),
+        };
         Fixture {
+            posture,
             errors: Vec::new(),
             findings,
             sources,
@@ -355,6 +375,7 @@ spec:
                 evaluated: &self.evaluated,
                 summary: self.summary.clone(),
                 options,
+                posture: &self.posture,
             };
             let mut out = Vec::new();
             write(format, &report, &mut out).expect("writes to memory");

@@ -51,6 +51,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "No findings.")?;
     }
     write_problems(report, &paint, out)?;
+    super::posture::write_table(report.posture, out)?;
     writeln!(out, "{}", summary_line(report))
 }
 

@@ -1,0 +1,391 @@
+//! Namespace posture: the highest Pod Security Standards level every pod
+//! template of a namespace meets, the workloads that block the next level,
+//! the namespace's Pod Security admission labels next to it, and the
+//! namespace's pass rate in each compliance framework.
+//!
+//! Pure, like the engine: the same objects, findings and policy give the
+//! same posture. The level is judged by the Pod Security checks of the
+//! catalog exactly as the pod-security admission (v1.35 controls) judges a
+//! pod, so labelling a namespace `enforce` at its level met rejects none of
+//! its pods; the policy's exceptions do not change it (the admission knows
+//! none), while the framework pass rates follow the policy and count
+//! accepted risk apart.
+
+mod frameworks;
+mod labels;
+mod level;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use frameworks::{framework_of, rates};
+pub use labels::{EVALUATED_VERSION, LABEL_PREFIX, MODES};
+pub use level::TemplateVerdict;
+
+use crate::crd::cluster_scan_report::{
+    BlockingWorkload, MAX_BLOCKING_WORKLOADS, NamespacePosture, PodSecurityLevel,
+};
+use crate::engine::{Check, Context, Finding, Subject, subjects};
+use crate::model::{Inventory, Workload};
+use crate::policy::Policy;
+
+/// The posture of namespace `name` from the objects of `cx.inventory` in
+/// it and their `findings` (findings of other objects are ignored).
+pub fn namespace_posture(
+    name: &str,
+    cx: &Context<'_>,
+    findings: &[Finding],
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> NamespacePosture {
+    let members = Members {
+        subjects: subjects_in(cx.inventory, name).collect(),
+        findings: findings.iter().collect(),
+    };
+    posture_of(name, cx, &members, catalog, policy)
+}
+
+/// The posture of every namespace of a manifest set (see
+/// [`manifest_namespaces`]), sorted by name. The objects and findings are
+/// sorted into their namespaces once, so a large input costs one pass.
+pub fn all_namespaces(
+    cx: &Context<'_>,
+    findings: &[Finding],
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> Vec<(String, NamespacePosture)> {
+    let mut members: BTreeMap<String, Members<'_, '_>> = manifest_namespaces(cx.inventory)
+        .into_iter()
+        .map(|name| (name, Members::default()))
+        .collect();
+    for subject in subjects(cx.inventory) {
+        if let Some(m) = namespace_of(&subject).and_then(|ns| members.get_mut(ns)) {
+            m.subjects.push(subject);
+        }
+    }
+    for finding in findings {
+        let object = &finding.object;
+        let namespace = match (&object.namespace, object.kind.as_str()) {
+            (Some(ns), _) => Some(ns.as_str()),
+            (None, "Namespace") => Some(object.name.as_str()),
+            (None, _) => None,
+        };
+        if let Some(m) = namespace.and_then(|ns| members.get_mut(ns)) {
+            m.findings.push(finding);
+        }
+    }
+    members
+        .iter()
+        .map(|(name, m)| (name.clone(), posture_of(name, cx, m, catalog, policy)))
+        .collect()
+}
+
+/// A namespace and the objects in it, with their findings.
+#[derive(Default)]
+struct Members<'a, 'f> {
+    subjects: Vec<Subject<'a>>,
+    findings: Vec<&'f Finding>,
+}
+
+fn posture_of(
+    name: &str,
+    cx: &Context<'_>,
+    members: &Members<'_, '_>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> NamespacePosture {
+    let mut verdicts: Vec<(&Workload, TemplateVerdict)> = members
+        .subjects
+        .iter()
+        .filter_map(|s| match s {
+            Subject::Workload(w) => Some((*w, TemplateVerdict::of(w, cx))),
+            _ => None,
+        })
+        .collect();
+    verdicts.sort_by(|a, b| a.0.object.cmp(&b.0.object));
+    let level_met = level_met(verdicts.iter().map(|(_, v)| v));
+    let next_level = level_met.next();
+    let blocking: Vec<BlockingWorkload> = next_level
+        .map(|next| blocking_at(&verdicts, next))
+        .unwrap_or_default();
+    let namespace = cx.inventory.namespaces.get(name);
+    let [enforce, audit, warn] = MODES.map(|mode| labels::mode(namespace, mode));
+    let warnings = match namespace {
+        Some(_) => labels::warnings(
+            level_met,
+            &[("enforce", &enforce), ("audit", &audit), ("warn", &warn)],
+            |level| {
+                blocking_at(&verdicts, level)
+                    .into_iter()
+                    .map(|b| format!("{}/{}", b.kind, b.name))
+                    .collect()
+            },
+        ),
+        // Labels not seen are not judged.
+        None => Vec::new(),
+    };
+    NamespacePosture {
+        level_met,
+        workloads: count(verdicts.len()),
+        enforce,
+        audit,
+        warn,
+        labels_unknown: namespace.is_none(),
+        next_level,
+        blocking_total: count(blocking.len()),
+        blocking: blocking.into_iter().take(MAX_BLOCKING_WORKLOADS).collect(),
+        warnings,
+        frameworks: rates(
+            members.subjects.iter().copied(),
+            members.findings.iter().copied(),
+            catalog,
+            policy,
+        ),
+    }
+}
+
+/// The namespaces a manifest set speaks of: its Namespace objects and the
+/// namespaces its workloads name, sorted. Workloads without a namespace
+/// (applied wherever `kubectl` points) belong to none.
+pub fn manifest_namespaces(inventory: &Inventory) -> Vec<String> {
+    let named = inventory.namespaces.keys().cloned();
+    let of_workloads = inventory
+        .workloads
+        .iter()
+        .filter_map(|w| w.object.namespace.clone());
+    named
+        .chain(of_workloads)
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .collect()
+}
+
+/// The highest level every template passes (`restricted` for none).
+fn level_met<'a>(verdicts: impl Iterator<Item = &'a TemplateVerdict> + Clone) -> PodSecurityLevel {
+    PodSecurityLevel::ALL
+        .into_iter()
+        .rev()
+        .find(|level| verdicts.clone().all(|v| v.passes(*level)))
+        .unwrap_or(PodSecurityLevel::Privileged)
+}
+
+/// The workloads that fail `level`, with the checks they fail, in
+/// workload order.
+fn blocking_at(
+    verdicts: &[(&Workload, TemplateVerdict)],
+    level: PodSecurityLevel,
+) -> Vec<BlockingWorkload> {
+    verdicts
+        .iter()
+        .filter(|(_, v)| !v.passes(level))
+        .map(|(w, v)| BlockingWorkload {
+            kind: w.object.kind.clone(),
+            name: w.object.name.clone(),
+            failing: v.failing(level).iter().map(|id| (*id).to_owned()).collect(),
+        })
+        .collect()
+}
+
+/// Namespace `name` and every object of `inventory` in it.
+pub fn subjects_in<'a>(
+    inventory: &'a Inventory,
+    name: &'a str,
+) -> impl Iterator<Item = Subject<'a>> {
+    subjects(inventory).filter(move |s| in_namespace(s, name))
+}
+
+/// Whether `subject` is namespace `name` or an object in it.
+fn in_namespace(subject: &Subject<'_>, name: &str) -> bool {
+    namespace_of(subject) == Some(name)
+}
+
+/// The namespace a subject is, or is in; `None` for cluster-scoped objects.
+fn namespace_of<'a>(subject: &Subject<'a>) -> Option<&'a str> {
+    match *subject {
+        Subject::Namespace(ns) => ns.metadata.name.as_deref(),
+        Subject::Workload(w) => w.object.namespace.as_deref(),
+        Subject::ServiceAccount(o) => o.metadata.namespace.as_deref(),
+        Subject::Role(o) => o.metadata.namespace.as_deref(),
+        Subject::RoleBinding(o) => o.metadata.namespace.as_deref(),
+        Subject::ConfigMap(o) => o.metadata.namespace.as_deref(),
+        Subject::Retired(o) => o.metadata.namespace.as_deref(),
+        Subject::ClusterRole(_) | Subject::ClusterRoleBinding(_) => None,
+    }
+    .filter(|ns| !ns.is_empty())
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{catalog, testing::resources};
+    use crate::engine::evaluate;
+
+    const HARDENED: &str = "{allowPrivilegeEscalation: false, runAsNonRoot: true, \
+        capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}";
+
+    fn pod(namespace: &str, name: &str, security_context: &str) -> String {
+        format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
+             spec:\n  containers: [{{name: app, image: x, securityContext: {security_context}}}]\n"
+        )
+    }
+
+    fn namespace(name: &str, labels: &str) -> String {
+        format!(
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{{labels}}}}}\n"
+        )
+    }
+
+    fn postures(yaml: &str) -> Vec<(String, NamespacePosture)> {
+        let inventory = Inventory::from_resources(&resources(yaml));
+        let policy = Policy::default();
+        let findings = evaluate(&inventory, catalog(), &policy);
+        all_namespaces(&Context::new(&inventory), &findings, catalog(), &policy)
+    }
+
+    fn only(yaml: &str) -> NamespacePosture {
+        let mut all = postures(yaml);
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.remove(0).1
+    }
+
+    #[test]
+    fn the_level_met_is_the_lowest_of_its_workloads() {
+        let restricted = only(&pod("a", "good", HARDENED));
+        assert_eq!(restricted.level_met, PodSecurityLevel::Restricted);
+        assert_eq!(restricted.next_level, None);
+        assert!(restricted.blocking.is_empty());
+
+        let baseline = only(&(pod("a", "good", HARDENED) + &pod("a", "plain", "{}")));
+        assert_eq!(baseline.level_met, PodSecurityLevel::Baseline);
+        assert_eq!(baseline.next_level, Some(PodSecurityLevel::Restricted));
+        assert_eq!(baseline.workloads, 2);
+        assert_eq!(baseline.blocking_total, 1);
+        assert_eq!(baseline.blocking[0].name, "plain");
+        assert!(
+            baseline.blocking[0]
+                .failing
+                .contains(&"run-as-non-root".to_owned())
+        );
+
+        let yaml = pod("a", "good", HARDENED) + &pod("a", "root", "{privileged: true}");
+        let privileged = only(&yaml);
+        assert_eq!(privileged.level_met, PodSecurityLevel::Privileged);
+        assert_eq!(privileged.next_level, Some(PodSecurityLevel::Baseline));
+        assert_eq!(privileged.blocking[0].failing, ["privileged-container"]);
+    }
+
+    #[test]
+    fn an_empty_namespace_meets_restricted() {
+        let posture = only(&namespace("empty", ""));
+        assert_eq!(posture.level_met, PodSecurityLevel::Restricted);
+        assert_eq!(posture.workloads, 0);
+    }
+
+    #[test]
+    fn namespaces_are_judged_apart_and_listed_in_order() {
+        let yaml = pod("b", "root", "{privileged: true}")
+            + &pod("a", "good", HARDENED)
+            + &namespace("c", "")
+            + "---\napiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec: {containers: [{name: app, image: x}]}\n";
+        let all = postures(&yaml);
+        let summary: Vec<(&str, PodSecurityLevel)> =
+            all.iter().map(|(n, p)| (n.as_str(), p.level_met)).collect();
+        // `a` and `b` are only named by workloads: their labels are unknown
+        // and unjudged, where the unlabelled Namespace `c` is told it could
+        // enforce more.
+        let unknown: Vec<bool> = all.iter().map(|(_, p)| p.labels_unknown).collect();
+        assert_eq!(unknown, [true, true, false]);
+        let warned: Vec<usize> = all.iter().map(|(_, p)| p.warnings.len()).collect();
+        assert_eq!(warned, [0, 0, 1]);
+        assert_eq!(
+            summary,
+            [
+                ("a", PodSecurityLevel::Restricted),
+                ("b", PodSecurityLevel::Privileged),
+                ("c", PodSecurityLevel::Restricted),
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_and_warnings_come_from_the_namespace_object() {
+        let enforced = "pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/enforce-version: v1.35";
+        let yaml = namespace("a", enforced) + &pod("a", "plain", "{}");
+        let posture = only(&yaml);
+        assert_eq!(posture.enforce.level, "restricted");
+        assert_eq!(posture.enforce.version, "v1.35");
+        assert!(!posture.audit.labelled);
+        let reasons: Vec<&str> = posture.warnings.iter().map(|w| w.reason.as_str()).collect();
+        assert_eq!(reasons, ["EnforceAboveLevelMet"]);
+        assert!(
+            posture.warnings[0].message.contains("Pod/plain"),
+            "{:?}",
+            posture.warnings
+        );
+
+        let yaml = namespace("a", "pod-security.kubernetes.io/enforce: baseline")
+            + &pod("a", "good", HARDENED);
+        let posture = only(&yaml);
+        let reasons: Vec<&str> = posture.warnings.iter().map(|w| w.reason.as_str()).collect();
+        assert_eq!(reasons, ["EnforceBelowLevelMet"]);
+    }
+
+    #[test]
+    fn exceptions_do_not_change_the_level_but_count_as_accepted_risk() {
+        let host_network = format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: host, namespace: a, \
+             annotations: {{palisade.dev/ignore: host-network}}}}\nspec:\n  hostNetwork: true\n  \
+             containers: [{{name: app, image: x, securityContext: {HARDENED}}}]\n"
+        );
+        let posture = only(&host_network);
+        assert_eq!(posture.level_met, PodSecurityLevel::Privileged);
+        assert_eq!(posture.blocking[0].failing, ["host-network"]);
+        let pss = posture
+            .frameworks
+            .iter()
+            .find(|r| r.framework == "pss")
+            .unwrap();
+        assert_eq!((pss.passing, pss.failing, pss.suppressed), (0, 0, 1));
+    }
+
+    #[test]
+    fn blocking_workloads_are_capped_but_counted() {
+        let yaml: String = (0..MAX_BLOCKING_WORKLOADS + 3)
+            .map(|i| pod("a", &format!("p{i:03}"), "{privileged: true}"))
+            .collect();
+        let posture = only(&yaml);
+        assert_eq!(posture.blocking.len(), MAX_BLOCKING_WORKLOADS);
+        assert_eq!(posture.blocking_total as usize, MAX_BLOCKING_WORKLOADS + 3);
+        assert_eq!(posture.blocking[0].name, "p000");
+    }
+
+    #[test]
+    fn one_namespace_alone_gives_what_the_whole_input_gives() {
+        let yaml = namespace("a", "pod-security.kubernetes.io/enforce: restricted")
+            + &pod("a", "plain", "{}")
+            + &pod("a", "good", HARDENED)
+            + &pod("b", "root", "{privileged: true}")
+            + "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: builder, namespace: b}\n";
+        let inventory = Inventory::from_resources(&resources(&yaml));
+        let policy = Policy::default();
+        let findings = evaluate(&inventory, catalog(), &policy);
+        let cx = Context::new(&inventory);
+        let all = all_namespaces(&cx, &findings, catalog(), &policy);
+        assert_eq!(all.len(), 2);
+        for (name, posture) in &all {
+            let alone = namespace_posture(name, &cx, &findings, catalog(), &policy);
+            assert_eq!(&alone, posture, "{name}");
+            assert!(!posture.frameworks.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_same_input_gives_the_same_posture() {
+        let yaml = pod("a", "root", "{privileged: true}") + &pod("a", "plain", "{}");
+        assert_eq!(postures(&yaml), postures(&yaml));
+    }
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::engine::Severity;
+use crate::model::Severity;
 use crate::output::Format;
 use crate::output::catalog::CatalogFormat;
 

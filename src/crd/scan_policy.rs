@@ -3,7 +3,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Severity;
+use crate::model::Severity;
 
 /// Cluster-wide scan configuration: which checks run, at what severity, and
 /// which findings are accepted risks. The operator reads the one named

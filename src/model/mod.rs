@@ -11,6 +11,7 @@ mod path;
 mod resource;
 mod retired;
 mod selector;
+mod severity;
 mod volume;
 mod workload;
 
@@ -22,5 +23,6 @@ pub use path::FieldPath;
 pub use resource::{DecodeError, PathSegment, Resource};
 pub use retired::{RETIRED_APIS, RetiredApi, RetiredObject, retired_api};
 pub use selector::selector_matches;
+pub use severity::{Severity, UnknownSeverity};
 pub use volume::VolumeEntry;
 pub use workload::{ContainerEntry, ContainerKind, Workload};

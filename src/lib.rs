@@ -7,7 +7,6 @@
 pub mod checks;
 pub mod cli;
 pub mod crd;
-pub mod docs;
 pub mod engine;
 pub mod loader;
 pub mod model;
@@ -15,4 +14,3 @@ pub mod operator;
 pub mod output;
 pub mod policy;
 pub mod rbac;
-pub mod scan;

@@ -9,7 +9,6 @@
 //! when the findings digest changed) → [`events`] and [`metrics`].
 
 mod api;
-mod args;
 mod context;
 mod events;
 mod http;
@@ -41,7 +40,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use args::{LogFormat, OperatorArgs, parse_duration};
+pub use crate::cli::operator::{LogFormat, OperatorArgs, parse_duration};
 pub use openreports::{Availability as OpenReportsAvailability, detect as detect_openreports};
 pub use report::{
     LABEL_TARGET_KIND, LABEL_TARGET_NAME, LABEL_WORST_SEVERITY, REASON_FINDING_RESOLVED,

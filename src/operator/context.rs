@@ -13,6 +13,7 @@ use super::queue::WorkQueue;
 use super::rbac_cache::RbacCache;
 use super::stores::{Stores, SyncState};
 use super::target::{TargetKey, TargetKind};
+use super::totals::{ClusterTally, Contribution};
 use super::writer::WrittenDigests;
 use crate::crd::ScanPolicySpec;
 use crate::crd::scan_policy::NamespaceSelection;
@@ -24,6 +25,8 @@ pub struct Context {
     pub sync: Arc<SyncState>,
     pub queue: WorkQueue,
     pub metrics: Arc<Metrics>,
+    /// What every report contributes to the cluster-wide totals.
+    pub totals: Mutex<ClusterTally>,
     pub events: EventPublisher,
     pub scope: Scope,
     pub policy: PolicyState,
@@ -32,6 +35,31 @@ pub struct Context {
     pub written: WrittenDigests,
     /// Present with `--emit-openreports`.
     pub openreports: Option<Arc<OpenReports>>,
+}
+
+impl Context {
+    /// Records `key`'s findings in the cluster-wide totals and the gauges.
+    pub fn record_target(
+        &self,
+        key: &TargetKey,
+        findings: &[crate::engine::Finding],
+        summary: &crate::crd::scan_report::Summary,
+    ) {
+        let next = Contribution::new(key.kind, findings, summary);
+        let previous = self
+            .totals
+            .lock()
+            .expect("totals lock")
+            .set(key.clone(), next.clone());
+        self.metrics
+            .replace_target(key, previous.as_ref(), Some(&next));
+    }
+
+    /// Takes `key` out of the totals and the gauges (its report is gone).
+    pub fn forget_target(&self, key: &TargetKey) {
+        let previous = self.totals.lock().expect("totals lock").remove(key);
+        self.metrics.replace_target(key, previous.as_ref(), None);
+    }
 }
 
 /// Which namespaces the flags allow; the ScanPolicy can narrow it further.

@@ -27,6 +27,7 @@ mod resync;
 mod snapshot;
 mod stores;
 mod target;
+mod totals;
 mod triggers;
 mod writer;
 
@@ -215,6 +216,7 @@ pub async fn run_until(
         sync: sync.clone(),
         queue: WorkQueue::new(DEBOUNCE),
         metrics: metrics.clone(),
+        totals: std::sync::Mutex::default(),
         events,
         scope,
         policy: PolicyState::new(&args.policy_name),

@@ -89,8 +89,7 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         },
         &findings,
     );
-    ctx.metrics
-        .set_target(key, &findings, &desired.status.summary);
+    ctx.record_target(key, &findings, &desired.status.summary);
     if let Some(openreports) = &ctx.openreports {
         let object = object_ref(key, meta.uid.clone());
         openreports.record(
@@ -288,7 +287,7 @@ fn existing_report(ctx: &Context, key: &TargetKey) -> Result<Option<ExistingRepo
 }
 
 async fn remove_report(ctx: &Context, key: &TargetKey, exists: bool) -> Result<Outcome, Error> {
-    ctx.metrics.remove_target(key);
+    ctx.forget_target(key);
     ctx.written.forget(key);
     if !exists {
         return Ok(Outcome::Skipped);

@@ -204,7 +204,7 @@ async fn write_policy_status(
         // Totals move while evaluations run; write once they settle.
         return Ok(());
     }
-    let (totals, rates) = ctx.metrics.totals(frameworks);
+    let (totals, rates) = ctx.totals.lock().expect("totals lock").totals(frameworks);
     let problem = ctx.policy.problem();
     let (status, reason, message) = match &problem {
         None => ("True", "Accepted", "the policy is in force".to_owned()),

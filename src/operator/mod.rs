@@ -9,6 +9,7 @@
 //! when the findings digest changed) → [`events`] and [`metrics`].
 
 mod api;
+mod conditions;
 mod context;
 mod events;
 mod http;

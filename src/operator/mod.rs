@@ -170,6 +170,22 @@ impl Error {
     }
 }
 
+/// When to evaluate a key again after `error`: `None` for an error that
+/// cannot go away until the object or the policy changes (an object with
+/// no pod template, one that does not decode, a report the API server
+/// rejects as invalid). Such a key waits for its next watch event, policy
+/// change or full resync instead of failing again every few seconds.
+fn retry_after(error: &Error) -> Option<Duration> {
+    let permanent = match error {
+        Error::NoPodTemplate(_) | Error::CachedObject { .. } => true,
+        Error::WriteReport { source, .. } | Error::DeleteReport { source, .. } => {
+            matches!(source, kube::Error::Api(e) if e.code == 422)
+        }
+        _ => false,
+    };
+    (!permanent).then_some(RETRY_AFTER)
+}
+
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: OperatorArgs) -> Result<(), Error> {
     run_until(args, shutdown_signal()).await
@@ -397,9 +413,16 @@ async fn work(ctx: Arc<Context>, cancel: CancellationToken) {
             Err(e) => {
                 ctx.metrics.evaluation("error");
                 ctx.metrics.error(e.category());
-                tracing::warn!(target = %key, error = %e, "evaluation failed; retrying");
-                ctx.queue
-                    .enqueue_at(key.clone(), tokio::time::Instant::now() + RETRY_AFTER);
+                match retry_after(&e) {
+                    Some(delay) => {
+                        tracing::warn!(target = %key, error = %e, "evaluation failed; retrying");
+                        ctx.queue
+                            .enqueue_at(key.clone(), tokio::time::Instant::now() + delay);
+                    }
+                    None => {
+                        tracing::warn!(target = %key, error = %e, "evaluation failed; waiting for a change");
+                    }
+                }
             }
         }
         ctx.queue.done(&key);
@@ -477,5 +500,45 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("rejected", "Reason").with_code(code),
+        ))
+    }
+
+    fn write_error(code: u16) -> Error {
+        Error::WriteReport {
+            name: "deployment-web".into(),
+            source: api_error(code),
+        }
+    }
+
+    #[test]
+    fn errors_that_need_a_change_wait_for_one() {
+        let undecodable = Error::CachedObject {
+            target: "Deployment a/web".into(),
+            source: serde_json::from_str::<u8>("x").unwrap_err(),
+        };
+        assert_eq!(retry_after(&undecodable), None);
+        assert_eq!(retry_after(&Error::NoPodTemplate("x".into())), None);
+        assert_eq!(retry_after(&write_error(422)), None);
+    }
+
+    #[test]
+    fn errors_that_can_pass_are_retried() {
+        for code in [403, 409, 429, 500, 503] {
+            assert_eq!(retry_after(&write_error(code)), Some(RETRY_AFTER), "{code}");
+        }
+        assert_eq!(
+            retry_after(&Error::Event("timeout".into())),
+            Some(RETRY_AFTER)
+        );
     }
 }

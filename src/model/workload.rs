@@ -94,6 +94,10 @@ impl Workload {
                 Resource::ReplicationController(r) | Resource::DeploymentConfig(r) => {
                     (r.metadata, r.spec?.template?, spec_template(&root))
                 }
+                Resource::Custom(c) => {
+                    let path = c.kind.template.iter().fold(root.clone(), |p, f| p.field(f));
+                    (c.metadata, c.template?, path)
+                }
                 Resource::CronJob(c) => {
                     let job = c.spec?.job_template.spec?;
                     let path = root

@@ -13,7 +13,7 @@ use crate::engine::{self, Check, Context, Finding, Severity};
 use crate::loader::{
     ErrorEntry, Input, LoadError, Loaded, LoadedObject, Loader, SourceIndex, read_policy,
 };
-use crate::model::{Inventory, KubernetesVersion, ObjectRef};
+use crate::model::{Inventory, KindTable, KubernetesVersion, ObjectRef};
 use crate::output::{self, Evaluated, Format, Options, Report, Summary};
 use crate::policy::Policy;
 
@@ -149,8 +149,8 @@ pub fn run(args: &ScanArgs) -> ExitCode {
 }
 
 fn scan(args: &ScanArgs) -> Result<u8, String> {
-    let policy = policy(args)?;
-    let scanned = load_and_evaluate(&args.paths, &policy, args.kubernetes_version);
+    let (policy, kinds) = policy(args)?;
+    let scanned = load_and_evaluate(&args.paths, &policy, &kinds, args.kubernetes_version);
     write_report(args, &policy, &scanned)?;
     let code = exit_code(args, &scanned);
     // The process ends here: let the OS take back the inventory at once
@@ -179,13 +179,16 @@ fn exit_code(args: &ScanArgs, scanned: &Scanned) -> u8 {
 fn load_and_evaluate(
     paths: &[PathBuf],
     policy: &Policy,
+    kinds: &KindTable,
     kubernetes_version: Option<KubernetesVersion>,
 ) -> Scanned {
     let inputs: Vec<Input> = paths.iter().cloned().map(Input::from_arg).collect();
     // Objects go into the inventory as they are decoded.
     let mut collected = Collected::default();
     let loaded =
-        Loader::new().load_each(&inputs, io::stdin().lock(), |object| collected.add(object));
+        Loader::new()
+            .kinds(kinds.clone())
+            .load_each(&inputs, io::stdin().lock(), |object| collected.add(object));
     collected.kubernetes_version = kubernetes_version;
     let scanned = collected.evaluate(loaded, policy);
     for warning in &scanned.warnings {
@@ -235,21 +238,28 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
 }
 
 /// The policy from `--policy`, narrowed by `--checks` and `--skip-checks`.
-fn policy(args: &ScanArgs) -> Result<Policy, String> {
+/// The policy of `--policy` (or the defaults) with `--checks` and
+/// `--skip-checks` applied, and the workload kinds it adds.
+fn policy(args: &ScanArgs) -> Result<(Policy, KindTable), String> {
     let catalog = catalog();
-    let policy = match &args.policy {
+    let (policy, kinds) = match &args.policy {
         Some(path) => {
             let spec = read_policy(path).map_err(|e| e.to_string())?;
             // Exceptions expire: the policy needs to know what time it is.
             let now = jiff::Timestamp::now();
-            Policy::from_spec(&spec, catalog, Some(now))
-                .map_err(|e| format!("{}: {e}", path.display()))?
+            let policy = Policy::from_spec(&spec, catalog, Some(now))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let kinds = spec
+                .kind_table()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            (policy, kinds)
         }
-        None => Policy::default(),
+        None => (Policy::default(), KindTable::default()),
     };
-    policy
+    let policy = policy
         .select(catalog, &args.checks, &args.skip_checks)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((policy, kinds))
 }
 
 /// What the engine made of the loaded objects.

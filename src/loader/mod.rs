@@ -36,7 +36,7 @@ pub use policy::read_policy;
 pub use read::MAX_FILE_SIZE;
 pub use split::{RawDocument, split_documents};
 
-use crate::model::{ObjectRef, PathSegment, Resource};
+use crate::model::{KindTable, ObjectRef, PathSegment, Resource};
 use documents::{
     Document, each_json_document, each_yaml_document, field_line, is_template, list_item_lines,
 };
@@ -165,12 +165,15 @@ enum Origin {
 #[derive(Clone, Debug)]
 pub struct Loader {
     max_file_size: u64,
+    /// The workload kinds decoded (the built-in ones and a policy's).
+    kinds: KindTable,
 }
 
 impl Default for Loader {
     fn default() -> Self {
         Loader {
             max_file_size: MAX_FILE_SIZE,
+            kinds: KindTable::default(),
         }
     }
 }
@@ -178,6 +181,13 @@ impl Default for Loader {
 impl Loader {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Decodes the workload kinds of `kinds` (a policy's `workloadKinds`
+    /// added to the built-in ones).
+    pub fn kinds(mut self, kinds: KindTable) -> Self {
+        self.kinds = kinds;
+        self
     }
 
     /// Files larger than `bytes` are refused.
@@ -453,7 +463,7 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
             return;
         }
         self.kubernetes_documents += 1;
-        match Resource::decode(&api_version, &kind, value) {
+        match Resource::decode_with(&self.loader.kinds, &api_version, &kind, value) {
             Ok(Some(resource)) => {
                 (self.on_object)(LoadedObject {
                     resource,

@@ -335,6 +335,13 @@ impl KindTable {
         self.find(group_of(api_version), kind)
     }
 
+    /// Kinds the operator watches with a typed client: Kubernetes' own
+    /// (but PodTemplates, which run nothing).
+    pub fn watched_typed(&self) -> impl Iterator<Item = &'static WorkloadKind> + '_ {
+        self.iter()
+            .filter(|k| k.is_core() && k.kind != "PodTemplate")
+    }
+
     /// Kinds the operator watches with a dynamic client (not a typed one).
     pub fn watched_dynamically(&self) -> impl Iterator<Item = &'static WorkloadKind> + '_ {
         self.iter().filter(|k| !k.is_core())

@@ -143,6 +143,18 @@ impl Resource {
         Self::decode_with(KindTable::built_in(), api_version, kind, value)
     }
 
+    /// Decodes an object known to be of the table kind `kind`.
+    pub fn decode_kind(
+        kind: &'static WorkloadKind,
+        api_version: &str,
+        value: serde_json::Value,
+    ) -> Result<Option<Resource>, DecodeError> {
+        match kind.decoding {
+            Decoding::Generic => custom(kind, value).map(|c| Some(Resource::Custom(c))),
+            Decoding::Typed => Self::decode(api_version, kind.kind, value),
+        }
+    }
+
     /// [`Resource::decode`] with the workload kinds of `kinds` (the built-in
     /// ones and a policy's).
     pub fn decode_with(

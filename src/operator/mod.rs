@@ -11,6 +11,7 @@
 mod api;
 mod conditions;
 mod context;
+mod custom;
 mod events;
 mod http;
 mod lease;
@@ -253,6 +254,14 @@ pub async fn run_until(
                 .set(trigger_ctx.queue.len() as i64);
         }
     });
+    let kinds_ctx = ctx.clone();
+    background.spawn(custom::discovery_loop(
+        client.clone(),
+        watched.clone(),
+        ctx.stores.custom.clone(),
+        move || kinds_ctx.policy.active().kinds.clone(),
+        Arc::new(triggers::CustomTriggers(ctx.clone())),
+    ));
     let listener = http::bind(args.metrics_addr)
         .await
         .map_err(|source| Error::Listen {

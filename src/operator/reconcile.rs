@@ -12,7 +12,7 @@ use super::target::{TargetKey, TargetKind, is_report_of};
 use super::triggers;
 use super::writer::{self, ExistingReport};
 use crate::engine::{self, Subject};
-use crate::model::{Resource, Workload};
+use crate::model::{KindTable, Resource, Workload};
 
 /// What an evaluation did, for logs and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,50 +194,41 @@ fn evaluate(
 
 /// The watched kinds (besides its own) whose objects the checks of a target
 /// kind read: a refused watch of one of them makes the report untrustworthy.
-fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
+fn kinds_read_by(kind: TargetKind) -> Vec<&'static str> {
+    // The workloads' watches are named by their kinds' plurals.
+    let workloads = || KindTable::built_in().watched_typed().map(|k| k.plural);
+    let named = |names: &[&'static str]| names.to_vec();
     match kind {
-        TargetKind::ServiceAccount => &[
-            "namespaces",
-            "scanpolicies",
-            "roles",
-            "rolebindings",
-            "clusterroles",
-            "clusterrolebindings",
-            "pods",
-            "replicasets",
-            "deployments",
-            "statefulsets",
-            "daemonsets",
-            "jobs",
-            "cronjobs",
-            "replicationcontrollers",
-        ],
+        TargetKind::ServiceAccount => {
+            let mut read = named(&[
+                "namespaces",
+                "scanpolicies",
+                "roles",
+                "rolebindings",
+                "clusterroles",
+                "clusterrolebindings",
+            ]);
+            read.extend(workloads());
+            read
+        }
         TargetKind::Role
         | TargetKind::RoleBinding
         | TargetKind::ClusterRole
-        | TargetKind::ClusterRoleBinding => &[
+        | TargetKind::ClusterRoleBinding => named(&[
             "serviceaccounts",
             "scanpolicies",
             "roles",
             "rolebindings",
             "clusterroles",
             "clusterrolebindings",
-        ],
-        TargetKind::Namespace => &[
-            "networkpolicies",
-            "serviceaccounts",
-            "scanpolicies",
-            "pods",
-            "replicasets",
-            "deployments",
-            "statefulsets",
-            "daemonsets",
-            "jobs",
-            "cronjobs",
-            "replicationcontrollers",
-        ],
+        ]),
+        TargetKind::Namespace => {
+            let mut read = named(&["networkpolicies", "serviceaccounts", "scanpolicies"]);
+            read.extend(workloads());
+            read
+        }
         // Workloads.
-        _ => &[
+        _ => named(&[
             "serviceaccounts",
             "networkpolicies",
             "namespaces",
@@ -246,7 +237,7 @@ fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
             "rolebindings",
             "clusterroles",
             "clusterrolebindings",
-        ],
+        ]),
     }
 }
 

@@ -225,6 +225,11 @@ async fn write_policy_status(
         last_transition_time,
         observed_generation: generation,
     }];
+    conditions.push(
+        ctx.stores
+            .custom
+            .condition(&previous.conditions, Timestamp::now()),
+    );
     if let Some(openreports) = &ctx.openreports {
         conditions.push(super::openreports::condition(
             &openreports.availability(),

@@ -8,7 +8,7 @@ use kube::Resource as _;
 
 use super::packed::{CachedWorkload, Packable, Packed, PodFacts};
 use super::stores::{MultiStore, Stores};
-use super::target::{TargetKey, TargetKind};
+use super::target::{TargetKey, TargetKind, is_top_level};
 use crate::model::{Inventory, Resource, Workload};
 
 /// The target object from its cache; an error when a cached workload does
@@ -56,6 +56,13 @@ pub fn lookup(stores: &Stores, key: &TargetKey) -> Result<Option<Resource>, serd
         TargetKind::ClusterRoleBinding => {
             get(&stores.cluster_role_bindings, None, name).map(Resource::ClusterRoleBinding)
         }
+        TargetKind::Custom(kind) => {
+            return stores
+                .custom
+                .get(kind, ns, name)
+                .map(|o| o.to_resource())
+                .transpose();
+        }
     };
     Ok(resource)
 }
@@ -73,6 +80,7 @@ pub fn exists(stores: &Stores, key: &TargetKey) -> bool {
         TargetKind::Job => stores.jobs.get(ns, name).is_some(),
         TargetKind::ReplicationController => stores.replication_controllers.get(ns, name).is_some(),
         TargetKind::Pod => stores.pods.get(ns, name).is_some(),
+        TargetKind::Custom(kind) => stores.custom.get(kind, ns, name).is_some(),
         _ => matches!(lookup(stores, key), Ok(Some(_))),
     }
 }
@@ -188,6 +196,11 @@ pub fn for_each_workload(
     visit(&stores.jobs, namespace, f);
     visit(&stores.replication_controllers, namespace, f);
     visit(&stores.pods, namespace, f);
+    for object in stores.custom.all(namespace) {
+        if is_top_level(object.key().kind, object.meta()) {
+            f(object.key(), &*object);
+        }
+    }
 }
 
 fn cloned<K: Clone>(objects: Vec<Arc<K>>) -> Vec<K> {

@@ -338,7 +338,12 @@ fn custom(
     kind: &'static WorkloadKind,
     mut value: serde_json::Value,
 ) -> Result<CustomWorkload, DecodeError> {
-    let template = take_at(&mut value, kind.template);
+    let mut template = take_at(&mut value, kind.template);
+    if kind.inline_pod_spec
+        && let Some(template) = template.as_mut()
+    {
+        name_unnamed_containers(template);
+    }
     let reference = take_at(&mut value, kind.workload_ref);
     let MetadataOnly { metadata } = typed(kind.kind, value)?;
     let name = metadata
@@ -378,6 +383,23 @@ fn custom(
         template,
         workload_ref,
     })
+}
+
+/// Knative lets its one serving container go unnamed and names it
+/// `user-container` (`DefaultUserContainerName` in knative.dev/serving);
+/// a pod spec needs a name, so it gets that one.
+fn name_unnamed_containers(template: &mut serde_json::Value) {
+    let Some(containers) = template
+        .pointer_mut("/spec/containers")
+        .and_then(|c| c.as_array_mut())
+    else {
+        return;
+    };
+    for container in containers.iter_mut().filter_map(|c| c.as_object_mut()) {
+        container
+            .entry("name")
+            .or_insert_with(|| serde_json::Value::from("user-container"));
+    }
 }
 
 /// Takes the value at `path` out of `value` (`None` when absent, null, or
@@ -627,6 +649,14 @@ mod tests {
         );
         assert_eq!(knative.spec.service_account_name.as_deref(), Some("runner"));
         assert_eq!(knative.containers.len(), 1);
+        // Its one container may go unnamed.
+        let unnamed = workload_of(
+            "serving.knative.dev/v1",
+            "Configuration",
+            serde_json::json!({"metadata": {"name": "hello"},
+                "spec": {"template": {"spec": {"containers": [{"image": "nginx"}]}}}}),
+        );
+        assert_eq!(unnamed.containers[0].name(), "user-container");
         // The core Service is not a workload.
         assert!(matches!(
             Resource::decode(

@@ -383,3 +383,41 @@ async fn the_watch_follows_the_crd_and_the_policy_lists_the_kinds() {
     wait_report(&ns.name, "rollout-web").await;
     kubectl(&["delete", "scanpolicy", &policy, "--ignore-not-found"]);
 }
+
+#[tokio::test]
+async fn a_rollout_with_a_workload_ref_is_checked_on_the_deployments_template() {
+    operator_kubeconfig();
+    let client = common::client().await;
+    let ns = TestNamespace::create(&client, "kinds-ref").await;
+    let _operator = Operator::start(&ns.name);
+    let deployment = |privileged: bool| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "base"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "base"}},
+                "template": {"metadata": {"labels": {"app": "base"}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.27",
+                        "securityContext": {"privileged": privileged}}]}}}})
+    };
+    let referencing = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "ref"},
+        "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "base"},
+            "strategy": {"canary": {}}}});
+    apply(&ns.name, "ref", &[deployment(true), referencing]);
+    let privileged = (
+        "privileged-container".to_owned(),
+        "spec.template.spec.containers[name=app].securityContext.privileged".to_owned(),
+    );
+    let first = wait_report(&ns.name, "rollout-ref").await;
+    assert!(report_findings(&first).contains(&privileged));
+    // The Deployment changes: the Rollout is evaluated again.
+    apply(&ns.name, "ref-fixed", &[deployment(false)]);
+    wait_for(
+        "the Rollout's report follows the Deployment",
+        TIMEOUT,
+        || async {
+            let report = report(&ns.name, "rollout-ref")?;
+            (!report_findings(&report).contains(&privileged)).then_some(())
+        },
+    )
+    .await;
+}

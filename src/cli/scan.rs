@@ -319,6 +319,7 @@ impl Collected {
     /// Evaluates every object together, so that checks that look across
     /// objects (network policies of a namespace) see the whole input.
     pub fn evaluate(mut self, loaded: Loaded, policy: &Policy) -> Scanned {
+        self.inventory.resolve_workload_refs();
         self.inventory.shrink_to_fit();
         self.inventory.kubernetes_version = self.kubernetes_version;
         let mut findings = engine::evaluate(&self.inventory, catalog(), policy);

@@ -40,6 +40,9 @@ pub struct PackedCustom {
     api_version: String,
     metadata: ObjectMeta,
     facts: Option<PodFacts>,
+    /// The workload whose template it runs, `(apiVersion, kind, name)`
+    /// (an Argo Rollout's `spec.workloadRef`).
+    workload_ref: Option<(String, String, String)>,
     json: Box<[u8]>,
 }
 
@@ -52,9 +55,12 @@ impl PackedCustom {
             .map_or(kind.api_version, |t| t.api_version.as_str())
             .to_owned();
         let json = serde_json::to_vec(object).expect("JSON serializes");
-        let facts = decode(kind, &api_version, &json)
-            .ok()
-            .and_then(|r| pod_facts(&r));
+        let decoded = decode(kind, &api_version, &json).ok();
+        let facts = decoded.as_ref().and_then(pod_facts);
+        let workload_ref = match decoded {
+            Some(Resource::Custom(c)) => c.workload_ref,
+            _ => None,
+        };
         let meta = &object.metadata;
         PackedCustom {
             kind,
@@ -68,6 +74,7 @@ impl PackedCustom {
                 ..ObjectMeta::default()
             },
             facts,
+            workload_ref,
             json: json.into_boxed_slice(),
         }
     }
@@ -78,6 +85,16 @@ impl PackedCustom {
 
     pub fn meta(&self) -> &ObjectMeta {
         &self.metadata
+    }
+
+    /// Whether it runs the template of the workload `kind`/`name` of `group`
+    /// in its namespace.
+    pub fn references(&self, group: &str, kind: &str, name: &str) -> bool {
+        self.workload_ref
+            .as_ref()
+            .is_some_and(|(api_version, k, n)| {
+                crate::model::kinds::group_of(api_version) == group && k == kind && n == name
+            })
     }
 }
 

@@ -12,7 +12,7 @@ use super::target::{TargetKey, TargetKind, is_report_of};
 use super::triggers;
 use super::writer::{self, ExistingReport};
 use crate::engine::{self, Subject};
-use crate::model::{KindTable, Resource, Workload};
+use crate::model::{KindTable, Resource};
 
 /// What an evaluation did, for logs and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,7 +162,7 @@ fn evaluate(
 ) -> Result<Vec<engine::Finding>, Error> {
     let workload = if key.kind.is_workload() {
         Some(
-            Workload::from_resource(resource)
+            snapshot::workload_of(&ctx.stores, resource)
                 .ok_or_else(|| Error::NoPodTemplate(key.to_string()))?,
         )
     } else {

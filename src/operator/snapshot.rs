@@ -68,6 +68,34 @@ pub fn lookup(stores: &Stores, key: &TargetKey) -> Result<Option<Resource>, serd
 }
 
 /// Whether the target is in its cache.
+/// The workload of a workload target: its own pod template, or for an
+/// object that runs another's (an Argo Rollout's `spec.workloadRef`), the
+/// template of the cached Deployment it names. `None` when there is none.
+pub fn workload_of(stores: &Stores, resource: &Resource) -> Option<Workload> {
+    let Resource::Custom(custom) = resource else {
+        return Workload::from_resource(resource);
+    };
+    let Some(reference) = custom
+        .workload_ref
+        .as_ref()
+        .filter(|_| custom.template.is_none())
+    else {
+        return Workload::from_resource(resource);
+    };
+    let namespace = custom.metadata.namespace.as_deref();
+    let (api_version, kind, name) = reference;
+    if kind != "Deployment" || crate::model::kinds::group_of(api_version) != "apps" {
+        return None;
+    }
+    let deployment = stores
+        .deployments
+        .get(namespace, name)?
+        .to_resource()
+        .ok()?;
+    let referenced = Workload::from_owned(deployment)?;
+    Some(Workload::for_referencing(custom, &referenced))
+}
+
 pub fn exists(stores: &Stores, key: &TargetKey) -> bool {
     let ns = key.namespace.as_deref();
     let name = key.name.as_str();

@@ -195,8 +195,22 @@ fn workload<K: PodTemplated>(ctx: &Context, meta: &ObjectMeta, object: &K) {
     let live = top_level && snapshot::exists(&ctx.stores, &key);
     let facts = object.pod_spec().filter(|_| live).map(PodFacts::of);
     ctx.rbac.workload_changed(&key, facts.as_ref());
+    if kind == TargetKind::Deployment {
+        enqueue_referencing(ctx, meta);
+    }
     if top_level || has_report(ctx, &key) {
         enqueue(ctx, key);
+    }
+}
+
+/// The workloads that run a Deployment's template (Argo Rollouts with a
+/// `spec.workloadRef`) are stale when it changes.
+fn enqueue_referencing(ctx: &Context, deployment: &ObjectMeta) {
+    let name = deployment.name.as_deref().unwrap_or_default();
+    for object in ctx.stores.custom.all(deployment.namespace.as_deref()) {
+        if object.references("apps", "Deployment", name) {
+            enqueue(ctx, object.key());
+        }
     }
 }
 

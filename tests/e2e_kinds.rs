@@ -421,3 +421,90 @@ async fn a_rollout_with_a_workload_ref_is_checked_on_the_deployments_template() 
     )
     .await;
 }
+
+/// `palisade scan` with a policy: (exit status, stdout, stderr).
+fn scan_with_policy(manifest: &str, policy: &str, test: &str) -> (i32, String, String) {
+    let dir = repo_root().join("target/e2e-kinds").join(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (manifest_file, policy_file) = (dir.join("objects.yaml"), dir.join("policy.yaml"));
+    std::fs::write(&manifest_file, manifest).unwrap();
+    std::fs::write(&policy_file, policy).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["scan", "-o", "json", "--fail-on", "none", "--policy"])
+        .arg(&policy_file)
+        .arg(&manifest_file)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const WIDGET: &str = "apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w, namespace: a}
+spec:
+  runner:
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+        securityContext: {privileged: true}
+";
+
+#[test]
+fn the_cli_scans_a_users_kind_from_the_policy() {
+    let policy = "apiVersion: palisade.dev/v1alpha1
+kind: ScanPolicy
+metadata: {name: default}
+spec:
+  workloadKinds:
+  - group: example.com
+    versions: [v1]
+    kind: Widget
+    plural: widgets
+    podTemplate: spec.runner
+";
+    let (status, stdout, stderr) = scan_with_policy(WIDGET, policy, "user-kind");
+    assert_eq!(status, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let paths: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "privileged-container")
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["spec.runner.spec.containers[name=app].securityContext.privileged"]
+    );
+}
+
+#[test]
+fn a_bad_kind_entry_is_a_usage_error_naming_line_and_field() {
+    let policy = "apiVersion: palisade.dev/v1alpha1
+kind: ScanPolicy
+metadata: {name: default}
+spec:
+  workloadKinds:
+  - group: example.com
+    versions: [v1]
+    kind: Widget
+    plural: widgets
+    podTemplate: spec.runner
+  - group: example.com
+    versions: [v1]
+    kind: Gadget
+    plural: Gadgets
+    podTemplate: spec.runner
+";
+    let (status, _, stderr) = scan_with_policy(WIDGET, policy, "bad-kind");
+    assert_eq!(status, 2, "{stderr}");
+    assert!(
+        stderr.contains("policy.yaml:14: spec.workloadKinds[1].plural:"),
+        "{stderr}"
+    );
+}

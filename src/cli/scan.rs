@@ -11,9 +11,10 @@ use std::process::ExitCode;
 use crate::checks::catalog;
 use crate::engine::{self, Check, Context, Finding, Severity};
 use crate::loader::{
-    ErrorEntry, Input, LoadError, Loaded, LoadedObject, Loader, SourceIndex, read_policy,
+    ErrorEntry, Input, LoadError, Loaded, LoadedObject, Loader, SourceIndex, line_of_field,
+    read_policy,
 };
-use crate::model::{Inventory, KindTable, KubernetesVersion, ObjectRef};
+use crate::model::{Inventory, KindTable, KubernetesVersion, ObjectRef, PathSegment};
 use crate::output::{self, Evaluated, Format, Options, Report, Summary};
 use crate::policy::Policy;
 
@@ -249,9 +250,18 @@ fn policy(args: &ScanArgs) -> Result<(Policy, KindTable), String> {
             let now = jiff::Timestamp::now();
             let policy = Policy::from_spec(&spec, catalog, Some(now))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            let kinds = spec
-                .kind_table()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let kinds = spec.kind_table().map_err(|e| {
+                let field = [
+                    PathSegment::Key("spec".into()),
+                    PathSegment::Key("workloadKinds".into()),
+                    PathSegment::Index(e.index),
+                    PathSegment::Key(e.field.into()),
+                ];
+                match line_of_field(path, &field) {
+                    Some(line) => format!("{}:{line}: {e}", path.display()),
+                    None => format!("{}: {e}", path.display()),
+                }
+            })?;
             (policy, kinds)
         }
         None => (Policy::default(), KindTable::default()),

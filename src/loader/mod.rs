@@ -31,6 +31,13 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use documents::MAX_ERRORS_PER_FILE;
+
+/// The line of the field at `path` in a one-document file (a policy), to
+/// point an error at it; `None` when the file or the field cannot be read.
+pub fn line_of_field(file: &Path, path: &[PathSegment]) -> Option<usize> {
+    let text = std::fs::read_to_string(file).ok()?;
+    documents::field_line(&text, 1, path)
+}
 pub use error::{ErrorEntry, LoadError};
 pub use policy::read_policy;
 pub use read::MAX_FILE_SIZE;

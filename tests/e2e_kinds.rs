@@ -508,3 +508,71 @@ spec:
         "{stderr}"
     );
 }
+
+/// `(group, resource)` of every rule that lets the operator list and watch.
+fn watch_rules(rules: &[Value]) -> BTreeSet<(String, String)> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    rules
+        .iter()
+        .filter(|rule| {
+            let verbs = strings(&rule["verbs"]);
+            verbs.iter().any(|v| v == "list") && verbs.iter().any(|v| v == "watch")
+        })
+        .flat_map(|rule| {
+            let resources = strings(&rule["resources"]);
+            strings(&rule["apiGroups"])
+                .into_iter()
+                .flat_map(move |g| resources.clone().into_iter().map(move |r| (g.clone(), r)))
+        })
+        .collect()
+}
+
+#[test]
+fn the_operators_rbac_covers_every_kind_of_the_table() {
+    use serde::Deserialize;
+    let table = palisade::model::KindTable::built_in();
+    let wanted: Vec<(String, String)> = table
+        .iter()
+        .filter(|k| k.kind != "PodTemplate")
+        .map(|k| (k.group.to_owned(), k.plural.to_owned()))
+        .collect();
+
+    let manifests = std::fs::read_to_string(repo_root().join("manifests/rbac.yaml")).unwrap();
+    let cluster_role = serde_norway::Deserializer::from_str(&manifests)
+        .map(|d| Value::deserialize(d).unwrap())
+        .find(|d| d["kind"] == "ClusterRole")
+        .expect("a ClusterRole in manifests/rbac.yaml");
+    let granted = watch_rules(cluster_role["rules"].as_array().unwrap());
+    for rule in &wanted {
+        assert!(granted.contains(rule), "manifests/rbac.yaml lacks {rule:?}");
+    }
+
+    // The chart's default list of extra kinds: those outside the core groups.
+    let values = std::fs::read_to_string(repo_root().join("helm/palisade/values.yaml")).unwrap();
+    let values: Value = serde_norway::from_str(&values).unwrap();
+    let listed: BTreeSet<(String, String)> = values["workloadKinds"]
+        .as_array()
+        .expect("workloadKinds in the chart's values")
+        .iter()
+        .flat_map(|k| {
+            let group = k["group"].as_str().unwrap().to_owned();
+            k["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |r| (group.clone(), r.as_str().unwrap().to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let dynamic: BTreeSet<(String, String)> = table
+        .watched_dynamically()
+        .map(|k| (k.group.to_owned(), k.plural.to_owned()))
+        .collect();
+    assert_eq!(listed, dynamic);
+}

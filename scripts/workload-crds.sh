@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the CRD files of the workload kinds the e2e tests exercise, one
 # per line: Argo Rollouts' Rollout, Knative Serving's Service and
-# Configuration, KEDA's ScaledJob. They come from the pinned Go modules
+# Configuration and Revision, KEDA's ScaledJob. They come from the pinned Go modules
 # (tests/cluster/workload-crds/go.mod), downloaded through the Go module
 # proxy when they are not in the module cache yet.
 #
@@ -35,4 +35,5 @@ keda=$(module_dir github.com/kedacore/keda/v2)
 print_crd "$argo" manifests/crds/rollout-crd.yaml
 print_crd "$knative" config/core/300-resources/service.yaml
 print_crd "$knative" config/core/300-resources/configuration.yaml
+print_crd "$knative" config/core/300-resources/revision.yaml
 print_crd "$keda" config/crd/bases/keda.sh_scaledjobs.yaml

@@ -19,10 +19,11 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 const ROLLOUTS_CRD: &str = "rollouts.argoproj.io";
-const CRDS: [&str; 4] = [
+const CRDS: [&str; 5] = [
     ROLLOUTS_CRD,
     "services.serving.knative.dev",
     "configurations.serving.knative.dev",
+    "revisions.serving.knative.dev",
     "scaledjobs.keda.sh",
 ];
 
@@ -575,4 +576,60 @@ fn the_operators_rbac_covers_every_kind_of_the_table() {
         .map(|k| (k.group.to_owned(), k.plural.to_owned()))
         .collect();
     assert_eq!(listed, dynamic);
+}
+
+#[tokio::test]
+async fn a_knative_configuration_owns_its_revisions_and_their_deployments() {
+    operator_kubeconfig();
+    let client = common::client().await;
+    let ns = TestNamespace::create(&client, "kinds-knative").await;
+    let _operator = Operator::start(&ns.name);
+    let configuration = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Configuration",
+        "metadata": {"name": "hello"},
+        "spec": {"template": {"spec": {"containers": [{"image": "nginx:1.27",
+            "securityContext": {"privileged": true}}]}}}});
+    apply(&ns.name, "configuration", &[configuration]);
+    wait_report(&ns.name, "configuration-hello").await;
+    let uid_of = |kind: &str, name: &str| {
+        kubectl(&[
+            "get",
+            kind,
+            name,
+            "-n",
+            &ns.name,
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+    };
+    let owner = |api_version: &str, kind: &str, name: &str, uid: String| {
+        json!([{"apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
+            "controller": true}])
+    };
+    // What Knative's controllers would create, by hand: the Revision, owned
+    // by the Configuration, then its Deployment, owned by the Revision.
+    let revision = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Revision",
+        "metadata": {"name": "hello-00001", "ownerReferences": owner(
+            "serving.knative.dev/v1", "Configuration", "hello", uid_of("configuration", "hello"))},
+        "spec": {"containers": [{"image": "nginx:1.27", "securityContext": {"privileged": true}}]}});
+    apply(&ns.name, "revision", &[revision]);
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "hello-00001-deployment", "ownerReferences": owner(
+            "serving.knative.dev/v1", "Revision", "hello-00001", uid_of("revision.serving.knative.dev", "hello-00001"))},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "hello"}},
+            "template": {"metadata": {"labels": {"app": "hello"}}, "spec": privileged_pod_spec()}}});
+    apply(&ns.name, "deployment", &[deployment]);
+    // Something evaluated after both: by its report, they were too.
+    apply(&ns.name, "later", &[rollout("later")]);
+    wait_report(&ns.name, "rollout-later").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let workload_reports: BTreeSet<String> = report_names(&ns.name)
+        .into_iter()
+        .filter(|name| !name.starts_with("serviceaccount-"))
+        .collect();
+    assert_eq!(
+        workload_reports,
+        ["configuration-hello", "rollout-later"]
+            .map(str::to_owned)
+            .into()
+    );
 }

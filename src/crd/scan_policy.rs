@@ -47,8 +47,8 @@ pub struct ScanPolicySpec {
     #[schemars(schema_with = "super::schema::rescan_interval")]
     pub rescan_interval: Option<String>,
     /// Workload kinds to scan besides the built-in ones (every core kind,
-    /// Argo Rollout, OpenShift DeploymentConfig, Knative Service and
-    /// Configuration, KEDA ScaledJob): CRDs whose objects carry a pod
+    /// Argo Rollout, OpenShift DeploymentConfig, Knative Service,
+    /// Configuration and Revision, KEDA ScaledJob): CRDs whose objects carry a pod
     /// template. At most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]

@@ -35,7 +35,8 @@ pub struct WorkloadKind {
     /// The resource name in URLs and RBAC rules, e.g. `rollouts`.
     pub plural: &'static str,
     /// Where the pod template lives, one field at a time (e.g. `spec`,
-    /// `jobTargetRef`, `template`); empty for a Pod, which is its own.
+    /// `jobTargetRef`, `template`); empty when the object is its own
+    /// template (a Pod, a Knative Revision).
     pub template: &'static [&'static str],
     /// The template's `spec` holds pod-spec fields inline next to fields of
     /// the kind's own (Knative's `RevisionSpec`): they are read as a pod
@@ -129,7 +130,7 @@ const fn generic(
 const SPEC_TEMPLATE: &[&str] = &["spec", "template"];
 
 /// Every built-in workload kind.
-pub static BUILT_IN: [WorkloadKind; 14] = [
+pub static BUILT_IN: [WorkloadKind; 15] = [
     typed("", "v1", &["v1"], "Pod", "pods", &[], false),
     typed(
         "",
@@ -243,6 +244,21 @@ pub static BUILT_IN: [WorkloadKind; 14] = [
             "Configuration",
             "configurations",
             SPEC_TEMPLATE,
+        )
+    },
+    // A Revision is what a Configuration stamps out and what owns the
+    // Deployment that runs it: its whole object is the template (metadata,
+    // and a `spec` with pod-spec fields inline). Always owned, so not cached.
+    WorkloadKind {
+        inline_pod_spec: true,
+        cached: false,
+        ..generic(
+            "serving.knative.dev",
+            "serving.knative.dev/v1",
+            &["v1"],
+            "Revision",
+            "revisions",
+            &[],
         )
     },
     generic(

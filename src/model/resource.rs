@@ -338,7 +338,13 @@ fn custom(
     kind: &'static WorkloadKind,
     mut value: serde_json::Value,
 ) -> Result<CustomWorkload, DecodeError> {
-    let mut template = take_at(&mut value, kind.template);
+    let mut template = if kind.template.is_empty() {
+        // The object is its own template: its metadata and spec.
+        let field = |name: &str| value.get(name).cloned().unwrap_or_default();
+        Some(serde_json::json!({"metadata": field("metadata"), "spec": field("spec")}))
+    } else {
+        take_at(&mut value, kind.template)
+    };
     if kind.inline_pod_spec
         && let Some(template) = template.as_mut()
     {
@@ -360,9 +366,10 @@ fn custom(
                     .iter()
                     .map(|f| PathSegment::Key((*f).to_owned()))
                     .collect();
-                e.path = match e.path.as_str() {
-                    "." | "" => kind.template_path(),
-                    path => format!("{}.{path}", kind.template_path()),
+                e.path = match (e.path.as_str(), kind.template_path().as_str()) {
+                    ("." | "", root) => root.to_owned(),
+                    (path, "") => path.to_owned(),
+                    (path, root) => format!("{root}.{path}"),
                 };
                 e.segments = prefix.into_iter().chain(e.segments).collect();
                 e
@@ -657,6 +664,21 @@ mod tests {
                 "spec": {"template": {"spec": {"containers": [{"image": "nginx"}]}}}}),
         );
         assert_eq!(unnamed.containers[0].name(), "user-container");
+        // A Revision is its own template.
+        let revision = workload_of(
+            "serving.knative.dev/v1",
+            "Revision",
+            serde_json::json!({"metadata": {"name": "hello-00001", "labels": {"app": "hello"}},
+                "spec": {"containerConcurrency": 0, "containers": [{"image": "nginx"}]}}),
+        );
+        assert_eq!(
+            revision.containers[0].path.to_string(),
+            "spec.containers[name=user-container]"
+        );
+        assert_eq!(
+            revision.template_metadata.name.as_deref(),
+            Some("hello-00001")
+        );
         // The core Service is not a workload.
         assert!(matches!(
             Resource::decode(

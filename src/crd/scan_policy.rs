@@ -79,9 +79,10 @@ pub struct WorkloadKindSpec {
     /// kind's own (as Knative's does); those are ignored.
     #[serde(default)]
     pub inline_pod_spec: bool,
-    /// Whether the operator caches objects of this kind (default true).
-    /// Set false for kinds that a controller of another listed kind
-    /// always owns.
+    /// Whether the operator also caches objects of this kind that another
+    /// workload owns (default true; top-level objects are always cached).
+    /// Set false for kinds that a controller of another listed kind always
+    /// owns, to save the memory.
     #[serde(default = "default_true")]
     pub cached: bool,
 }

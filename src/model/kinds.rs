@@ -45,8 +45,10 @@ pub struct WorkloadKind {
     /// Where a reference to another workload whose template this one uses
     /// lives (Argo Rollouts' `spec.workloadRef`); empty when none.
     pub workload_ref: &'static [&'static str],
-    /// Whether the operator caches objects of this kind (Pods, ReplicaSets
-    /// and Jobs are cached only when no controller owns them).
+    /// Whether the operator also caches the objects of this kind that a
+    /// workload owns (dynamically watched kinds; Kubernetes' own kinds keep
+    /// only top-level objects). Top-level objects are always cached; owned
+    /// ones are never targets, cached or not.
     pub cached: bool,
     pub decoding: Decoding,
 }

@@ -57,9 +57,12 @@ pub fn lookup(stores: &Stores, key: &TargetKey) -> Result<Option<Resource>, serd
             get(&stores.cluster_role_bindings, None, name).map(Resource::ClusterRoleBinding)
         }
         TargetKind::Custom(kind) => {
+            // An owned object may be cached (its kind says so), but it is
+            // part of its owner: it is no target of its own.
             return stores
                 .custom
                 .get(kind, ns, name)
+                .filter(|o| is_top_level(key.kind, o.meta()))
                 .map(|o| o.to_resource())
                 .transpose();
         }
@@ -108,7 +111,10 @@ pub fn exists(stores: &Stores, key: &TargetKey) -> bool {
         TargetKind::Job => stores.jobs.get(ns, name).is_some(),
         TargetKind::ReplicationController => stores.replication_controllers.get(ns, name).is_some(),
         TargetKind::Pod => stores.pods.get(ns, name).is_some(),
-        TargetKind::Custom(kind) => stores.custom.get(kind, ns, name).is_some(),
+        TargetKind::Custom(kind) => stores
+            .custom
+            .get(kind, ns, name)
+            .is_some_and(|o| is_top_level(key.kind, o.meta())),
         _ => matches!(lookup(stores, key), Ok(Some(_))),
     }
 }

@@ -9,12 +9,12 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 use palisade::checks::catalog;
+use palisade::cli::scan;
 use palisade::engine::{self, Check};
 use palisade::loader::{Loaded, Loader};
 use palisade::model::Inventory;
 use palisade::output::{self, Format, Options, Report};
 use palisade::policy::Policy;
-use palisade::scan;
 
 /// A web service as many teams ship it: an app container and a metrics
 /// sidecar, partly hardened, with the usual gaps (no seccomp profile, a

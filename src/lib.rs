@@ -7,7 +7,6 @@
 pub mod checks;
 pub mod cli;
 pub mod crd;
-pub mod docs;
 pub mod drift;
 pub mod engine;
 pub mod loader;
@@ -17,4 +16,3 @@ pub mod output;
 pub mod policy;
 pub mod posture;
 pub mod rbac;
-pub mod scan;

@@ -7,11 +7,11 @@
 //! with a comment saying what it broke.
 
 use palisade::checks::catalog;
+use palisade::cli::scan::{self, Scanned};
 use palisade::engine::Check;
 use palisade::loader::{Input, Loader, split_documents};
 use palisade::output::{self, Evaluated, Format, Options, Report};
 use palisade::policy::Policy;
-use palisade::scan::{self, Scanned};
 
 const FORMATS: [Format; 6] = [
     Format::Table,

@@ -33,7 +33,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use palisade::rbac::command::{ActionArgs, build_request};
+use palisade::cli::rbac::{ActionArgs, build_request};
 use palisade::rbac::risk::{ProbeScope, RISKS, Risk};
 use palisade::rbac::{RbacAnalysis, RbacIndex, Request, Rule, UserInfo};
 use serde_json::{Value, json};
@@ -468,7 +468,7 @@ async fn wait_for_aggregation(client: &Client, u: &Universe, generated: &Generat
     for name in &generated.aggregated {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let inventory = palisade::rbac::live::read_inventory(client)
+            let inventory = palisade::cli::rbac::read_inventory(client)
                 .await
                 .expect("list rbac");
             let index = index_of(&inventory);
@@ -746,7 +746,7 @@ async fn run(
         })
         .await;
     }
-    let inventory = palisade::rbac::live::read_inventory(client)
+    let inventory = palisade::cli::rbac::read_inventory(client)
         .await
         .map_err(|e| e.to_string())?;
     let index = index_of(&inventory);

@@ -3,7 +3,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Severity;
+use crate::model::Severity;
 
 /// Cluster-wide scan configuration: which checks run, at what severity, and
 /// which findings are accepted risks. The operator reads the one named
@@ -51,6 +51,13 @@ pub struct ScanPolicySpec {
     /// field another manager set last is marked `drift`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gitops: Option<GitOps>,
+    /// Workload kinds to scan besides the built-in ones (every core kind,
+    /// Argo Rollout, OpenShift DeploymentConfig, Knative Service,
+    /// Configuration and Revision, KEDA ScaledJob): CRDs whose objects carry a pod
+    /// template. At most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub workload_kinds: Vec<WorkloadKindSpec>,
 }
 
 /// The field managers of the cluster's GitOps tools.
@@ -74,6 +81,42 @@ pub const DEFAULT_GITOPS_MANAGERS: &[&str] = &[
     "helm-controller",
 ];
 
+/// A workload kind: a CRD whose objects carry a pod template.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadKindSpec {
+    /// The CRD's API group, e.g. `example.com`.
+    #[schemars(length(min = 1, max = 253))]
+    pub group: String,
+    /// Served versions, the preferred one first, e.g. `[v1, v1beta1]`.
+    #[schemars(length(min = 1, max = 10), inner(length(max = 63)))]
+    pub versions: Vec<String>,
+    /// The kind, e.g. `Widget`.
+    #[schemars(length(min = 1, max = 63))]
+    pub kind: String,
+    /// The resource's plural name, e.g. `widgets`.
+    #[schemars(length(min = 1, max = 63))]
+    pub plural: String,
+    /// Dotted path of the pod template (an object with `metadata` and
+    /// `spec`), e.g. `spec.template` or `spec.jobTemplate.spec.template`.
+    #[schemars(length(min = 1, max = 1024))]
+    pub pod_template: String,
+    /// The template's `spec` holds pod-spec fields next to fields of the
+    /// kind's own (as Knative's does); those are ignored.
+    #[serde(default)]
+    pub inline_pod_spec: bool,
+    /// Whether the operator also caches objects of this kind that another
+    /// workload owns (default true; top-level objects are always cached).
+    /// Set false for kinds that a controller of another listed kind always
+    /// owns, to save the memory.
+    #[serde(default = "default_true")]
+    pub cached: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
 impl ScanPolicySpec {
     /// The field managers whose writes come from Git.
     pub fn gitops_managers(&self) -> Vec<String> {
@@ -84,6 +127,22 @@ impl ScanPolicySpec {
                 .map(|m| (*m).to_owned())
                 .collect(),
         }
+    }
+
+    /// The workload kinds of this policy: the built-in table and
+    /// `workloadKinds`; an invalid entry is an error naming its field.
+    pub fn kind_table(&self) -> Result<crate::model::KindTable, crate::model::kinds::KindError> {
+        crate::model::KindTable::with_user_kinds(self.workload_kinds.iter().map(|k| {
+            crate::model::kinds::UserKind {
+                group: &k.group,
+                versions: &k.versions,
+                kind: &k.kind,
+                plural: &k.plural,
+                pod_template: &k.pod_template,
+                inline_pod_spec: k.inline_pod_spec,
+                cached: k.cached,
+            }
+        }))
     }
 }
 

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::schema::MAX_TEXT;
-use crate::engine::Severity;
+use crate::model::Severity;
 
 /// The security findings of one namespaced object: a top-level workload
 /// (Deployment, StatefulSet, DaemonSet, CronJob, ReplicationController, or a

@@ -15,8 +15,6 @@
 //!   created outside Git: all its findings count as live-only.
 //! - An object only in Git is not deployed: its findings are Git-only.
 
-pub mod command;
-mod live;
 pub mod output;
 
 use std::collections::{BTreeMap, BTreeSet};

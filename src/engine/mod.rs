@@ -5,7 +5,6 @@
 
 mod check;
 mod finding;
-mod severity;
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,9 +12,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+/// Severity lives in the model, below every module that grades findings.
+pub use crate::model::{Severity, UnknownSeverity};
 pub use check::{Alias, Applies, Category, Check, Tool, alias};
 pub use finding::{Finding, Suppression, SuppressionSource, Violation, Violations};
-pub use severity::{Severity, UnknownSeverity};
 
 use crate::model::{Inventory, ObjectRef, RetiredObject, Workload};
 use crate::policy::Policy;

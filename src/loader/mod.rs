@@ -31,12 +31,19 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use documents::MAX_ERRORS_PER_FILE;
+
+/// The line of the field at `path` in a one-document file (a policy), to
+/// point an error at it; `None` when the file or the field cannot be read.
+pub fn line_of_field(file: &Path, path: &[PathSegment]) -> Option<usize> {
+    let text = std::fs::read_to_string(file).ok()?;
+    documents::field_line(&text, 1, path)
+}
 pub use error::{ErrorEntry, LoadError};
 pub use policy::read_policy;
 pub use read::MAX_FILE_SIZE;
 pub use split::{RawDocument, split_documents};
 
-use crate::model::{ObjectRef, PathSegment, Resource};
+use crate::model::{KindTable, ObjectRef, PathSegment, Resource};
 use documents::{
     Document, each_json_document, each_yaml_document, field_line, is_template, list_item_lines,
 };
@@ -165,12 +172,15 @@ enum Origin {
 #[derive(Clone, Debug)]
 pub struct Loader {
     max_file_size: u64,
+    /// The workload kinds decoded (the built-in ones and a policy's).
+    kinds: KindTable,
 }
 
 impl Default for Loader {
     fn default() -> Self {
         Loader {
             max_file_size: MAX_FILE_SIZE,
+            kinds: KindTable::default(),
         }
     }
 }
@@ -178,6 +188,13 @@ impl Default for Loader {
 impl Loader {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Decodes the workload kinds of `kinds` (a policy's `workloadKinds`
+    /// added to the built-in ones).
+    pub fn kinds(mut self, kinds: KindTable) -> Self {
+        self.kinds = kinds;
+        self
     }
 
     /// Files larger than `bytes` are refused.
@@ -453,7 +470,7 @@ impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
             return;
         }
         self.kubernetes_documents += 1;
-        match Resource::decode(&api_version, &kind, value) {
+        match Resource::decode_with(&self.loader.kinds, &api_version, &kind, value) {
             Ok(Some(resource)) => {
                 (self.on_object)(LoadedObject {
                     resource,

@@ -6,7 +6,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
-use super::{CalicoPolicy, CiliumPolicy, ObjectRef, Resource, RetiredObject, Workload};
+use super::{
+    CalicoPolicy, CiliumPolicy, CustomWorkload, ObjectRef, Resource, RetiredObject, Workload,
+};
 
 /// Everything one evaluation sees: the objects of a manifest set or of a
 /// cluster's caches. Checks that need several objects (network policies of a
@@ -36,6 +38,9 @@ pub struct Inventory {
     /// Cilium and Calico policies, which isolate pods like NetworkPolicies.
     pub cilium_policies: Vec<CiliumPolicy>,
     pub calico_policies: Vec<CalicoPolicy>,
+    /// Workloads that run the template of another one (an Argo Rollout's
+    /// `spec.workloadRef`), until [`Inventory::resolve_workload_refs`].
+    pub referencing: Vec<CustomWorkload>,
 }
 
 /// A Kubernetes minor release, `1.<minor>`.
@@ -84,6 +89,7 @@ impl Inventory {
         for resource in resources {
             inventory.add(resource);
         }
+        inventory.resolve_workload_refs();
         inventory
     }
 
@@ -108,7 +114,28 @@ impl Inventory {
             Resource::ConfigMap(c) => self.config_maps.push(c),
             Resource::CiliumPolicy(p) => self.cilium_policies.push(p),
             Resource::CalicoPolicy(p) => self.calico_policies.push(p),
+            Resource::Custom(c) if c.template.is_none() && c.workload_ref.is_some() => {
+                self.referencing.push(c);
+            }
             workload => self.workloads.extend(Workload::from_owned(workload)),
+        }
+    }
+
+    /// Gives each referencing workload the template of the workload it
+    /// names, once every object is in; one whose reference is not in the
+    /// inventory is left out (it has no template to check).
+    pub fn resolve_workload_refs(&mut self) {
+        for referencing in std::mem::take(&mut self.referencing) {
+            let Some(reference) = &referencing.workload_ref else {
+                continue;
+            };
+            let namespace = referencing.metadata.namespace.as_deref();
+            let resolved = self
+                .workloads
+                .iter()
+                .find(|w| w.is_referenced_by(namespace, reference))
+                .map(|w| Workload::for_referencing(&referencing, w));
+            self.workloads.extend(resolved);
         }
     }
 
@@ -215,5 +242,40 @@ mod tests {
             .collect();
         assert_eq!(roles, [Some("r")]);
         assert!(inventory.retired_objects.is_empty());
+    }
+
+    #[test]
+    fn a_rollout_runs_the_template_of_the_deployment_it_references() {
+        let deployment = resource(
+            "apps/v1",
+            "Deployment",
+            "base",
+            json!({"spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "app"}]}}}}),
+        );
+        let rollout = |target: &str| {
+            resource(
+                "argoproj.io/v1alpha1",
+                "Rollout",
+                "web",
+                json!({"spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}}}),
+            )
+        };
+        // The Rollout comes first: it is resolved once everything is in.
+        let inventory = Inventory::from_resources(&[rollout("base"), deployment.clone()]);
+        let names: Vec<(&str, &str)> = inventory
+            .workloads
+            .iter()
+            .map(|w| (w.object.kind.as_str(), w.object.name.as_str()))
+            .collect();
+        assert_eq!(names, [("Deployment", "base"), ("Rollout", "web")]);
+        let rollout_workload = &inventory.workloads[1];
+        assert_eq!(rollout_workload.object.api_version, "argoproj.io/v1alpha1");
+        assert_eq!(
+            rollout_workload.containers[0].path.to_string(),
+            "spec.template.spec.containers[name=app]"
+        );
+        // A reference to nothing in the input leaves nothing to check.
+        let dangling = Inventory::from_resources(&[rollout("gone"), deployment]);
+        assert_eq!(dangling.workloads.len(), 1);
     }
 }

@@ -6,21 +6,25 @@
 mod calico_selector;
 mod cni_policy;
 mod inventory;
+pub mod kinds;
 mod object;
 mod path;
 mod resource;
 mod retired;
 mod selector;
+mod severity;
 mod volume;
 mod workload;
 
 pub use calico_selector::{CalicoSelector, SelectorError};
 pub use cni_policy::{CalicoPolicy, CiliumPolicy, CiliumRule, Endpoint};
 pub use inventory::{Inventory, KubernetesVersion};
+pub use kinds::{KindTable, WorkloadKind};
 pub use object::ObjectRef;
 pub use path::FieldPath;
-pub use resource::{DecodeError, PathSegment, Resource};
+pub use resource::{CustomWorkload, DecodeError, PathSegment, Resource};
 pub use retired::{RETIRED_APIS, RetiredApi, RetiredObject, retired_api};
 pub use selector::selector_matches;
+pub use severity::{Severity, UnknownSeverity};
 pub use volume::VolumeEntry;
 pub use workload::{ContainerEntry, ContainerKind, Workload};

@@ -1,5 +1,6 @@
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, Pod, PodTemplate, ReplicationController, ServiceAccount,
 };
@@ -10,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::calico_selector::CalicoSelector;
 use super::cni_policy::{CalicoPolicy, CalicoSpec, CiliumPolicy, CiliumRule};
+use super::kinds::{Decoding, KindTable, WorkloadKind};
 use super::{ObjectRef, RetiredObject, retired_api};
 
 /// Every kind Palisade reads, decoded into its typed form.
@@ -49,6 +51,23 @@ pub enum Resource {
     CiliumPolicy(CiliumPolicy),
     /// Calico NetworkPolicy or GlobalNetworkPolicy.
     CalicoPolicy(CalicoPolicy),
+    /// A workload of a kind the [`KindTable`] decodes generically (Argo
+    /// Rollout, Knative Service, KEDA ScaledJob, a user's CRD).
+    Custom(CustomWorkload),
+}
+
+/// An object of a generically decoded workload kind: its metadata and the
+/// pod template found where its table entry says.
+#[derive(Clone, Debug)]
+pub struct CustomWorkload {
+    pub kind: &'static WorkloadKind,
+    pub metadata: ObjectMeta,
+    /// `None` when the object has no template (e.g. a Rollout that takes
+    /// its template from `spec.workloadRef`).
+    pub template: Option<PodTemplateSpec>,
+    /// The workload named by the kind's reference field, if set:
+    /// `(apiVersion, kind, name)`.
+    pub workload_ref: Option<(String, String, String)>,
 }
 
 /// Why a document that claims a scanned kind could not be decoded. The
@@ -121,7 +140,35 @@ impl Resource {
         kind: &str,
         value: serde_json::Value,
     ) -> Result<Option<Resource>, DecodeError> {
+        Self::decode_with(KindTable::built_in(), api_version, kind, value)
+    }
+
+    /// Decodes an object known to be of the table kind `kind`.
+    pub fn decode_kind(
+        kind: &'static WorkloadKind,
+        api_version: &str,
+        value: serde_json::Value,
+    ) -> Result<Option<Resource>, DecodeError> {
+        match kind.decoding {
+            Decoding::Generic => custom(kind, value).map(|c| Some(Resource::Custom(c))),
+            Decoding::Typed => Self::decode(api_version, kind.kind, value),
+        }
+    }
+
+    /// [`Resource::decode`] with the workload kinds of `kinds` (the built-in
+    /// ones and a policy's).
+    pub fn decode_with(
+        kinds: &KindTable,
+        api_version: &str,
+        kind: &str,
+        value: serde_json::Value,
+    ) -> Result<Option<Resource>, DecodeError> {
         let group = group_of(api_version);
+        if let Some(workload) = kinds.find(group, kind)
+            && workload.decoding == Decoding::Generic
+        {
+            return custom(workload, value).map(|c| Some(Resource::Custom(c)));
+        }
         let mut value = value;
         default_old_selector(api_version, &mut value);
         // The typed forms insist on their own `apiVersion` and `kind`; the
@@ -201,6 +248,7 @@ impl Resource {
             Resource::ConfigMap(o) => &o.metadata,
             Resource::CiliumPolicy(o) => &o.metadata,
             Resource::CalicoPolicy(o) => &o.metadata,
+            Resource::Custom(o) => &o.metadata,
         }
     }
 
@@ -236,6 +284,7 @@ impl Resource {
                 ("projectcalico.org/v3", "GlobalNetworkPolicy")
             }
             Resource::CalicoPolicy(_) => ("projectcalico.org/v3", "NetworkPolicy"),
+            Resource::Custom(o) => (o.kind.api_version, o.kind.kind),
         }
     }
 
@@ -279,6 +328,97 @@ fn typed<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<T,
             message: without_value(&err.into_inner().to_string()),
         }
     })
+}
+
+/// Decodes an object of a generic workload kind: its metadata, the pod
+/// template at the kind's path (an error names the full path, e.g.
+/// `spec.jobTargetRef.template.spec.containers[0].image`) and the
+/// workload it references.
+fn custom(
+    kind: &'static WorkloadKind,
+    mut value: serde_json::Value,
+) -> Result<CustomWorkload, DecodeError> {
+    let mut template = if kind.template.is_empty() {
+        // The object is its own template: its metadata and spec.
+        let field = |name: &str| value.get(name).cloned().unwrap_or_default();
+        Some(serde_json::json!({"metadata": field("metadata"), "spec": field("spec")}))
+    } else {
+        take_at(&mut value, kind.template)
+    };
+    if kind.inline_pod_spec
+        && let Some(template) = template.as_mut()
+    {
+        name_unnamed_containers(template);
+    }
+    let reference = take_at(&mut value, kind.workload_ref);
+    let MetadataOnly { metadata } = typed(kind.kind, value)?;
+    let name = metadata
+        .name
+        .clone()
+        .unwrap_or_else(|| "<unnamed>".to_owned());
+    let template = match template {
+        None => None,
+        Some(template) => Some(typed::<PodTemplateSpec>(kind.kind, template).map_err(
+            |mut e| {
+                e.name.clone_from(&name);
+                let prefix: Vec<PathSegment> = kind
+                    .template
+                    .iter()
+                    .map(|f| PathSegment::Key((*f).to_owned()))
+                    .collect();
+                e.path = match (e.path.as_str(), kind.template_path().as_str()) {
+                    ("." | "", root) => root.to_owned(),
+                    (path, "") => path.to_owned(),
+                    (path, root) => format!("{root}.{path}"),
+                };
+                e.segments = prefix.into_iter().chain(e.segments).collect();
+                e
+            },
+        )?),
+    };
+    let field = |r: &serde_json::Value, f: &str| r.get(f)?.as_str().map(str::to_owned);
+    let workload_ref = reference.and_then(|r| {
+        Some((
+            field(&r, "apiVersion")?,
+            field(&r, "kind")?,
+            field(&r, "name")?,
+        ))
+    });
+    Ok(CustomWorkload {
+        kind,
+        metadata,
+        template,
+        workload_ref,
+    })
+}
+
+/// Knative lets its one serving container go unnamed and names it
+/// `user-container` (`DefaultUserContainerName` in knative.dev/serving);
+/// a pod spec needs a name, so it gets that one.
+fn name_unnamed_containers(template: &mut serde_json::Value) {
+    let Some(containers) = template
+        .pointer_mut("/spec/containers")
+        .and_then(|c| c.as_array_mut())
+    else {
+        return;
+    };
+    for container in containers.iter_mut().filter_map(|c| c.as_object_mut()) {
+        container
+            .entry("name")
+            .or_insert_with(|| serde_json::Value::from("user-container"));
+    }
+}
+
+/// Takes the value at `path` out of `value` (`None` when absent, null, or
+/// the path is empty).
+fn take_at(value: &mut serde_json::Value, path: &[&str]) -> Option<serde_json::Value> {
+    let (last, parents) = path.split_last()?;
+    let mut at = value;
+    for field in parents {
+        at = at.get_mut(*field)?;
+    }
+    let taken = at.as_object_mut()?.remove(*last)?;
+    (!taken.is_null()).then_some(taken)
 }
 
 /// The parts of a Cilium policy document Palisade reads.
@@ -466,5 +606,155 @@ mod tests {
             Resource::decode("apps/v1", "DeploymentConfig", dc),
             Ok(None)
         ));
+    }
+
+    fn workload_of(
+        api_version: &str,
+        kind: &str,
+        value: serde_json::Value,
+    ) -> crate::model::Workload {
+        let resource = Resource::decode(api_version, kind, value)
+            .expect("decodes")
+            .expect("a workload kind");
+        crate::model::Workload::from_owned(resource).expect("has a pod template")
+    }
+
+    #[test]
+    fn table_kinds_are_read_where_their_template_lives() {
+        let container = serde_json::json!({"name": "app", "image": "nginx"});
+        let rollout = workload_of(
+            "argoproj.io/v1alpha1",
+            "Rollout",
+            serde_json::json!({"metadata": {"name": "web", "namespace": "a"},
+                "spec": {"strategy": {"canary": {}}, "template": {"spec": {"containers": [container]}}}}),
+        );
+        assert_eq!(rollout.object.kind, "Rollout");
+        assert_eq!(rollout.object.api_version, "argoproj.io/v1alpha1");
+        assert_eq!(
+            rollout.containers[0].path.to_string(),
+            "spec.template.spec.containers[name=app]"
+        );
+
+        let scaled_job = workload_of(
+            "keda.sh/v1alpha1",
+            "ScaledJob",
+            serde_json::json!({"metadata": {"name": "q"},
+                "spec": {"jobTargetRef": {"template": {"spec": {"containers": [container]}}}}}),
+        );
+        assert_eq!(
+            scaled_job.containers[0].path.to_string(),
+            "spec.jobTargetRef.template.spec.containers[name=app]"
+        );
+
+        // Knative's revision spec: pod-spec fields next to its own.
+        let knative = workload_of(
+            "serving.knative.dev/v1",
+            "Service",
+            serde_json::json!({"metadata": {"name": "hello"},
+                "spec": {"template": {"spec": {"containerConcurrency": 10, "timeoutSeconds": 30,
+                    "serviceAccountName": "runner", "containers": [container]}}}}),
+        );
+        assert_eq!(knative.spec.service_account_name.as_deref(), Some("runner"));
+        assert_eq!(knative.containers.len(), 1);
+        // Its one container may go unnamed.
+        let unnamed = workload_of(
+            "serving.knative.dev/v1",
+            "Configuration",
+            serde_json::json!({"metadata": {"name": "hello"},
+                "spec": {"template": {"spec": {"containers": [{"image": "nginx"}]}}}}),
+        );
+        assert_eq!(unnamed.containers[0].name(), "user-container");
+        // A Revision is its own template.
+        let revision = workload_of(
+            "serving.knative.dev/v1",
+            "Revision",
+            serde_json::json!({"metadata": {"name": "hello-00001", "labels": {"app": "hello"}},
+                "spec": {"containerConcurrency": 0, "containers": [{"image": "nginx"}]}}),
+        );
+        assert_eq!(
+            revision.containers[0].path.to_string(),
+            "spec.containers[name=user-container]"
+        );
+        assert_eq!(
+            revision.template_metadata.name.as_deref(),
+            Some("hello-00001")
+        );
+        // The core Service is not a workload.
+        assert!(matches!(
+            Resource::decode(
+                "v1",
+                "Service",
+                serde_json::json!({"metadata": {"name": "hello"}})
+            ),
+            Ok(None)
+        ));
+    }
+
+    #[test]
+    fn a_bad_template_field_is_named_with_its_full_path() {
+        let err = Resource::decode(
+            "keda.sh/v1alpha1",
+            "ScaledJob",
+            serde_json::json!({"metadata": {"name": "q"},
+                "spec": {"jobTargetRef": {"template": {"spec": {"containers": [{"name": "a", "image": 7}]}}}}}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.path,
+            "spec.jobTargetRef.template.spec.containers[0].image"
+        );
+        assert_eq!(err.name, "q");
+        assert_eq!(err.segments[0], PathSegment::Key("spec".into()));
+        assert_eq!(err.segments.len(), 7, "{:?}", err.segments);
+    }
+
+    #[test]
+    fn a_rollout_may_name_the_deployment_it_takes_its_template_from() {
+        let resource = Resource::decode(
+            "argoproj.io/v1alpha1",
+            "Rollout",
+            serde_json::json!({"metadata": {"name": "web"},
+                "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-base"}}}),
+        )
+        .unwrap()
+        .unwrap();
+        let Resource::Custom(rollout) = &resource else {
+            panic!("a Rollout is a table kind: {resource:?}")
+        };
+        assert!(rollout.template.is_none());
+        assert_eq!(
+            rollout.workload_ref,
+            Some(("apps/v1".into(), "Deployment".into(), "web-base".into()))
+        );
+        assert!(crate::model::Workload::from_owned(resource).is_none());
+    }
+
+    #[test]
+    fn user_kinds_decode_with_their_table() {
+        let versions = ["v1".to_owned()];
+        let table = KindTable::with_user_kinds([crate::model::kinds::UserKind {
+            group: "example.com",
+            versions: &versions,
+            kind: "Widget",
+            plural: "widgets",
+            pod_template: "spec.runner",
+            inline_pod_spec: false,
+            cached: true,
+        }])
+        .unwrap();
+        let value = serde_json::json!({"metadata": {"name": "w"},
+            "spec": {"runner": {"spec": {"containers": [{"name": "c"}]}}}});
+        assert!(matches!(
+            Resource::decode("example.com/v1", "Widget", value.clone()),
+            Ok(None)
+        ));
+        let resource = Resource::decode_with(&table, "example.com/v1", "Widget", value)
+            .unwrap()
+            .unwrap();
+        let workload = crate::model::Workload::from_owned(resource).unwrap();
+        assert_eq!(
+            workload.containers[0].path.to_string(),
+            "spec.runner.spec.containers[name=c]"
+        );
     }
 }

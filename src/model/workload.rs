@@ -1,7 +1,7 @@
 use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{FieldPath, ObjectRef, Resource, VolumeEntry};
+use super::{CustomWorkload, FieldPath, ObjectRef, Resource, VolumeEntry};
 
 /// A pod template taken from any workload kind, with the path of the template
 /// inside the user's object so findings point at the exact field.
@@ -94,6 +94,10 @@ impl Workload {
                 Resource::ReplicationController(r) | Resource::DeploymentConfig(r) => {
                     (r.metadata, r.spec?.template?, spec_template(&root))
                 }
+                Resource::Custom(c) => {
+                    let path = c.kind.template.iter().fold(root.clone(), |p, f| p.field(f));
+                    (c.metadata, c.template?, path)
+                }
                 Resource::CronJob(c) => {
                     let job = c.spec?.job_template.spec?;
                     let path = root
@@ -142,6 +146,36 @@ impl Workload {
             containers,
             volumes,
         }
+    }
+
+    /// The workload of `referencing`, an object without a pod template of
+    /// its own that names the workload whose template it runs (an Argo
+    /// Rollout's `spec.workloadRef`): `referenced`'s template under
+    /// `referencing`'s identity. The paths stay those of the referenced
+    /// object's template (`spec.template…`, where a Rollout's own would be).
+    pub fn for_referencing(referencing: &CustomWorkload, referenced: &Workload) -> Workload {
+        let mut workload = referenced.clone();
+        workload.object = ObjectRef::new(
+            referencing.kind.api_version,
+            referencing.kind.kind,
+            &referencing.metadata,
+        );
+        workload.metadata = referencing.metadata.clone();
+        workload
+    }
+
+    /// Whether this is the workload `reference` names (`(apiVersion, kind,
+    /// name)`, in `namespace`).
+    pub fn is_referenced_by(
+        &self,
+        namespace: Option<&str>,
+        reference: &(String, String, String),
+    ) -> bool {
+        let (api_version, kind, name) = reference;
+        super::kinds::group_of(&self.object.api_version) == super::kinds::group_of(api_version)
+            && self.object.kind == *kind
+            && self.object.name == *name
+            && self.object.namespace.as_deref() == namespace
     }
 
     pub fn namespace(&self) -> Option<&str> {

@@ -13,9 +13,11 @@ use super::queue::WorkQueue;
 use super::rbac_cache::RbacCache;
 use super::stores::{Stores, SyncState};
 use super::target::{TargetKey, TargetKind};
+use super::totals::{ClusterTally, Contribution};
 use super::writer::WrittenDigests;
 use crate::crd::ScanPolicySpec;
 use crate::crd::scan_policy::NamespaceSelection;
+use crate::model::KindTable;
 use crate::policy::Policy;
 
 pub struct Context {
@@ -24,6 +26,8 @@ pub struct Context {
     pub sync: Arc<SyncState>,
     pub queue: WorkQueue,
     pub metrics: Arc<Metrics>,
+    /// What every report contributes to the cluster-wide totals.
+    pub totals: Mutex<ClusterTally>,
     pub events: EventPublisher,
     pub scope: Scope,
     pub policy: PolicyState,
@@ -32,6 +36,31 @@ pub struct Context {
     pub written: WrittenDigests,
     /// Present with `--emit-openreports`.
     pub openreports: Option<Arc<OpenReports>>,
+}
+
+impl Context {
+    /// Records `key`'s findings in the cluster-wide totals and the gauges.
+    pub fn record_target(
+        &self,
+        key: &TargetKey,
+        findings: &[crate::engine::Finding],
+        summary: &crate::crd::scan_report::Summary,
+    ) {
+        let next = Contribution::new(key.kind, findings, summary);
+        let previous = self
+            .totals
+            .lock()
+            .expect("totals lock")
+            .set(key.clone(), next.clone());
+        self.metrics
+            .replace_target(key, previous.as_ref(), Some(&next));
+    }
+
+    /// Takes `key` out of the totals and the gauges (its report is gone).
+    pub fn forget_target(&self, key: &TargetKey) {
+        let previous = self.totals.lock().expect("totals lock").remove(key);
+        self.metrics.replace_target(key, previous.as_ref(), None);
+    }
 }
 
 /// Which namespaces the flags allow; the ScanPolicy can narrow it further.
@@ -123,10 +152,12 @@ pub struct ActivePolicy {
     pub hash: String,
     /// `spec` validated and compiled, once per change of the policy.
     pub compiled: Policy,
+    /// The workload kinds: the built-in table and `spec.workloadKinds`.
+    pub kinds: Arc<KindTable>,
 }
 
 impl ActivePolicy {
-    pub fn new(spec: ScanPolicySpec, compiled: Policy) -> ActivePolicy {
+    pub fn new(spec: ScanPolicySpec, compiled: Policy, kinds: KindTable) -> ActivePolicy {
         let bytes = serde_json::to_vec(&spec).expect("a policy serializes");
         let hash = Sha256::digest(&bytes)[..8]
             .iter()
@@ -136,6 +167,7 @@ impl ActivePolicy {
             spec,
             hash,
             compiled,
+            kinds: Arc::new(kinds),
         }
     }
 
@@ -160,6 +192,7 @@ impl PolicyState {
             active: RwLock::new(Arc::new(ActivePolicy::new(
                 ScanPolicySpec::default(),
                 Policy::default(),
+                KindTable::default(),
             ))),
             problem: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
@@ -195,25 +228,27 @@ impl PolicyState {
     pub fn update(&self, spec: Option<&ScanPolicySpec>) -> bool {
         let default = ScanPolicySpec::default();
         let spec = spec.unwrap_or(&default);
-        let validated = Policy::from_spec(spec, crate::checks::catalog(), None);
+        let validated = Policy::from_spec(spec, crate::checks::catalog(), None)
+            .map_err(|e| e.to_string())
+            .and_then(|compiled| Ok((compiled, spec.kind_table().map_err(|e| e.to_string())?)));
         let mut problem = self.problem.lock().expect("policy lock");
         match validated {
-            Err(e) => {
-                let message = e.to_string();
+            Err(message) => {
                 if problem.as_deref() != Some(message.as_str()) {
                     tracing::warn!(policy = %self.name, error = %message, "ScanPolicy rejected; keeping the last valid one");
                 }
                 *problem = Some(message);
                 false
             }
-            Ok(compiled) => {
+            Ok((compiled, kinds)) => {
                 *problem = None;
-                let next = ActivePolicy::new(spec.clone(), compiled);
+                let next = ActivePolicy::new(spec.clone(), compiled, kinds);
                 let mut active = self.active.write().expect("policy lock");
                 if active.hash == next.hash {
                     return false;
                 }
                 tracing::info!(policy = %self.name, hash = %next.hash, "ScanPolicy in force");
+                super::target::set_workload_kinds(next.kinds.clone());
                 *active = Arc::new(next);
                 drop(active);
                 self.changed.notify_waiters();
@@ -277,6 +312,29 @@ mod tests {
         assert!(!state.update(Some(&bad)));
         assert_eq!(state.active().hash, good_hash);
         assert!(state.problem().unwrap().contains("no-such-check"));
+
+        let bad_kind = ScanPolicySpec {
+            workload_kinds: vec![crate::crd::scan_policy::WorkloadKindSpec {
+                group: "example.com".into(),
+                versions: vec!["v1".into()],
+                kind: "Widget".into(),
+                plural: "Widgets".into(),
+                pod_template: "spec.template".into(),
+                inline_pod_spec: false,
+                cached: true,
+            }],
+            ..Default::default()
+        };
+        assert!(!state.update(Some(&bad_kind)));
+        assert_eq!(state.active().hash, good_hash);
+        assert!(
+            state
+                .problem()
+                .unwrap()
+                .starts_with("spec.workloadKinds[0].plural:"),
+            "{:?}",
+            state.problem()
+        );
 
         assert!(
             state.update(None),

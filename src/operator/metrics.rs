@@ -11,9 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::target::{TargetKey, TargetKind};
-use crate::crd::scan_policy::{ClusterTotals, FrameworkPassRate};
-use crate::crd::scan_report::Summary;
-use crate::engine::{Check, Finding, Severity};
+use super::totals::Contribution;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct FindingLabels {
@@ -77,58 +75,18 @@ struct ScoreTally {
     reports: i64,
 }
 
-/// What one target contributes to the cluster-wide numbers. One is kept
-/// per report, so it holds counts against the static check catalog, not
-/// label strings: the labels are built when the gauges are updated.
-#[derive(Clone, Debug)]
-struct Contribution {
-    kind: TargetKind,
-    /// Unsuppressed findings per check and effective severity, sorted.
-    counts: Box<[(&'static Check, Severity, u32)]>,
-    summary: Summary,
-}
-
-impl Contribution {
-    fn new(kind: TargetKind, findings: &[Finding], summary: &Summary) -> Contribution {
-        let mut counts: Vec<(&'static Check, Severity, u32)> = Vec::new();
-        for f in findings.iter().filter(|f| !f.is_suppressed()) {
-            match counts
-                .iter_mut()
-                .find(|(c, s, _)| c.id == f.check.id && *s == f.severity)
-            {
-                Some((_, _, n)) => *n += 1,
-                None => counts.push((f.check, f.severity, 1)),
-            }
-        }
-        counts.sort_by_key(|(c, s, _)| (c.id, *s));
-        Contribution {
-            kind,
-            counts: counts.into_boxed_slice(),
-            summary: summary.clone(),
-        }
+/// Findings by namespace, severity and category, for `palisade_findings`.
+fn by_category(c: &Contribution, namespace: &str) -> BTreeMap<FindingLabels, i64> {
+    let mut out = BTreeMap::new();
+    for (check, severity, n) in c.counts() {
+        let labels = FindingLabels {
+            namespace: namespace.to_owned(),
+            severity: severity.as_str().to_owned(),
+            category: check.category.as_str().to_owned(),
+        };
+        *out.entry(labels).or_default() += i64::from(*n);
     }
-
-    /// Findings by severity and category, for `palisade_findings`.
-    fn by_category(&self, namespace: &str) -> BTreeMap<FindingLabels, i64> {
-        let mut out = BTreeMap::new();
-        for (check, severity, n) in &self.counts {
-            let labels = FindingLabels {
-                namespace: namespace.to_owned(),
-                severity: severity.as_str().to_owned(),
-                category: check.category.as_str().to_owned(),
-            };
-            *out.entry(labels).or_default() += i64::from(*n);
-        }
-        out
-    }
-
-    /// Frameworks with at least one failing check in this target.
-    fn failing_frameworks(&self) -> BTreeSet<&'static str> {
-        self.counts
-            .iter()
-            .flat_map(|(check, _, _)| check.frameworks.iter().copied())
-            .collect()
-    }
+    out
 }
 
 pub struct Metrics {
@@ -152,7 +110,6 @@ pub struct Metrics {
     pub reports_restored: Family<ResourceLabels, Counter>,
     pub drift_findings: Family<NamespaceLabels, Gauge>,
     pub posture: super::posture::PostureMetrics,
-    contributions: Mutex<HashMap<TargetKey, Contribution>>,
     namespace_scores: Mutex<HashMap<String, ScoreTally>>,
 }
 
@@ -290,7 +247,6 @@ impl Metrics {
             api_timeouts,
             reports_restored,
             drift_findings,
-            contributions: Mutex::default(),
             namespace_scores: Mutex::default(),
         }
     }
@@ -352,23 +308,19 @@ impl Metrics {
             .inc();
     }
 
-    /// Replaces what `key` contributes to the findings and report gauges.
-    pub fn set_target(&self, key: &TargetKey, findings: &[Finding], summary: &Summary) {
-        let next = Contribution::new(key.kind, findings, summary);
-        let previous = self
-            .contributions
-            .lock()
-            .expect("metrics lock")
-            .insert(key.clone(), next.clone());
-        self.apply(key, previous.as_ref(), -1);
-        self.apply(key, Some(&next), 1);
-    }
-
-    /// Forgets `key` (its report was deleted).
-    pub fn remove_target(&self, key: &TargetKey) {
-        let previous = self.contributions.lock().expect("metrics lock").remove(key);
-        self.apply(key, previous.as_ref(), -1);
-        if key.kind == TargetKind::Namespace {
+    /// Moves the findings and report gauges from what `key` contributed
+    /// (`previous`) to what it contributes now (`next`, `None` once its
+    /// report is gone). The contributions themselves are kept by
+    /// [`ClusterTally`](super::totals::ClusterTally).
+    pub fn replace_target(
+        &self,
+        key: &TargetKey,
+        previous: Option<&Contribution>,
+        next: Option<&Contribution>,
+    ) {
+        self.apply(key, previous, -1);
+        self.apply(key, next, 1);
+        if next.is_none() && key.kind == TargetKind::Namespace {
             self.posture.remove(&key.name);
         }
     }
@@ -376,7 +328,7 @@ impl Metrics {
     fn apply(&self, key: &TargetKey, contribution: Option<&Contribution>, sign: i64) {
         let Some(c) = contribution else { return };
         let namespace = key.namespace.as_deref().unwrap_or_default();
-        for (labels, count) in c.by_category(namespace) {
+        for (labels, count) in by_category(c, namespace) {
             let gauge = self.findings.get_or_create(&labels);
             let now = gauge.inc_by(sign * count) + sign * count;
             drop(gauge);
@@ -386,10 +338,10 @@ impl Metrics {
         }
         self.reports
             .get_or_create(&KindLabels {
-                kind: c.kind.as_str().to_owned(),
+                kind: c.kind().as_str().to_owned(),
             })
             .inc_by(sign);
-        for (check, severity, count) in &c.counts {
+        for (check, severity, count) in c.counts() {
             let labels = CheckLabels {
                 check: check.id.to_owned(),
                 severity: severity.as_str().to_owned(),
@@ -408,7 +360,7 @@ impl Metrics {
 
     /// Adds or takes away a report's drifted findings from its namespace's.
     fn apply_drift(&self, namespace: &str, c: &Contribution, sign: i64) {
-        let count = i64::from(c.summary.drift);
+        let count = i64::from(c.summary().drift);
         if count == 0 {
             return;
         }
@@ -426,7 +378,7 @@ impl Metrics {
     /// Adds (`sign` 1) or takes away (-1) a report's score from its
     /// namespace's mean and, for a ServiceAccount, sets or clears its risk.
     fn apply_score(&self, key: &TargetKey, c: &Contribution, sign: i64) {
-        let score = i64::from(c.summary.score);
+        let score = i64::from(c.summary().score);
         let namespace = key.namespace.clone().unwrap_or_default();
         let labels = NamespaceLabels {
             namespace: namespace.clone(),
@@ -443,7 +395,7 @@ impl Metrics {
             self.namespace_score.remove(&labels);
         }
         drop(tallies);
-        if c.kind == TargetKind::ServiceAccount {
+        if c.kind() == TargetKind::ServiceAccount {
             let labels = ServiceAccountLabels {
                 namespace: labels.namespace,
                 serviceaccount: key.name.clone(),
@@ -456,42 +408,6 @@ impl Metrics {
                 self.serviceaccount_risk.remove(&labels);
             }
         }
-    }
-
-    /// Totals and per-framework pass rates over every report, for the
-    /// ScanPolicy status. `frameworks` lists every framework of the catalog.
-    pub fn totals(&self, frameworks: &BTreeSet<String>) -> (ClusterTotals, Vec<FrameworkPassRate>) {
-        let contributions = self.contributions.lock().expect("metrics lock");
-        let mut totals = ClusterTotals::default();
-        let mut failing: BTreeMap<&str, u32> = BTreeMap::new();
-        for c in contributions.values() {
-            let s = &c.summary;
-            totals.reports += 1;
-            totals.compliant += u32::from(s.worst.is_none());
-            totals.critical += s.critical;
-            totals.high += s.high;
-            totals.medium += s.medium;
-            totals.low += s.low;
-            totals.info += s.info;
-            totals.suppressed += s.suppressed;
-            for f in c.failing_frameworks() {
-                *failing.entry(f).or_default() += 1;
-            }
-        }
-        let rates = frameworks
-            .iter()
-            .map(|framework| {
-                let total = totals.reports;
-                let passing = total - failing.get(framework.as_str()).copied().unwrap_or(0);
-                FrameworkPassRate {
-                    framework: framework.clone(),
-                    passing,
-                    total,
-                    pass_percent: (passing * 100).checked_div(total).unwrap_or(100),
-                }
-            })
-            .collect();
-        (totals, rates)
     }
 
     /// Every sample name a scrape can show (counters end in `_total`,
@@ -564,9 +480,11 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Severity;
+    use crate::crd::Summary;
+    use crate::engine::{Finding, Severity};
     use crate::model::ObjectRef;
     use crate::operator::report::summarize;
+    use crate::operator::totals::ClusterTally;
 
     fn finding(check_id: &str, severity: Severity) -> Finding {
         let check = crate::checks::catalog()
@@ -600,11 +518,17 @@ mod tests {
     #[test]
     fn per_check_namespace_and_serviceaccount_gauges_follow_reports() {
         let metrics = Metrics::new();
+        let mut tally = ClusterTally::default();
+        let mut set_target = |key: &TargetKey, findings: &[Finding]| {
+            let next = Contribution::new(key.kind, findings, &summarize(findings));
+            let previous = tally.set(key.clone(), next.clone());
+            metrics.replace_target(key, previous.as_ref(), Some(&next));
+        };
         let sa = TargetKey::new(TargetKind::ServiceAccount, Some("ns"), "sa");
         let clean = TargetKey::new(TargetKind::Deployment, Some("ns"), "web");
         let risky = vec![finding("privileged-container", Severity::High)];
-        metrics.set_target(&sa, &risky, &summarize(&risky));
-        metrics.set_target(&clean, &[], &summarize(&[]));
+        set_target(&sa, &risky);
+        set_target(&clean, &[]);
         let text = metrics.encode();
         let check = r#"palisade_check_findings{check="privileged-container",severity="high"}"#;
         assert_eq!(sample(&text, check), Some(1));
@@ -616,8 +540,11 @@ mod tests {
         let risk = r#"palisade_serviceaccount_risk{namespace="ns",serviceaccount="sa"}"#;
         assert_eq!(sample(&text, risk), Some(20));
 
-        metrics.set_target(&sa, &[], &summarize(&[]));
-        metrics.remove_target(&clean);
+        set_target(&sa, &[]);
+        let mut remove_target = |key: &TargetKey| {
+            metrics.replace_target(key, tally.remove(key).as_ref(), None);
+        };
+        remove_target(&clean);
         let text = metrics.encode();
         assert_eq!(sample(&text, check), None);
         assert_eq!(sample(&text, risk), None);
@@ -625,7 +552,7 @@ mod tests {
             sample(&text, r#"palisade_namespace_score{namespace="ns"}"#),
             Some(100)
         );
-        metrics.remove_target(&sa);
+        remove_target(&sa);
         assert!(!metrics.encode().contains("palisade_namespace_score{"));
     }
 
@@ -639,12 +566,19 @@ mod tests {
             ..Summary::default()
         };
         let gauge = r#"palisade_drift_findings{namespace="shop"}"#;
-        metrics.set_target(&web, &[], &drifted(2));
-        metrics.set_target(&api, &[], &drifted(1));
+        let mut tally = ClusterTally::default();
+        let mut set_target = |key: &TargetKey, summary: &Summary| {
+            let next = Contribution::new(key.kind, &[], summary);
+            let previous = tally.set(key.clone(), next.clone());
+            metrics.replace_target(key, previous.as_ref(), Some(&next));
+        };
+        set_target(&web, &drifted(2));
+        set_target(&api, &drifted(1));
         assert_eq!(sample(&metrics.encode(), gauge), Some(3));
-        metrics.set_target(&web, &[], &drifted(0));
+        set_target(&web, &drifted(0));
         assert_eq!(sample(&metrics.encode(), gauge), Some(1));
-        metrics.remove_target(&api);
+        let previous = tally.remove(&api);
+        metrics.replace_target(&api, previous.as_ref(), None);
         assert_eq!(
             sample(&metrics.encode(), gauge),
             None,

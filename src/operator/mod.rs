@@ -9,8 +9,9 @@
 //! when the findings digest changed) → [`events`] and [`metrics`].
 
 mod api;
-mod args;
+mod conditions;
 mod context;
+mod custom;
 mod events;
 mod http;
 mod lease;
@@ -19,8 +20,8 @@ mod metrics;
 mod openreports;
 mod packed;
 mod packed_report;
-pub mod provenance;
 mod posture;
+pub mod provenance;
 mod queue;
 mod rbac_cache;
 mod reconcile;
@@ -30,6 +31,7 @@ mod resync;
 mod snapshot;
 mod stores;
 mod target;
+mod totals;
 mod triggers;
 mod writer;
 
@@ -43,7 +45,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use args::{LogFormat, OperatorArgs, parse_duration};
+pub use crate::cli::operator::{LogFormat, OperatorArgs, parse_duration};
 pub use openreports::{Availability as OpenReportsAvailability, detect as detect_openreports};
 pub use report::{
     LABEL_TARGET_KIND, LABEL_TARGET_NAME, LABEL_WORST_SEVERITY, REASON_FINDING_RESOLVED,
@@ -171,6 +173,22 @@ impl Error {
     }
 }
 
+/// When to evaluate a key again after `error`: `None` for an error that
+/// cannot go away until the object or the policy changes (an object with
+/// no pod template, one that does not decode, a report the API server
+/// rejects as invalid). Such a key waits for its next watch event, policy
+/// change or full resync instead of failing again every few seconds.
+fn retry_after(error: &Error) -> Option<Duration> {
+    let permanent = match error {
+        Error::NoPodTemplate(_) | Error::CachedObject { .. } => true,
+        Error::WriteReport { source, .. } | Error::DeleteReport { source, .. } => {
+            matches!(source, kube::Error::Api(e) if e.code == 422)
+        }
+        _ => false,
+    };
+    (!permanent).then_some(RETRY_AFTER)
+}
+
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: OperatorArgs) -> Result<(), Error> {
     run_until(args, shutdown_signal()).await
@@ -218,6 +236,7 @@ pub async fn run_until(
         sync: sync.clone(),
         queue: WorkQueue::new(DEBOUNCE),
         metrics: metrics.clone(),
+        totals: std::sync::Mutex::default(),
         events,
         scope,
         policy: PolicyState::new(&args.policy_name),
@@ -237,6 +256,14 @@ pub async fn run_until(
                 .set(trigger_ctx.queue.len() as i64);
         }
     });
+    let kinds_ctx = ctx.clone();
+    background.spawn(custom::discovery_loop(
+        client.clone(),
+        watched.clone(),
+        ctx.stores.custom.clone(),
+        move || kinds_ctx.policy.active().kinds.clone(),
+        Arc::new(triggers::CustomTriggers(ctx.clone())),
+    ));
     let listener = http::bind(args.metrics_addr)
         .await
         .map_err(|source| Error::Listen {
@@ -397,9 +424,16 @@ async fn work(ctx: Arc<Context>, cancel: CancellationToken) {
             Err(e) => {
                 ctx.metrics.evaluation("error");
                 ctx.metrics.error(e.category());
-                tracing::warn!(target = %key, error = %e, "evaluation failed; retrying");
-                ctx.queue
-                    .enqueue_at(key.clone(), tokio::time::Instant::now() + RETRY_AFTER);
+                match retry_after(&e) {
+                    Some(delay) => {
+                        tracing::warn!(target = %key, error = %e, "evaluation failed; retrying");
+                        ctx.queue
+                            .enqueue_at(key.clone(), tokio::time::Instant::now() + delay);
+                    }
+                    None => {
+                        tracing::warn!(target = %key, error = %e, "evaluation failed; waiting for a change");
+                    }
+                }
             }
         }
         ctx.queue.done(&key);
@@ -477,5 +511,45 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("rejected", "Reason").with_code(code),
+        ))
+    }
+
+    fn write_error(code: u16) -> Error {
+        Error::WriteReport {
+            name: "deployment-web".into(),
+            source: api_error(code),
+        }
+    }
+
+    #[test]
+    fn errors_that_need_a_change_wait_for_one() {
+        let undecodable = Error::CachedObject {
+            target: "Deployment a/web".into(),
+            source: serde_json::from_str::<u8>("x").unwrap_err(),
+        };
+        assert_eq!(retry_after(&undecodable), None);
+        assert_eq!(retry_after(&Error::NoPodTemplate("x".into())), None);
+        assert_eq!(retry_after(&write_error(422)), None);
+    }
+
+    #[test]
+    fn errors_that_can_pass_are_retried() {
+        for code in [403, 409, 429, 500, 503] {
+            assert_eq!(retry_after(&write_error(code)), Some(RETRY_AFTER), "{code}");
+        }
+        assert_eq!(
+            retry_after(&Error::Event("timeout".into())),
+            Some(RETRY_AFTER)
+        );
     }
 }

@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::api::{Patch, PatchParams};
@@ -333,10 +333,7 @@ pub fn condition(availability: &Availability, previous: &[Condition], now: Times
             format!("looking up {GROUP_VERSION}"),
         ),
     };
-    let last_transition_time = previous
-        .iter()
-        .find(|c| c.type_ == CONDITION && c.status == status)
-        .map_or(Time(now), |c| c.last_transition_time.clone());
+    let last_transition_time = super::conditions::transition_time(previous, CONDITION, status, now);
     Condition {
         type_: CONDITION.to_owned(),
         status: status.to_owned(),
@@ -533,6 +530,7 @@ async fn sync_scope(
 mod tests {
     use super::*;
     use crate::engine::{Suppression, SuppressionSource};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn check(id: &str) -> &'static Check {
         crate::checks::catalog()

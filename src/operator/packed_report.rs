@@ -138,7 +138,7 @@ fn unpack(
 }
 
 fn target_key(target: &ReportTarget, namespace: Option<&str>) -> Option<TargetKey> {
-    let kind = TargetKind::from_kind(&target.kind)?;
+    let kind = TargetKind::from_target(&target.api_version, &target.kind)?;
     Some(TargetKey::new(kind, namespace, &target.name))
 }
 

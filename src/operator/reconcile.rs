@@ -13,7 +13,7 @@ use super::target::{TargetKey, TargetKind, is_report_of};
 use super::triggers;
 use super::writer::{self, ExistingReport};
 use crate::engine::{self, Subject};
-use crate::model::{Resource, Workload};
+use crate::model::{KindTable, Resource};
 
 /// What an evaluation did, for logs and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,8 +98,7 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         desired.status.posture = Some(posture);
         desired.status.findings_digest = Some(report::digest(&desired.status));
     }
-    ctx.metrics
-        .set_target(key, &findings, &desired.status.summary);
+    ctx.record_target(key, &findings, &desired.status.summary);
     if let Some(openreports) = &ctx.openreports {
         let object = object_ref(key, meta.uid.clone());
         openreports.record(
@@ -172,7 +171,7 @@ fn evaluate(
 ) -> Result<Vec<engine::Finding>, Error> {
     let workload = if key.kind.is_workload() {
         Some(
-            Workload::from_resource(resource)
+            snapshot::workload_of(&ctx.stores, resource)
                 .ok_or_else(|| Error::NoPodTemplate(key.to_string()))?,
         )
     } else {
@@ -204,56 +203,51 @@ fn evaluate(
 
 /// The watched kinds (besides its own) whose objects the checks of a target
 /// kind read: a refused watch of one of them makes the report untrustworthy.
-fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
+fn kinds_read_by(kind: TargetKind) -> Vec<&'static str> {
+    // The workloads' watches are named by their kinds' plurals.
+    let workloads = || KindTable::built_in().watched_typed().map(|k| k.plural);
+    let named = |names: &[&'static str]| names.to_vec();
     match kind {
-        TargetKind::ServiceAccount => &[
-            "namespaces",
-            "scanpolicies",
-            "roles",
-            "rolebindings",
-            "clusterroles",
-            "clusterrolebindings",
-            "pods",
-            "replicasets",
-            "deployments",
-            "statefulsets",
-            "daemonsets",
-            "jobs",
-            "cronjobs",
-            "replicationcontrollers",
-        ],
+        TargetKind::ServiceAccount => {
+            let mut read = named(&[
+                "namespaces",
+                "scanpolicies",
+                "roles",
+                "rolebindings",
+                "clusterroles",
+                "clusterrolebindings",
+            ]);
+            read.extend(workloads());
+            read
+        }
         TargetKind::Role
         | TargetKind::RoleBinding
         | TargetKind::ClusterRole
-        | TargetKind::ClusterRoleBinding => &[
+        | TargetKind::ClusterRoleBinding => named(&[
             "serviceaccounts",
             "scanpolicies",
             "roles",
             "rolebindings",
             "clusterroles",
             "clusterrolebindings",
-        ],
+        ]),
         // The posture's framework pass rates judge every object of the
         // namespace, RBAC included.
-        TargetKind::Namespace => &[
-            "networkpolicies",
-            "serviceaccounts",
-            "scanpolicies",
-            "pods",
-            "replicasets",
-            "deployments",
-            "statefulsets",
-            "daemonsets",
-            "jobs",
-            "cronjobs",
-            "replicationcontrollers",
-            "roles",
-            "rolebindings",
-            "clusterroles",
-            "clusterrolebindings",
-        ],
+        TargetKind::Namespace => {
+            let mut read = named(&[
+                "networkpolicies",
+                "serviceaccounts",
+                "scanpolicies",
+                "roles",
+                "rolebindings",
+                "clusterroles",
+                "clusterrolebindings",
+            ]);
+            read.extend(workloads());
+            read
+        }
         // Workloads.
-        _ => &[
+        _ => named(&[
             "serviceaccounts",
             "networkpolicies",
             "namespaces",
@@ -262,7 +256,7 @@ fn kinds_read_by(kind: TargetKind) -> &'static [&'static str] {
             "rolebindings",
             "clusterroles",
             "clusterrolebindings",
-        ],
+        ]),
     }
 }
 
@@ -303,7 +297,7 @@ fn existing_report(ctx: &Context, key: &TargetKey) -> Result<Option<ExistingRepo
 }
 
 async fn remove_report(ctx: &Context, key: &TargetKey, exists: bool) -> Result<Outcome, Error> {
-    ctx.metrics.remove_target(key);
+    ctx.forget_target(key);
     ctx.written.forget(key);
     if !exists {
         return Ok(Outcome::Skipped);

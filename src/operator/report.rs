@@ -231,14 +231,8 @@ fn compliant_condition(
         ),
         (None, None) => ("True", "NoFindings", "no unsuppressed findings".to_owned()),
     };
-    let previous = previous
-        .into_iter()
-        .flat_map(|s| &s.conditions)
-        .find(|c| c.type_ == COMPLIANT);
-    let last_transition_time = match previous {
-        Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => Time(now),
-    };
+    let previous = previous.map_or(&[][..], |s| s.conditions.as_slice());
+    let last_transition_time = super::conditions::transition_time(previous, COMPLIANT, status, now);
     Condition {
         type_: COMPLIANT.to_owned(),
         status: status.to_owned(),

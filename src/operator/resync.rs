@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+use super::conditions;
 use super::context::Context;
 use super::report::MANAGER;
 use super::snapshot;
@@ -204,7 +205,7 @@ async fn write_policy_status(
         // Totals move while evaluations run; write once they settle.
         return Ok(());
     }
-    let (totals, rates) = ctx.metrics.totals(frameworks);
+    let (totals, rates) = ctx.totals.lock().expect("totals lock").totals(frameworks);
     let problem = ctx.policy.problem();
     let (status, reason, message) = match &problem {
         None => ("True", "Accepted", "the policy is in force".to_owned()),
@@ -214,11 +215,8 @@ async fn write_policy_status(
             format!("{p}; the last valid policy stays in force"),
         ),
     };
-    let last_transition_time = previous
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Valid" && c.status == status)
-        .map_or(Time(Timestamp::now()), |c| c.last_transition_time.clone());
+    let last_transition_time =
+        conditions::transition_time(&previous.conditions, "Valid", status, Timestamp::now());
     let mut conditions = vec![Condition {
         type_: "Valid".into(),
         status: status.into(),
@@ -227,6 +225,11 @@ async fn write_policy_status(
         last_transition_time,
         observed_generation: generation,
     }];
+    conditions.push(
+        ctx.stores
+            .custom
+            .condition(&previous.conditions, Timestamp::now()),
+    );
     if let Some(openreports) = &ctx.openreports {
         conditions.push(super::openreports::condition(
             &openreports.availability(),

@@ -8,7 +8,7 @@ use kube::Resource as _;
 
 use super::packed::{CachedWorkload, Packable, Packed, PodFacts};
 use super::stores::{MultiStore, Stores};
-use super::target::{TargetKey, TargetKind};
+use super::target::{TargetKey, TargetKind, is_top_level};
 use crate::model::{Inventory, Resource, Workload};
 
 /// The target object from its cache; an error when a cached workload does
@@ -56,11 +56,49 @@ pub fn lookup(stores: &Stores, key: &TargetKey) -> Result<Option<Resource>, serd
         TargetKind::ClusterRoleBinding => {
             get(&stores.cluster_role_bindings, None, name).map(Resource::ClusterRoleBinding)
         }
+        TargetKind::Custom(kind) => {
+            // An owned object may be cached (its kind says so), but it is
+            // part of its owner: it is no target of its own.
+            return stores
+                .custom
+                .get(kind, ns, name)
+                .filter(|o| is_top_level(key.kind, o.meta()))
+                .map(|o| o.to_resource())
+                .transpose();
+        }
     };
     Ok(resource)
 }
 
 /// Whether the target is in its cache.
+/// The workload of a workload target: its own pod template, or for an
+/// object that runs another's (an Argo Rollout's `spec.workloadRef`), the
+/// template of the cached Deployment it names. `None` when there is none.
+pub fn workload_of(stores: &Stores, resource: &Resource) -> Option<Workload> {
+    let Resource::Custom(custom) = resource else {
+        return Workload::from_resource(resource);
+    };
+    let Some(reference) = custom
+        .workload_ref
+        .as_ref()
+        .filter(|_| custom.template.is_none())
+    else {
+        return Workload::from_resource(resource);
+    };
+    let namespace = custom.metadata.namespace.as_deref();
+    let (api_version, kind, name) = reference;
+    if kind != "Deployment" || crate::model::kinds::group_of(api_version) != "apps" {
+        return None;
+    }
+    let deployment = stores
+        .deployments
+        .get(namespace, name)?
+        .to_resource()
+        .ok()?;
+    let referenced = Workload::from_owned(deployment)?;
+    Some(Workload::for_referencing(custom, &referenced))
+}
+
 pub fn exists(stores: &Stores, key: &TargetKey) -> bool {
     let ns = key.namespace.as_deref();
     let name = key.name.as_str();
@@ -73,6 +111,10 @@ pub fn exists(stores: &Stores, key: &TargetKey) -> bool {
         TargetKind::Job => stores.jobs.get(ns, name).is_some(),
         TargetKind::ReplicationController => stores.replication_controllers.get(ns, name).is_some(),
         TargetKind::Pod => stores.pods.get(ns, name).is_some(),
+        TargetKind::Custom(kind) => stores
+            .custom
+            .get(kind, ns, name)
+            .is_some_and(|o| is_top_level(key.kind, o.meta())),
         _ => matches!(lookup(stores, key), Ok(Some(_))),
     }
 }
@@ -188,6 +230,11 @@ pub fn for_each_workload(
     visit(&stores.jobs, namespace, f);
     visit(&stores.replication_controllers, namespace, f);
     visit(&stores.pods, namespace, f);
+    for object in stores.custom.all(namespace) {
+        if is_top_level(object.key().kind, object.meta()) {
+            f(object.key(), &*object);
+        }
+    }
 }
 
 fn cloned<K: Clone>(objects: Vec<Arc<K>>) -> Vec<K> {

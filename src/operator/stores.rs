@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::custom::CustomObjects;
 use super::lenient::{FromMeta, Lenient, Undecodable, UndecodableObjects};
 use super::packed::{Packable, Packed};
 use super::refusal::{REFUSAL_GRACE, Refusals, Verdict};
@@ -164,6 +165,9 @@ pub struct Stores {
     pub cluster_scan_reports: MultiStore<Packed<ClusterScanReport>>,
     /// Objects the watches could not decode (left out of the caches).
     pub undecodable: Arc<UndecodableObjects>,
+    /// Workloads of the table's kinds outside Kubernetes' own groups,
+    /// watched while served (see `custom.rs`).
+    pub custom: Arc<CustomObjects>,
 }
 
 /// A watch event, type-erased to what the trigger logic needs.
@@ -186,6 +190,7 @@ pub enum Change {
     ScanPolicy(Arc<ScanPolicy>),
     /// A report was deleted (by a user or the garbage collector).
     ReportDeleted {
+        api_version: String,
         kind: String,
         namespace: Option<String>,
         name: String,
@@ -195,6 +200,7 @@ pub enum Change {
     /// it, e.g. edited by hand), so it can be checked against what was
     /// last written to it.
     ReportUpdated {
+        api_version: String,
         kind: String,
         namespace: Option<String>,
         name: String,
@@ -298,6 +304,7 @@ impl Watches<'_> {
                 |r, deleted| report_change(&r.spec.target, &r.metadata, r.status.as_ref(), deleted),
             ),
             undecodable,
+            custom: Arc::default(),
         }
     }
 
@@ -588,6 +595,7 @@ fn report_change(
     let namespace = metadata.namespace.clone();
     if !deleted {
         return Change::ReportUpdated {
+            api_version: target.api_version.clone(),
             kind: target.kind.clone(),
             namespace,
             name: target.name.clone(),
@@ -597,6 +605,7 @@ fn report_change(
         };
     }
     Change::ReportDeleted {
+        api_version: target.api_version.clone(),
         kind: target.kind.clone(),
         namespace,
         name: target.name.clone(),
@@ -885,6 +894,7 @@ pub mod testing {
                 scan_policies: MultiStore::of(vec![]),
                 cluster_scan_reports: MultiStore::of(vec![]),
                 undecodable: Arc::default(),
+                custom: Arc::default(),
             }
         }
     }

@@ -1,11 +1,13 @@
 //! What gets a report: the kinds, their identity, and the report's name.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 
 use crate::crd::ReportTarget;
+use crate::model::{KindTable, WorkloadKind};
 
 /// Every kind that gets its own report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,6 +26,9 @@ pub enum TargetKind {
     Namespace,
     ClusterRole,
     ClusterRoleBinding,
+    /// A workload kind of the [`KindTable`] outside Kubernetes' own groups
+    /// (a CRD, watched while it is served).
+    Custom(&'static WorkloadKind),
 }
 
 impl TargetKind {
@@ -60,11 +65,13 @@ impl TargetKind {
             TargetKind::Namespace => "Namespace",
             TargetKind::ClusterRole => "ClusterRole",
             TargetKind::ClusterRoleBinding => "ClusterRoleBinding",
+            TargetKind::Custom(kind) => kind.kind,
         }
     }
 
     pub fn api_version(self) -> &'static str {
         match self {
+            TargetKind::Custom(kind) => kind.api_version,
             TargetKind::Deployment
             | TargetKind::StatefulSet
             | TargetKind::DaemonSet
@@ -83,6 +90,19 @@ impl TargetKind {
 
     pub fn from_kind(kind: &str) -> Option<TargetKind> {
         TargetKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// The kind of an object written as `apiVersion`/`kind`: a table kind
+    /// watched dynamically, or one of the built-in targets.
+    pub fn from_target(api_version: &str, kind: &str) -> Option<TargetKind> {
+        let dynamic = workload_kinds()
+            .of(api_version, kind)
+            .or_else(|| KindTable::built_in().of(api_version, kind))
+            .filter(|k| !k.is_core());
+        match dynamic {
+            Some(kind) => Some(TargetKind::Custom(kind)),
+            None => TargetKind::from_kind(kind),
+        }
     }
 
     /// Cluster-scoped targets get a ClusterScanReport.
@@ -105,6 +125,7 @@ impl TargetKind {
                 | TargetKind::Job
                 | TargetKind::ReplicationController
                 | TargetKind::Pod
+                | TargetKind::Custom(_)
         )
     }
 }
@@ -266,6 +287,27 @@ pub fn is_report_of(target: &ReportTarget, key: &TargetKey, uid: Option<&str>) -
     target.kind == key.kind.as_str() && target.name == key.name && same_uid
 }
 
+/// The workload kinds of the policy in force: whose controller they are
+/// decides which objects are top-level.
+static WORKLOAD_KINDS: OnceLock<RwLock<Arc<KindTable>>> = OnceLock::new();
+
+fn kinds_in_force() -> &'static RwLock<Arc<KindTable>> {
+    WORKLOAD_KINDS.get_or_init(|| RwLock::new(Arc::new(KindTable::default())))
+}
+
+/// Makes `kinds` the table [`is_top_level`] and [`TargetKind::from_target`] read.
+pub fn set_workload_kinds(kinds: Arc<KindTable>) {
+    *kinds_in_force().write().unwrap_or_else(|e| e.into_inner()) = kinds;
+}
+
+/// The table in force (the built-in one until a policy is read).
+pub fn workload_kinds() -> Arc<KindTable> {
+    kinds_in_force()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
 /// The owner that controls an object, if any.
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
     meta.owner_references
@@ -276,23 +318,20 @@ pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
 
 /// Whether a ReplicaSet, Job or Pod is reported on its own: not when a
 /// workload controller Palisade reports (Deployment, CronJob, …) manages it.
-pub fn is_top_level(kind: TargetKind, meta: &ObjectMeta) -> bool {
-    let Some(owner) = controller_of(meta) else {
-        return true;
-    };
-    let managed_by = |api_group: &str, kinds: &[&str]| {
-        owner.api_version.split('/').next() == Some(api_group)
-            && kinds.contains(&owner.kind.as_str())
-    };
-    match kind {
-        TargetKind::ReplicaSet => !managed_by("apps", &["Deployment"]),
-        TargetKind::Job => !managed_by("batch", &["CronJob"]),
-        TargetKind::Pod => {
-            !(managed_by("apps", &["ReplicaSet", "StatefulSet", "DaemonSet"])
-                || managed_by("batch", &["Job"])
-                || (owner.api_version == "v1" && owner.kind == "ReplicationController"))
-        }
-        _ => true,
+/// Whether an object gets a report of its own: it has no controller, or
+/// its controller is of no workload kind of the table. Owned objects are
+/// part of their controller's report, whatever their kind (a ReplicaSet of
+/// a Deployment or of an Argo Rollout, a Job of a CronJob or of a KEDA
+/// ScaledJob, a Pod of any of them); following controllers up the chain,
+/// the first object whose controller is not a workload gets the report.
+pub fn is_top_level(_kind: TargetKind, meta: &ObjectMeta) -> bool {
+    is_top_level_in(&workload_kinds(), meta)
+}
+
+fn is_top_level_in(kinds: &KindTable, meta: &ObjectMeta) -> bool {
+    match controller_of(meta) {
+        None => true,
+        Some(owner) => kinds.of(&owner.api_version, &owner.kind).is_none(),
     }
 }
 
@@ -453,14 +492,55 @@ mod tests {
             TargetKind::Pod,
             &owned_by("apps/v1", "ReplicaSet", false)
         ));
-        // A controller Palisade does not watch: the pod is the top we know.
+        // A controller of no workload kind: the pod is the top we know.
         assert!(is_top_level(
             TargetKind::Pod,
             &owned_by("example.com/v1", "Widget", true)
         ));
-        assert!(is_top_level(
-            TargetKind::ReplicaSet,
-            &owned_by("argoproj.io/v1alpha1", "Rollout", true)
-        ));
+        assert!(is_top_level(TargetKind::Pod, &owned_by("v1", "Node", true)));
+    }
+
+    #[test]
+    fn any_table_kind_owns_what_it_controls() {
+        let built_in = KindTable::default();
+        for (api_version, kind) in [
+            ("argoproj.io/v1alpha1", "Rollout"),
+            ("keda.sh/v1alpha1", "ScaledJob"),
+            ("serving.knative.dev/v1", "Configuration"),
+            ("apps.openshift.io/v1", "DeploymentConfig"),
+            ("batch/v1", "Job"),
+        ] {
+            let owned = owned_by(api_version, kind, true);
+            assert!(!is_top_level_in(&built_in, &owned), "{kind}");
+        }
+        // A user's kind owns what it controls once it is in the table.
+        let widget = owned_by("example.com/v1", "Widget", true);
+        assert!(is_top_level_in(&built_in, &widget));
+        let versions = ["v1".to_owned()];
+        let with_widget = KindTable::with_user_kinds([crate::model::kinds::UserKind {
+            group: "example.com",
+            versions: &versions,
+            kind: "Widget",
+            plural: "widgets",
+            pod_template: "spec.template",
+            inline_pod_spec: false,
+            cached: true,
+        }])
+        .unwrap();
+        assert!(!is_top_level_in(&with_widget, &widget));
+    }
+
+    #[test]
+    fn table_kinds_outside_the_core_groups_are_their_own_targets() {
+        let rollout = TargetKind::from_target("argoproj.io/v1alpha1", "Rollout").unwrap();
+        assert!(matches!(rollout, TargetKind::Custom(k) if k.plural == "rollouts"));
+        assert_eq!(rollout.api_version(), "argoproj.io/v1alpha1");
+        assert!(rollout.is_workload() && !rollout.is_cluster_scoped());
+        assert_eq!(report_name(rollout, "web"), "rollout-web");
+        assert_eq!(
+            TargetKind::from_target("apps/v1", "Deployment"),
+            Some(TargetKind::Deployment)
+        );
+        assert_eq!(TargetKind::from_target("example.com/v1", "Gadget"), None);
     }
 }

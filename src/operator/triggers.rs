@@ -7,15 +7,18 @@
 //! workloads; a ScanPolicy change everything.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use k8s_openapi::api::rbac::v1::{RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::context::Context;
+use super::custom;
 use super::packed::PodFacts;
 use super::snapshot::{self, PodTemplated, for_each_workload};
 use super::stores::Change;
 use super::target::{TargetKey, TargetKind, is_top_level};
+use crate::model::WorkloadKind;
 
 pub fn on_change(ctx: &Context, change: Change) {
     match change {
@@ -123,17 +126,19 @@ pub fn on_change(ctx: &Context, change: Change) {
             }
         }
         Change::ReportDeleted {
+            api_version,
             kind,
             namespace,
             name,
         } => {
-            if let Some(kind) = TargetKind::from_kind(&kind) {
+            if let Some(kind) = TargetKind::from_target(&api_version, &kind) {
                 let key = TargetKey::new(kind, namespace.as_deref(), &name);
                 ctx.written.forget(&key);
                 enqueue(ctx, key);
             }
         }
         Change::ReportUpdated {
+            api_version,
             kind,
             namespace,
             name,
@@ -143,7 +148,7 @@ pub fn on_change(ctx: &Context, change: Change) {
         } => {
             // A report that differs from what was written to it (edited by
             // hand, or by another writer) is restored.
-            if let Some(kind) = TargetKind::from_kind(&kind) {
+            if let Some(kind) = TargetKind::from_target(&api_version, &kind) {
                 let key = TargetKey::new(kind, namespace.as_deref(), &name);
                 if ctx
                     .written
@@ -194,8 +199,58 @@ fn workload<K: PodTemplated>(ctx: &Context, meta: &ObjectMeta, object: &K) {
         // The namespace's posture judges every top-level pod template in it.
         enqueue(ctx, TargetKey::new(TargetKind::Namespace, None, namespace));
     }
+    if kind == TargetKind::Deployment {
+        enqueue_referencing(ctx, meta);
+    }
     if top_level || has_report(ctx, &key) {
         enqueue(ctx, key);
+    }
+}
+
+/// The workloads that run a Deployment's template (Argo Rollouts with a
+/// `spec.workloadRef`) are stale when it changes.
+fn enqueue_referencing(ctx: &Context, deployment: &ObjectMeta) {
+    let name = deployment.name.as_deref().unwrap_or_default();
+    for object in ctx.stores.custom.all(deployment.namespace.as_deref()) {
+        if object.references("apps", "Deployment", name) {
+            enqueue(ctx, object.key());
+        }
+    }
+}
+
+/// Hears the watches of the kinds outside Kubernetes' own groups.
+pub struct CustomTriggers(pub Arc<Context>);
+
+impl custom::Listener for CustomTriggers {
+    fn changed(&self, key: TargetKey, facts: Option<PodFacts>, top_level: bool) {
+        let ctx = &self.0;
+        // The cache already reflects the event: absent means deleted.
+        let live = top_level && snapshot::exists(&ctx.stores, &key);
+        ctx.rbac
+            .workload_changed(&key, facts.filter(|_| live).as_ref());
+        if top_level || has_report(ctx, &key) {
+            enqueue(ctx, key);
+        }
+    }
+
+    fn kind_gone(&self, kind: &'static WorkloadKind, keys: Vec<TargetKey>) {
+        let ctx = &self.0;
+        for key in keys {
+            ctx.rbac.workload_changed(&key, None);
+            enqueue(ctx, key);
+        }
+        // Reports of objects that were never cached (or under an older
+        // table) go too: their targets are looked up and found gone.
+        let gone = TargetKind::Custom(kind);
+        for report in ctx.stores.scan_reports.all() {
+            if let Some(key) = report.facts().clone().filter(|k| k.kind == gone) {
+                enqueue(ctx, key);
+            }
+        }
+    }
+
+    fn kinds_changed(&self) {
+        tracing::debug!("watched workload kinds changed");
     }
 }
 

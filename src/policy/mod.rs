@@ -16,8 +16,8 @@ pub use glob::{Glob, glob_matches};
 
 use crate::crd::ScanPolicySpec;
 use crate::crd::scan_policy::Exception;
-use crate::engine::{Check, Severity, Subject, Suppression, SuppressionSource, Violation};
-use crate::model::{ObjectRef, selector_matches};
+use crate::engine::{Check, Subject, Suppression, SuppressionSource, Violation};
+use crate::model::{ObjectRef, Severity, selector_matches};
 
 /// Annotation listing check ids to ignore on this object (comma separated).
 pub const IGNORE_ANNOTATION: &str = "palisade.dev/ignore";

@@ -13,20 +13,18 @@
 //! - [`effective`]: every service account's grants, refreshed per change.
 //! - [`risk`] and [`analysis`]: dangerous permissions and attack paths to
 //!   cluster admin, per service account.
-//! - [`command`]: `palisade rbac can-i | who-can | permissions`, reading
-//!   manifests ([`manifests`]) or a live cluster ([`live`], the only module
-//!   here with a client).
+//! - [`manifests`]: the RBAC objects of manifest files, for
+//!   `palisade rbac` (whose command front end, with its live-cluster client,
+//!   is `crate::cli::rbac`).
 //!
-//! Everything except `command` and `live` is pure: no client, no clock.
+//! Everything here is pure: no client, no clock.
 
 pub mod aggregation;
 pub mod analysis;
 pub mod bootstrap;
-pub mod command;
 pub mod default_policy;
 pub mod effective;
 pub mod index;
-pub mod live;
 pub mod manifests;
 pub mod request;
 pub mod resources;

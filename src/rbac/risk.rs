@@ -17,7 +17,7 @@
 //! `nodes/proxy` grants nothing of it, while one that grants `delete` on
 //! `namespaces` lets its subjects delete the binding's own namespace.
 
-use crate::engine::Severity;
+use crate::model::Severity;
 
 use super::rule::{ALL, Rule};
 

@@ -11,15 +11,20 @@
 //!   and provenance.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
 
-use super::index::{Decision, RbacIndex};
-use super::request::{Request, SYSTEM_MASTERS, UserInfo};
-use super::resources;
 use crate::model::Inventory;
+use crate::rbac::index::{Decision, RbacIndex};
+use crate::rbac::request::{Request, SYSTEM_MASTERS, UserInfo};
+use crate::rbac::resources;
 
 /// `palisade rbac`.
 #[derive(Args, Debug)]
@@ -142,14 +147,13 @@ pub async fn run(args: RbacArgs) -> ExitCode {
 /// The objects and the namespace `kubectl` would use without `-n`.
 async fn load(source: &SourceArgs) -> Result<(Inventory, String), String> {
     if !source.files.is_empty() {
-        let inventory =
-            super::manifests::read_inventory(&source.files).map_err(|errors| errors.join("\n"))?;
+        let inventory = crate::rbac::manifests::read_inventory(&source.files)
+            .map_err(|errors| errors.join("\n"))?;
         return Ok((inventory, "default".to_owned()));
     }
-    let client =
-        super::live::client(source.kubeconfig.as_deref(), source.context.as_deref()).await?;
-    let namespace = super::live::default_namespace(&client);
-    let inventory = super::live::read_inventory(&client).await?;
+    let client = client(source.kubeconfig.as_deref(), source.context.as_deref()).await?;
+    let namespace = default_namespace(&client);
+    let inventory = read_inventory(&client).await?;
     Ok((inventory, namespace))
 }
 
@@ -371,8 +375,8 @@ async fn permissions(args: PermissionsArgs) -> Result<ExitCode, String> {
             .iter()
             .filter_map(|s| s.principal(binding.key.namespace.as_deref()))
             .any(|p| match p {
-                super::index::Principal::User(name) => name == user.name,
-                super::index::Principal::Group(group) => user.in_group(&group),
+                crate::rbac::index::Principal::User(name) => name == user.name,
+                crate::rbac::index::Principal::Group(group) => user.in_group(&group),
             });
         if applies {
             writeln!(
@@ -441,6 +445,80 @@ fn write_table(out: &mut impl Write, rows: &[[String; 4]]) -> std::io::Result<()
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+// RBAC objects from a live cluster: Roles, ClusterRoles, RoleBindings,
+// ClusterRoleBindings and ServiceAccounts, nothing else.
+
+/// A client from `--kubeconfig PATH`, or the usual defaults (`KUBECONFIG`,
+/// `~/.kube/config`, in-cluster).
+pub async fn client(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file =
+                Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let options = KubeConfigOptions {
+                context: context.map(str::to_owned),
+                ..KubeConfigOptions::default()
+            };
+            Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => {
+            let options = KubeConfigOptions {
+                context: context.map(str::to_owned),
+                ..KubeConfigOptions::default()
+            };
+            match Config::from_kubeconfig(&options).await {
+                Ok(config) => config,
+                Err(_) if context.is_none() => Config::infer().await.map_err(|e| e.to_string())?,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// The namespace of the kubeconfig's current context (`default` without one),
+/// as `kubectl` uses it when `-n` is not given.
+pub fn default_namespace(client: &Client) -> String {
+    client.default_namespace().to_owned()
+}
+
+/// Every RBAC object and ServiceAccount of the cluster.
+pub async fn read_inventory(client: &Client) -> Result<Inventory, String> {
+    let lp = ListParams::default();
+    let err = |what: &str, e: kube::Error| format!("listing {what}: {e}");
+    let mut inventory = Inventory {
+        roles: Api::<Role>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| err("roles", e))?
+            .items,
+        cluster_roles: Api::<ClusterRole>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| err("clusterroles", e))?
+            .items,
+        role_bindings: Api::<RoleBinding>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| err("rolebindings", e))?
+            .items,
+        cluster_role_bindings: Api::<ClusterRoleBinding>::all(client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| err("clusterrolebindings", e))?
+            .items,
+        ..Inventory::default()
+    };
+    inventory.service_accounts = Api::<ServiceAccount>::all(client.clone())
+        .list(&lp)
+        .await
+        .map_err(|e| err("serviceaccounts", e))?
+        .items;
+    Ok(inventory)
 }
 
 #[cfg(test)]

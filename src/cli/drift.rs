@@ -2,6 +2,8 @@
 //! scan` reads them, standard input included) against the live cluster
 //! (the kubeconfig's, read-only) or the reports the operator wrote.
 
+mod live;
+
 use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -10,17 +12,17 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::live::{self, LiveObjects, Scope};
-use super::output::{self, DriftFormat};
-use super::{DriftFinding, ObjectId, Side, compare};
 use crate::checks::catalog;
-use crate::cli::FailOn;
+use crate::cli::scan::FailOn;
+use crate::cli::scan::{Collected, Scanned};
+use crate::drift::output::{self, DriftFormat};
+use crate::drift::{DriftFinding, ObjectId, Side, compare};
 use crate::engine::{self, Finding};
 use crate::loader::{Input, Loader, read_policy};
 use crate::model::{Inventory, ObjectRef};
 use crate::operator::TargetKind;
 use crate::policy::Policy;
-use crate::scan::{Collected, Scanned};
+use live::{LiveObjects, Scope};
 
 /// No live-only finding at or above `--fail-on`.
 pub const EXIT_OK: u8 = 0;
@@ -100,7 +102,7 @@ async fn drift(args: &DriftArgs) -> Result<u8, String> {
     let policy = policy(args)?;
     let scanned = load_repository(&args.paths, &policy);
     let client =
-        crate::rbac::live::client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+        crate::cli::rbac::client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let namespace = args
         .namespace
         .clone()
@@ -314,7 +316,7 @@ rules: []
 
     fn scanned(text: &str) -> Scanned {
         let loaded = Loader::new().load_text("repo.yaml", text);
-        crate::scan::evaluate(loaded, &Policy::default())
+        crate::cli::scan::evaluate(loaded, &Policy::default())
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::time::Duration;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
-use super::{DriftFinding, ObjectId, Side};
 use crate::crd::{ClusterScanReport, ReportFinding, ScanReport};
+use crate::drift::{DriftFinding, ObjectId, Side};
 use crate::model::Resource;
 use crate::operator::TargetKind;
 use crate::operator::provenance::Provenance;

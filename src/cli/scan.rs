@@ -1,18 +1,20 @@
-//! `palisade scan` and `palisade checks`: manifests in, a report and an exit
+//! `palisade scan`: manifests in, a report and an exit
 //! status out. The clock is read here, never in the engine.
 
 use std::collections::BTreeSet;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
 use std::process::ExitCode;
 
 use crate::checks::catalog;
-use crate::cli::{ChecksArgs, Invalid, ScanArgs};
 use crate::engine::{self, Check, Context, Finding, Severity};
 use crate::loader::{
-    ErrorEntry, Input, LoadError, Loaded, LoadedObject, Loader, SourceIndex, read_policy,
+    ErrorEntry, Input, LoadError, Loaded, LoadedObject, Loader, SourceIndex, line_of_field,
+    read_policy,
 };
-use crate::model::{Inventory, KubernetesVersion, ObjectRef};
+use crate::model::{Inventory, KindTable, KubernetesVersion, ObjectRef, PathSegment};
 use crate::output::{self, Evaluated, Format, Options, Report, Summary};
 use crate::policy::Policy;
 
@@ -23,6 +25,119 @@ pub const EXIT_FINDINGS: u8 = 1;
 /// Usage error, or an input that is not a valid manifest (unless
 /// `--invalid=warn`), reported after the full report.
 pub const EXIT_ERROR: u8 = 2;
+
+/// Exit codes: 0 no unsuppressed finding at or above `--fail-on`, 1 there
+/// are, 2 usage errors or (unless `--invalid=warn`) invalid input.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 no unsuppressed finding at or above --fail-on, \
+                        1 there are, 2 usage error or an input that is not a valid manifest \
+                        (after the full report; --invalid=warn reports it without changing \
+                        the status)."
+)]
+pub struct ScanArgs {
+    /// Files and directories to scan (directories recursively: .yaml, .yml,
+    /// .json); `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+
+    /// Exit with status 1 when an unsuppressed finding is at or above this
+    /// severity.
+    #[arg(long, value_enum, default_value_t = FailOn::High, value_name = "SEVERITY")]
+    pub fail_on: FailOn,
+
+    /// Run only these checks (ids or other tools' ids, comma separated).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub checks: Vec<String>,
+
+    /// Do not run these checks (ids or other tools' ids, comma separated).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub skip_checks: Vec<String>,
+
+    /// Leave findings below this severity out of the output. The summary
+    /// counts and the exit status still include them.
+    #[arg(long, value_enum, default_value_t = SeverityArg::Info, value_name = "SEVERITY")]
+    pub min_severity: SeverityArg,
+
+    /// List suppressed findings in the table (other formats always carry
+    /// them, marked as suppressed).
+    #[arg(long)]
+    pub show_suppressed: bool,
+
+    /// A ScanPolicy document (apiVersion palisade.dev/v1alpha1): checks,
+    /// severity overrides, exceptions.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// What an input that is not a valid manifest does to the exit status:
+    /// `error` exits 2 (after the full report), `warn` only reports it.
+    /// Every valid document is scanned either way.
+    #[arg(long, value_enum, default_value_t = Invalid::Error, value_name = "MODE")]
+    pub invalid: Invalid,
+
+    /// The Kubernetes release the manifests are for (e.g. `1.25`): decides
+    /// which API versions `removed-api-version` and `deprecated-api-version`
+    /// report. Default: the newest release Palisade knows.
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<crate::model::KubernetesVersion>,
+}
+
+/// `--invalid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Invalid {
+    Error,
+    Warn,
+}
+
+/// `--fail-on`: a severity, or `none` to never fail on findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+    None,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Critical => Some(Severity::Critical),
+            FailOn::High => Some(Severity::High),
+            FailOn::Medium => Some(Severity::Medium),
+            FailOn::Low => Some(Severity::Low),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::None => None,
+        }
+    }
+}
+
+/// A severity on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(arg: SeverityArg) -> Severity {
+        match arg {
+            SeverityArg::Critical => Severity::Critical,
+            SeverityArg::High => Severity::High,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Info => Severity::Info,
+        }
+    }
+}
 
 pub fn run(args: &ScanArgs) -> ExitCode {
     match scan(args) {
@@ -35,8 +150,8 @@ pub fn run(args: &ScanArgs) -> ExitCode {
 }
 
 fn scan(args: &ScanArgs) -> Result<u8, String> {
-    let policy = policy(args)?;
-    let scanned = load_and_evaluate(&args.paths, &policy, args.kubernetes_version);
+    let (policy, kinds) = policy(args)?;
+    let scanned = load_and_evaluate(&args.paths, &policy, &kinds, args.kubernetes_version);
     write_report(args, &policy, &scanned)?;
     let code = exit_code(args, &scanned);
     // The process ends here: let the OS take back the inventory at once
@@ -65,13 +180,16 @@ fn exit_code(args: &ScanArgs, scanned: &Scanned) -> u8 {
 fn load_and_evaluate(
     paths: &[PathBuf],
     policy: &Policy,
+    kinds: &KindTable,
     kubernetes_version: Option<KubernetesVersion>,
 ) -> Scanned {
     let inputs: Vec<Input> = paths.iter().cloned().map(Input::from_arg).collect();
     // Objects go into the inventory as they are decoded.
     let mut collected = Collected::default();
     let loaded =
-        Loader::new().load_each(&inputs, io::stdin().lock(), |object| collected.add(object));
+        Loader::new()
+            .kinds(kinds.clone())
+            .load_each(&inputs, io::stdin().lock(), |object| collected.add(object));
     collected.kubernetes_version = kubernetes_version;
     let scanned = collected.evaluate(loaded, policy);
     for warning in &scanned.warnings {
@@ -129,21 +247,37 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
 }
 
 /// The policy from `--policy`, narrowed by `--checks` and `--skip-checks`.
-fn policy(args: &ScanArgs) -> Result<Policy, String> {
+/// The policy of `--policy` (or the defaults) with `--checks` and
+/// `--skip-checks` applied, and the workload kinds it adds.
+fn policy(args: &ScanArgs) -> Result<(Policy, KindTable), String> {
     let catalog = catalog();
-    let policy = match &args.policy {
+    let (policy, kinds) = match &args.policy {
         Some(path) => {
             let spec = read_policy(path).map_err(|e| e.to_string())?;
             // Exceptions expire: the policy needs to know what time it is.
             let now = jiff::Timestamp::now();
-            Policy::from_spec(&spec, catalog, Some(now))
-                .map_err(|e| format!("{}: {e}", path.display()))?
+            let policy = Policy::from_spec(&spec, catalog, Some(now))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let kinds = spec.kind_table().map_err(|e| {
+                let field = [
+                    PathSegment::Key("spec".into()),
+                    PathSegment::Key("workloadKinds".into()),
+                    PathSegment::Index(e.index),
+                    PathSegment::Key(e.field.into()),
+                ];
+                match line_of_field(path, &field) {
+                    Some(line) => format!("{}:{line}: {e}", path.display()),
+                    None => format!("{}: {e}", path.display()),
+                }
+            })?;
+            (policy, kinds)
         }
-        None => Policy::default(),
+        None => (Policy::default(), KindTable::default()),
     };
-    policy
+    let policy = policy
         .select(catalog, &args.checks, &args.skip_checks)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((policy, kinds))
 }
 
 /// What the engine made of the loaded objects.
@@ -203,6 +337,7 @@ impl Collected {
     /// Evaluates every object together, so that checks that look across
     /// objects (network policies of a namespace) see the whole input.
     pub fn evaluate(mut self, loaded: Loaded, policy: &Policy) -> Scanned {
+        self.inventory.resolve_workload_refs();
         self.inventory.shrink_to_fit();
         self.inventory.kubernetes_version = self.kubernetes_version;
         let mut findings = engine::evaluate(&self.inventory, catalog(), policy);
@@ -293,25 +428,15 @@ fn use_color() -> bool {
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.
-fn write_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), String> {
+pub(crate) fn write_stdout(
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), String> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match write(&mut out).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(format!("writing the report: {e}")),
-    }
-}
-
-/// `palisade checks`.
-pub fn list_checks(args: &ChecksArgs) -> ExitCode {
-    let text = output::catalog::render(catalog(), args.output);
-    match write_stdout(|out| out.write_all(text.as_bytes())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(EXIT_ERROR)
-        }
     }
 }
 

@@ -1,0 +1,29 @@
+//! `palisade checks`: the catalog, as a table, JSON or docs/checks.md.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::scan::{EXIT_ERROR, write_stdout};
+use crate::checks::catalog;
+use crate::output;
+use crate::output::catalog::CatalogFormat;
+
+#[derive(Args, Debug)]
+pub struct ChecksArgs {
+    /// Output format; `markdown` is docs/checks.md.
+    #[arg(short, long, value_enum, default_value_t = CatalogFormat::Table)]
+    pub output: CatalogFormat,
+}
+
+/// `palisade checks`.
+pub fn run(args: &ChecksArgs) -> ExitCode {
+    let text = output::catalog::render(catalog(), args.output);
+    match write_stdout(|out| out.write_all(text.as_bytes())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -87,6 +87,7 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
     let checks: Vec<&'static Check> = catalog()
         .iter()
         .copied()
+        .chain(policy.custom_checks())
         .filter(|c| policy.is_enabled(c))
         .collect();
     let evaluated = match args.output {

@@ -51,6 +51,9 @@ struct Est<'j> {
     cost: u64,
     len: u64,
     deep: u64,
+    /// Largest total size of one of its items or fields (a list built by
+    /// `map` is long, but each of its items is small).
+    item: u64,
     values: Option<Vec<&'j Json>>,
 }
 
@@ -60,8 +63,14 @@ impl<'j> Est<'j> {
             cost,
             len,
             deep,
+            item: deep,
             values: None,
         }
+    }
+
+    fn with_item(mut self, item: u64) -> Self {
+        self.item = item.min(self.deep);
+        self
     }
 
     fn scalar(cost: u64) -> Est<'j> {
@@ -78,6 +87,7 @@ impl<'j> Est<'j> {
             cost,
             len,
             deep,
+            item: deep,
             values: Some(values),
         }
     }
@@ -98,7 +108,7 @@ impl<'j> Est<'j> {
                     })
                     .collect(),
             ),
-            None => Est::sized(1, self.deep, self.deep),
+            None => Est::sized(1, self.item, self.item),
         }
     }
 
@@ -118,7 +128,7 @@ impl<'j> Est<'j> {
                 let items = self.item();
                 Est::sized(1, key.max(items.len), key.max(items.deep))
             }
-            None => Est::sized(1, self.deep, self.deep),
+            None => Est::sized(1, self.item, self.item),
         }
     }
 
@@ -131,7 +141,7 @@ impl<'j> Est<'j> {
                     .filter_map(|v| v.as_object()?.get(name))
                     .collect(),
             ),
-            None => Est::sized(1, self.deep, self.deep),
+            None => Est::sized(1, self.item, self.item),
         }
     }
 
@@ -268,14 +278,15 @@ impl<'j> Estimator<'j> {
         items: impl Iterator<Item = &'e IdedExpr>,
         scope: &mut Scope<'j>,
     ) -> Est<'j> {
-        let (mut cost, mut len, mut deep) = (1u64, 0u64, 0u64);
+        let (mut cost, mut len, mut deep, mut largest) = (1u64, 0u64, 0u64, 0u64);
         for item in items {
             let e = self.node(item, scope);
             cost = cost.saturating_add(e.cost);
             len = len.saturating_add(1);
             deep = deep.saturating_add(e.deep).saturating_add(1);
+            largest = largest.max(e.deep);
         }
-        Est::sized(cost, len, deep)
+        Est::sized(cost, len, deep).with_item(largest)
     }
 
     /// A macro: the range once, then the condition and step once per item,
@@ -309,7 +320,8 @@ impl<'j> Estimator<'j> {
                 .saturating_add(iterations.saturating_mul(grows_len)),
             init.deep
                 .saturating_add(iterations.saturating_mul(grows_deep)),
-        );
+        )
+        .with_item(init.item.max(grows_deep));
         scope.pop();
         scope.push((c.accu_var.clone(), accumulated.clone()));
         let condition = self.node(&c.loop_cond, scope);
@@ -394,7 +406,7 @@ fn call_estimate<'j>(name: &str, raw_args: &[IdedExpr], mut args: Vec<Est<'j>>) 
         operators::ADD => {
             let len = a.len.saturating_add(b.len);
             let deep = a.deep.saturating_add(b.deep);
-            Est::sized(1 + per_ten(deep), len, deep)
+            Est::sized(1 + per_ten(deep), len, deep).with_item(a.item.max(b.item))
         }
         operators::INDEX | operators::OPT_INDEX | "value" | "orValue" | "or" => {
             let item = a.item();
@@ -410,7 +422,7 @@ fn call_estimate<'j>(name: &str, raw_args: &[IdedExpr], mut args: Vec<Est<'j>>) 
             Est::sized(1 + per_ten(work) + pattern.len, text.len, text.len)
         }
         "contains" | "startsWith" | "endsWith" | "indexOf" | "lastIndexOf" => {
-            Est::scalar(1 + per_ten(a.deep.saturating_add(b.deep)).saturating_add(a.len))
+            Est::scalar(1 + per_ten(a.deep.saturating_add(b.deep)))
         }
         "replace" => {
             let len = a
@@ -421,7 +433,7 @@ fn call_estimate<'j>(name: &str, raw_args: &[IdedExpr], mut args: Vec<Est<'j>>) 
         }
         "split" => {
             let len = a.len.saturating_add(1);
-            Est::sized(1 + per_ten(a.len), len, len.saturating_add(a.len))
+            Est::sized(1 + per_ten(a.len), len, len.saturating_add(a.len)).with_item(a.len)
         }
         "join" => {
             let len = a.deep.saturating_add(a.len.saturating_mul(b.len));

@@ -197,7 +197,11 @@ fn position<'b, 'v>(args: Args<'b, 'v>, last: bool) -> Out<'b, 'v> {
     let list = items(args[0].as_ref())?;
     let wanted = value(args[1].as_ref())?;
     let mut found = list.iter().enumerate().filter(|(_, v)| **v == wanted);
-    let index = if last { found.next_back() } else { found.next() };
+    let index = if last {
+        found.next_back()
+    } else {
+        found.next()
+    };
     owned(Value::Int(index.map_or(-1, |(i, _)| i as i64)))
 }
 

@@ -1,6 +1,7 @@
 //! What a ScanPolicy (and the object's own annotations) make of findings:
 //! which checks run, their severities, and which findings are suppressed.
 
+pub mod custom;
 mod duration;
 mod glob;
 
@@ -53,6 +54,8 @@ struct Rules {
     /// Every exception's expiry, earliest first.
     expiries: Vec<Timestamp>,
     rescan_interval: Option<Duration>,
+    /// The policy's custom CEL checks, compiled.
+    custom: Vec<custom::CompiledCheck>,
 }
 
 /// An exception as matching reads it.
@@ -223,7 +226,13 @@ impl Policy {
         catalog: &[&'static Check],
         now: Option<Timestamp>,
     ) -> Result<Policy, PolicyError> {
-        let mut rules = Rules::default();
+        let mut rules = Rules {
+            custom: custom::compile_all(&spec.custom_checks, catalog)?,
+            ..Rules::default()
+        };
+        // Exceptions, overrides and selections may name custom checks too.
+        let with_custom = with_custom_checks(catalog, &rules.custom);
+        let catalog = with_custom.as_slice();
         if !spec.checks.enabled.is_empty() {
             let ids = resolve_all(catalog, &spec.checks.enabled, "spec.checks.enabled")?;
             rules.only = Some(ids.into_iter().collect());
@@ -288,6 +297,8 @@ impl Policy {
         only: &[String],
         skip: &[String],
     ) -> Result<Policy, PolicyError> {
+        let with_custom = with_custom_checks(catalog, &self.rules.custom);
+        let catalog = with_custom.as_slice();
         let rules = Arc::make_mut(&mut self.rules);
         if !only.is_empty() {
             let ids: BTreeSet<_> = resolve_all(catalog, only, "--checks")?
@@ -302,6 +313,31 @@ impl Policy {
             .disabled
             .extend(resolve_all(catalog, skip, "--skip-checks")?);
         Ok(self)
+    }
+
+    /// The policy's custom checks, for the engine to run beside the catalog.
+    pub fn custom_checks(&self) -> impl Iterator<Item = &'static Check> + '_ {
+        self.rules.custom.iter().map(|c| c.check)
+    }
+
+    /// Runs `check` on `subject`: a custom check's CEL, or the built-in
+    /// check's function.
+    pub fn run(
+        &self,
+        check: &'static Check,
+        subject: &Subject<'_>,
+        cx: &crate::engine::Context<'_>,
+        out: &mut crate::engine::Violations,
+    ) {
+        match self
+            .rules
+            .custom
+            .iter()
+            .find(|c| std::ptr::eq(c.check, check))
+        {
+            Some(custom) => custom.run(subject, cx, out),
+            None => (check.run)(subject, cx, out),
+        }
     }
 
     pub fn is_enabled(&self, check: &Check) -> bool {
@@ -378,6 +414,18 @@ impl Policy {
         };
         expiries.get(ahead).copied()
     }
+}
+
+/// The catalog and the custom checks, for resolving check ids.
+fn with_custom_checks(
+    catalog: &[&'static Check],
+    custom: &[custom::CompiledCheck],
+) -> Vec<&'static Check> {
+    catalog
+        .iter()
+        .copied()
+        .chain(custom.iter().map(|c| c.check))
+        .collect()
 }
 
 /// Whether `pattern` names `check`: its id, one of its aliases, or `*`.

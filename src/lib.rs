@@ -17,3 +17,4 @@ pub mod output;
 pub mod policy;
 pub mod rbac;
 pub mod scan;
+pub mod vap;

@@ -2,6 +2,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -36,6 +39,10 @@ pub struct Inventory {
     /// Cilium and Calico policies, which isolate pods like NetworkPolicies.
     pub cilium_policies: Vec<CiliumPolicy>,
     pub calico_policies: Vec<CalicoPolicy>,
+    /// ValidatingAdmissionPolicies and their bindings, audited against the
+    /// other objects (`src/vap/`).
+    pub admission_policies: Vec<ValidatingAdmissionPolicy>,
+    pub admission_policy_bindings: Vec<ValidatingAdmissionPolicyBinding>,
 }
 
 /// A Kubernetes minor release, `1.<minor>`.
@@ -108,6 +115,8 @@ impl Inventory {
             Resource::ConfigMap(c) => self.config_maps.push(c),
             Resource::CiliumPolicy(p) => self.cilium_policies.push(p),
             Resource::CalicoPolicy(p) => self.calico_policies.push(p),
+            Resource::AdmissionPolicy(p) => self.admission_policies.push(p),
+            Resource::AdmissionPolicyBinding(b) => self.admission_policy_bindings.push(b),
             workload => self.workloads.extend(Workload::from_owned(workload)),
         }
     }

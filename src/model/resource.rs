@@ -1,3 +1,6 @@
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -47,6 +50,10 @@ pub enum Resource {
     ConfigMap(ConfigMap),
     /// CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy.
     CiliumPolicy(CiliumPolicy),
+    /// A ValidatingAdmissionPolicy, audited against the other objects
+    /// (`src/vap/`); its expressions are compiled when it is read.
+    AdmissionPolicy(ValidatingAdmissionPolicy),
+    AdmissionPolicyBinding(ValidatingAdmissionPolicyBinding),
     /// Calico NetworkPolicy or GlobalNetworkPolicy.
     CalicoPolicy(CalicoPolicy),
 }
@@ -160,6 +167,14 @@ impl Resource {
                 Resource::ClusterRoleBinding(typed(kind, value)?)
             }
             ("", "ConfigMap") => Resource::ConfigMap(typed(kind, value)?),
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+                let policy = typed(kind, value)?;
+                crate::vap::validate(&policy)?;
+                Resource::AdmissionPolicy(policy)
+            }
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+                Resource::AdmissionPolicyBinding(typed(kind, value)?)
+            }
             ("cilium.io", "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy") => {
                 Resource::CiliumPolicy(cilium_policy(kind, value)?)
             }
@@ -201,6 +216,8 @@ impl Resource {
             Resource::ConfigMap(o) => &o.metadata,
             Resource::CiliumPolicy(o) => &o.metadata,
             Resource::CalicoPolicy(o) => &o.metadata,
+            Resource::AdmissionPolicy(o) => &o.metadata,
+            Resource::AdmissionPolicyBinding(o) => &o.metadata,
         }
     }
 
@@ -236,6 +253,14 @@ impl Resource {
                 ("projectcalico.org/v3", "GlobalNetworkPolicy")
             }
             Resource::CalicoPolicy(_) => ("projectcalico.org/v3", "NetworkPolicy"),
+            Resource::AdmissionPolicy(_) => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicy",
+            ),
+            Resource::AdmissionPolicyBinding(_) => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicyBinding",
+            ),
         }
     }
 

@@ -155,54 +155,76 @@ fn valid_id(id: &str) -> bool {
             .all(|b| edge(b) || matches!(b, b'-' | b'.' | b'/'))
 }
 
-/// The engine's static description of a custom check. Findings hold
-/// `&'static Check`, so the description is allocated once per distinct
-/// definition and kept: reloading an unchanged policy allocates nothing,
-/// and each edit of a check costs one small description.
+/// The engine's static description of a custom check.
 fn interned(check: &CustomCheck) -> &'static Check {
-    type Key = (
-        String,
-        String,
-        Severity,
-        String,
-        String,
-        String,
-        Vec<String>,
-    );
-    static CHECKS: OnceLock<Mutex<BTreeMap<Key, &'static Check>>> = OnceLock::new();
-    let category = category(check.category.as_deref());
-    let key: Key = (
-        check.id.clone(),
-        check.title.clone(),
-        check.severity,
-        category.as_str().to_owned(),
-        check.description.clone().unwrap_or_default(),
-        check.remediation.clone().unwrap_or_default(),
-        check.frameworks.clone(),
-    );
+    describe(Description {
+        id: check.id.clone(),
+        title: check.title.clone(),
+        severity: check.severity,
+        category: category(check.category.as_deref()),
+        description: check.description.clone().unwrap_or_default(),
+        remediation: check.remediation.clone().unwrap_or_default(),
+        frameworks: check.frameworks.clone(),
+    })
+}
+
+/// What describes a check that is not built in.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Description {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub category: Category,
+    pub description: String,
+    pub remediation: String,
+    pub frameworks: Vec<String>,
+}
+
+/// The engine's static description of a check defined at run time.
+/// Findings hold `&'static Check`, so each distinct description is
+/// allocated once and kept: reloading an unchanged policy allocates
+/// nothing, and each edit of a check costs one small description.
+pub fn describe(description: Description) -> &'static Check {
+    static CHECKS: OnceLock<Mutex<BTreeMap<Description, &'static Check>>> = OnceLock::new();
     let mut checks = CHECKS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(found) = checks.get(&key) {
+    if let Some(found) = checks.get(&description) {
         return found;
     }
     let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
-    let frameworks: Vec<&'static str> = key.6.iter().map(|f| leak(f)).collect();
+    let frameworks: Vec<&'static str> = description.frameworks.iter().map(|f| leak(f)).collect();
     let described: &'static Check = Box::leak(Box::new(Check {
-        id: leak(&key.0),
-        title: leak(&key.1),
-        category,
-        severity: key.2,
+        id: leak(&description.id),
+        title: leak(&description.title),
+        category: description.category,
+        severity: description.severity,
         applies: Applies::Any,
-        description: leak(&key.4),
-        remediation: leak(&key.5),
+        description: leak(&description.description),
+        remediation: leak(&description.remediation),
         frameworks: Box::leak(frameworks.into_boxed_slice()),
         aliases: &[],
         run: run_nothing,
     }));
-    checks.insert(key, described);
+    checks.insert(description, described);
     described
+}
+
+/// `id` as a `&'static str`, allocated once per distinct id: the ids of
+/// admission policies that a ScanPolicy names before they are seen.
+pub fn intern_id(id: &str) -> &'static str {
+    static IDS: OnceLock<Mutex<std::collections::BTreeSet<&'static str>>> = OnceLock::new();
+    let mut ids = IDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(found) = ids.get(id) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(id.to_owned().into_boxed_str());
+    ids.insert(leaked);
+    leaked
 }
 
 /// The engine runs custom checks through [`CompiledCheck::run`]; the

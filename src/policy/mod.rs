@@ -56,6 +56,9 @@ struct Rules {
     rescan_interval: Option<Duration>,
     /// The policy's custom CEL checks, compiled.
     custom: Vec<custom::CompiledCheck>,
+    /// The admission policies of the evaluated objects, audited as checks
+    /// (`vap/<name>`).
+    admission: Vec<crate::vap::Audit>,
 }
 
 /// An exception as matching reads it.
@@ -315,9 +318,25 @@ impl Policy {
         Ok(self)
     }
 
-    /// The policy's custom checks, for the engine to run beside the catalog.
+    /// The policy's custom checks and admission policy audits, for the
+    /// engine to run beside the catalog.
     pub fn custom_checks(&self) -> impl Iterator<Item = &'static Check> + '_ {
-        self.rules.custom.iter().map(|c| c.check)
+        let custom = self.rules.custom.iter().map(|c| c.check);
+        custom.chain(self.rules.admission.iter().map(|a| a.check))
+    }
+
+    /// The same policy, auditing the ValidatingAdmissionPolicies (and
+    /// bindings) of `inventory` against its other objects.
+    pub fn with_admission_policies(&self, inventory: &crate::model::Inventory) -> Policy {
+        if inventory.admission_policies.is_empty() && self.rules.admission.is_empty() {
+            return self.clone();
+        }
+        let mut policy = self.clone();
+        Arc::make_mut(&mut policy.rules).admission = crate::vap::audits(
+            &inventory.admission_policies,
+            &inventory.admission_policy_bindings,
+        );
+        policy
     }
 
     /// Runs `check` on `subject`: a custom check's CEL, or the built-in
@@ -329,13 +348,21 @@ impl Policy {
         cx: &crate::engine::Context<'_>,
         out: &mut crate::engine::Violations,
     ) {
-        match self
+        if let Some(custom) = self
             .rules
             .custom
             .iter()
             .find(|c| std::ptr::eq(c.check, check))
         {
-            Some(custom) => custom.run(subject, cx, out),
+            return custom.run(subject, cx, out);
+        }
+        match self
+            .rules
+            .admission
+            .iter()
+            .find(|a| std::ptr::eq(a.check, check))
+        {
+            Some(audit) => audit.run(subject, cx, out),
             None => (check.run)(subject, cx, out),
         }
     }
@@ -449,6 +476,13 @@ fn resolve(
         .map(|c| c.id)
         .collect();
     if ids.is_empty() {
+        // Admission policies are checks of the objects evaluated, not of the
+        // catalog: their ids are taken as written.
+        if let Some(name) = pattern.strip_prefix(crate::vap::CHECK_PREFIX)
+            && !name.is_empty()
+        {
+            return Ok(vec![custom::intern_id(pattern)]);
+        }
         return Err(PolicyError {
             field: field.to_owned(),
             message: format!("unknown check `{pattern}` (see `palisade checks`)"),

@@ -356,7 +356,6 @@ fn call_estimate<'j>(name: &str, raw_args: &[IdedExpr], mut args: Vec<Est<'j>>) 
         | "dyn"
         | "hasValue"
         | "isQuantity"
-        | "sign"
         | "isInteger"
         | "asInteger"
         | "asApproximateFloat"

@@ -35,7 +35,6 @@ pub const FUNCTIONS: &[&str] = &[
     "getQuery",
     "quantity",
     "isQuantity",
-    "sign",
     "isInteger",
     "asInteger",
     "asApproximateFloat",
@@ -324,7 +323,6 @@ fn get_query<'b, 'v>(args: Args<'b, 'v>) -> Out<'b, 'v> {
 fn quantities(env: &mut Env) -> Result<(), DeclarationError> {
     cel::add_overload!(env, fn quantity: (CelString) -> Result<Quantity>)?;
     cel::add_overload!(env, fn is_quantity: (CelString) -> CelBool)?;
-    cel::add_member_overload!(env, fn sign: (Quantity) -> CelInt)?;
     cel::add_member_overload!(env, fn is_integer: (Quantity) -> CelBool)?;
     cel::add_member_overload!(env, fn as_integer: (Quantity) -> Result<CelInt>)?;
     cel::add_member_overload!(env, fn as_approximate_float: (Quantity) -> CelDouble)?;
@@ -344,10 +342,6 @@ fn quantity(text: &CelString<'_>) -> Result<Quantity, ExecutionError> {
 
 fn is_quantity(text: &CelString<'_>) -> CelBool {
     CelBool::from(Quantity::parse(text.inner()).is_ok())
-}
-
-fn sign(this: &Quantity) -> CelInt {
-    CelInt::from(this.sign())
 }
 
 fn is_integer(this: &Quantity) -> CelBool {

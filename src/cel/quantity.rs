@@ -104,10 +104,6 @@ impl Quantity {
         })
     }
 
-    pub fn sign(&self) -> i64 {
-        self.nanos.signum() as i64
-    }
-
     /// A whole number that fits an int64.
     pub fn as_integer(&self) -> Option<i64> {
         if self.nanos % NANO != 0 {

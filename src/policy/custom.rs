@@ -391,8 +391,16 @@ fn pod_spec(w: &Workload) -> Json {
         let list = map
             .entry(entry.kind.field())
             .or_insert_with(|| Json::Array(Vec::new()));
-        if let (Json::Array(items), Ok(container)) = (list, serde_json::to_value(&entry.container))
+        if let (Json::Array(items), Ok(mut container)) =
+            (list, serde_json::to_value(&entry.container))
         {
+            // The API server always has `resources` (a struct, never null,
+            // in its Go types): `has(c.resources.limits)` must not fail.
+            if let Json::Object(fields) = &mut container {
+                fields
+                    .entry("resources")
+                    .or_insert_with(|| Json::Object(Map::new()));
+            }
             items.push(container);
         }
     }

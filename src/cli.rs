@@ -108,6 +108,10 @@ pub struct ChecksArgs {
     /// Output format; `markdown` is docs/checks.md.
     #[arg(short, long, value_enum, default_value_t = CatalogFormat::Table)]
     pub output: CatalogFormat,
+    /// A ScanPolicy file whose custom CEL checks are listed beside the
+    /// built-in ones.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<std::path::PathBuf>,
 }
 
 /// `--fail-on`: a severity, or `none` to never fail on findings.

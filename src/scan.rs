@@ -306,7 +306,14 @@ fn write_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<
 
 /// `palisade checks`.
 pub fn list_checks(args: &ChecksArgs) -> ExitCode {
-    let text = output::catalog::render(catalog(), args.output);
+    let checks = match crate::policy::custom::catalog_with_policy(args.policy.as_deref()) {
+        Ok(checks) => checks,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let text = output::catalog::render(&checks, args.output);
     match write_stdout(|out| out.write_all(text.as_bytes())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -211,6 +211,22 @@ pub fn describe(description: Description) -> &'static Check {
     described
 }
 
+/// The built-in checks, then the custom checks of the ScanPolicy file at
+/// `policy` (`palisade checks --policy`).
+pub fn catalog_with_policy(
+    policy: Option<&std::path::Path>,
+) -> Result<Vec<&'static Check>, String> {
+    let builtin = crate::checks::catalog();
+    let mut checks = builtin.to_vec();
+    if let Some(path) = policy {
+        let spec = crate::loader::read_policy(path).map_err(|e| e.to_string())?;
+        let compiled = compile_all(&spec.custom_checks, builtin)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        checks.extend(compiled.iter().map(|c| c.check));
+    }
+    Ok(checks)
+}
+
 /// `id` as a `&'static str`, allocated once per distinct id: the ids of
 /// admission policies that a ScanPolicy names before they are seen.
 pub fn intern_id(id: &str) -> &'static str {

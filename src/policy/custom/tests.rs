@@ -297,3 +297,23 @@ fn the_same_definition_is_described_once() {
     let b = compile_all(&spec.custom_checks, crate::checks::catalog()).unwrap();
     assert!(std::ptr::eq(a[0].check, b[0].check));
 }
+
+#[test]
+fn the_catalog_lists_custom_checks_beside_the_built_in_ones() {
+    let policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cel/policy.yaml");
+    let checks = catalog_with_policy(Some(&policy)).unwrap();
+    let builtin = crate::checks::catalog().len();
+    let ids: Vec<&str> = checks[builtin..].iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["acme/team-label", "acme/allowed-registry"]);
+    let table =
+        crate::output::catalog::render(&checks, crate::output::catalog::CatalogFormat::Table);
+    assert!(table.contains("acme/allowed-registry"), "{table}");
+
+    let broken = policy.with_file_name("broken-policy.yaml");
+    let err = catalog_with_policy(Some(&broken)).unwrap_err();
+    assert!(
+        err.contains("spec.customChecks[0].validations[0].expression: line 1, column"),
+        "{err}"
+    );
+}

@@ -403,9 +403,10 @@ fn call_estimate<'j>(name: &str, raw_args: &[IdedExpr], mut args: Vec<Est<'j>>) 
         | operators::GREATER_EQUALS => Est::scalar(1 + per_ten(a.deep.min(b.deep))),
         operators::IN => Est::scalar(1 + b.len.saturating_mul(1 + per_ten(a.deep))),
         operators::ADD => {
+            // Concatenation copies characters of strings, items of lists.
             let len = a.len.saturating_add(b.len);
             let deep = a.deep.saturating_add(b.deep);
-            Est::sized(1 + per_ten(deep), len, deep).with_item(a.item.max(b.item))
+            Est::sized(1 + per_ten(len), len, deep).with_item(a.item.max(b.item))
         }
         operators::INDEX | operators::OPT_INDEX | "value" | "orValue" | "or" => {
             let item = a.item();

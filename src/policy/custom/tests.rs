@@ -35,6 +35,10 @@ kind: Namespace
 metadata: {name: shop, labels: {owner: acme}}
 ---
 apiVersion: v1
+kind: Namespace
+metadata: {name: scratch}
+---
+apiVersion: v1
 kind: ServiceAccount
 metadata: {name: builder, namespace: shop}
 "#;
@@ -315,5 +319,52 @@ fn the_catalog_lists_custom_checks_beside_the_built_in_ones() {
     assert!(
         err.contains("spec.customChecks[0].validations[0].expression: line 1, column"),
         "{err}"
+    );
+}
+
+/// The recipes of docs/custom-checks.md, as one policy.
+fn recipes() -> String {
+    let doc = include_str!("../../../docs/custom-checks.md");
+    let mut policy = String::from("customChecks:\n");
+    for block in doc.split("```yaml\n").skip(1) {
+        let block = block.split("```").next().unwrap_or_default();
+        if block.starts_with("- id:") {
+            for line in block.lines() {
+                policy.push_str("  ");
+                policy.push_str(line);
+                policy.push('\n');
+            }
+        }
+    }
+    policy
+}
+
+#[test]
+fn the_documented_recipes_compile_and_tell_passing_from_failing_objects() {
+    let found = findings(&recipes());
+    let failing = |id: &str| -> Vec<String> {
+        of_check(&found, id)
+            .into_iter()
+            .map(|(object, _)| object)
+            .collect()
+    };
+    // The Deployment is pinned, from the registry, within its ratio; the
+    // CronJob is none of these.
+    assert_eq!(failing("acme/no-latest"), ["CronJob/report"]);
+    assert_eq!(failing("acme/allowed-registries"), ["CronJob/report"]);
+    assert_eq!(failing("acme/memory-ratio"), ["CronJob/report"]);
+    assert_eq!(
+        failing("acme/required-labels"),
+        ["CronJob/report", "Deployment/web"]
+    );
+    assert_eq!(failing("acme/namespace-owner"), ["Namespace/scratch"]);
+    assert!(
+        found.iter().all(|f| !is_evaluation_error(&f.message)),
+        "{:?}",
+        found
+            .iter()
+            .filter(|f| is_evaluation_error(&f.message))
+            .map(|f| &f.message)
+            .collect::<Vec<_>>()
     );
 }

@@ -19,7 +19,8 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use palisade::crd::{ScanPolicy, ScanReport};
 use palisade::engine::{Severity, evaluate};
 use palisade::model::{Inventory, Resource};
 use palisade::policy::Policy;
@@ -516,4 +517,144 @@ async fn admission_policy_audit_agrees_with_admission() {
         disagreements.join("\n\n")
     );
     drop(cleanup);
+}
+
+// ------------------------------------------------------------ the operator
+
+#[derive(clap::Parser)]
+struct OperatorCli {
+    #[command(flatten)]
+    args: palisade::operator::OperatorArgs,
+}
+
+const OPERATOR_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A ScanPolicy's custom check runs in the operator: its finding reaches
+/// the ScanReport, and a custom check that does not compile makes the
+/// policy `Valid=False`, naming the field and the position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_runs_custom_checks_and_rejects_broken_ones() {
+    use clap::Parser;
+    let client = client().await;
+    common::install_operator_manifests();
+    common::wait_until_allowed(
+        common::OPERATOR_ACCOUNT,
+        &[
+            &["list", "pods", "-A"],
+            &["watch", "scanreports.palisade.dev", "-A"],
+        ],
+    );
+    let kubeconfig = common::token_kubeconfig("palisade-system", "palisade");
+    let ns = TestNamespace::create(&client, "vap-operator").await;
+    let n = ns.name.as_str();
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), n)
+        .create(
+            &PostParams::default(),
+            &common::deployment("app", false, None),
+        )
+        .await
+        .expect("deployment created");
+    let policy_name = format!("e2e-{n}");
+    let policy: ScanPolicy = serde_json::from_value(json!({
+        "metadata": {"name": policy_name},
+        "spec": {"customChecks": [{
+            "id": "acme/team-label",
+            "title": "Every workload names its team",
+            "severity": "medium",
+            "appliesTo": {"workloads": true},
+            "validations": [{
+                "expression": "has(object.metadata.labels) && 'team' in object.metadata.labels",
+                "messageExpression": "'pod template of ' + object.metadata.name + ' has no team label'",
+            }],
+        }]},
+    }))
+    .unwrap();
+    let policies: Api<ScanPolicy> = Api::all(client.clone());
+    policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+
+    let port = common::free_port();
+    let argv = [
+        "palisade",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--namespaces",
+        n,
+        "--metrics-addr",
+        &format!("127.0.0.1:{port}"),
+        "--policy-name",
+        &policy_name,
+        "--resync-interval",
+        "1h",
+    ];
+    let args = OperatorCli::try_parse_from(argv)
+        .expect("operator flags")
+        .args;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(palisade::operator::run_until(args, async move {
+        let _ = stopped.await;
+    }));
+
+    let reports: Api<ScanReport> = Api::namespaced(client.clone(), n);
+    let finding = common::wait_for(
+        "the custom finding in the report",
+        OPERATOR_TIMEOUT,
+        || async {
+            let report = reports.get_opt("deployment-app").await.ok()??;
+            report
+                .status?
+                .findings
+                .into_iter()
+                .find(|f| f.check == "acme/team-label")
+        },
+    )
+    .await;
+    assert_eq!(finding.message, "pod template of app has no team label");
+
+    let broken = json!({"spec": {"customChecks": [{
+        "id": "acme/team-label",
+        "title": "Every workload names its team",
+        "severity": "medium",
+        "appliesTo": {"workloads": true},
+        "validations": [{"expression": "object.metadata.labels.team ==="}],
+    }]}});
+    policies
+        .patch(
+            &policy_name,
+            &PatchParams::default(),
+            &Patch::Merge(&broken),
+        )
+        .await
+        .unwrap();
+    let message = common::wait_for(
+        "Valid=False on the ScanPolicy",
+        OPERATOR_TIMEOUT,
+        || async {
+            let status = policies.get(&policy_name).await.ok()?.status?;
+            status
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Valid" && c.status == "False")
+                .map(|c| c.message)
+        },
+    )
+    .await;
+    assert!(
+        message.contains("spec.customChecks[0].validations[0].expression")
+            && message.contains("line 1, column"),
+        "{message}"
+    );
+
+    let _ = stop.send(());
+    tokio::time::timeout(OPERATOR_TIMEOUT, task)
+        .await
+        .expect("operator stops in time")
+        .expect("operator task")
+        .expect("operator ends without error");
+    policies
+        .delete(&policy_name, &DeleteParams::default())
+        .await
+        .unwrap();
 }

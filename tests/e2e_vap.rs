@@ -529,11 +529,12 @@ struct OperatorCli {
 
 const OPERATOR_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A ScanPolicy's custom check runs in the operator: its finding reaches
-/// the ScanReport, and a custom check that does not compile makes the
-/// policy `Valid=False`, naming the field and the position.
+/// In the operator: a ScanPolicy's custom check's finding reaches the
+/// ScanReport; the cluster's admission policies are audited (read-only
+/// watches) with the binding's action as severity; a custom check that does
+/// not compile makes the policy `Valid=False`, naming field and position.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_runs_custom_checks_and_rejects_broken_ones() {
+async fn the_operator_runs_custom_checks_and_audits_admission_policies() {
     use clap::Parser;
     let client = client().await;
     common::install_operator_manifests();
@@ -612,6 +613,65 @@ async fn the_operator_runs_custom_checks_and_rejects_broken_ones() {
     )
     .await;
     assert_eq!(finding.message, "pod template of app has no team label");
+
+    // An admission policy of the cluster, bound with Warn to this
+    // namespace, is audited by the operator as check `vap/<name>`.
+    let vap_name = format!("e2e-audit-{n}");
+    // Deleted when the test ends, passed or failed.
+    let _cleanup = Cleanup(vec![vap_name.clone()]);
+    let vap: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "metadata": {"name": vap_name},
+        "spec": {
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                "resources": ["deployments"],
+            }]},
+            "validations": [{
+                "expression": "object.spec.template.spec.containers.all(c, c.image.startsWith('registry.acme.io/'))",
+                "message": "an image comes from another registry",
+            }],
+        },
+    }))
+    .unwrap();
+    Api::<ValidatingAdmissionPolicy>::all(client.clone())
+        .create(&PostParams::default(), &vap)
+        .await
+        .unwrap();
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "metadata": {"name": vap_name},
+        "spec": {
+            "policyName": vap_name,
+            "validationActions": ["Warn"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}},
+        },
+    }))
+    .unwrap();
+    Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let check = format!("vap/{vap_name}");
+    let audited = common::wait_for(
+        "the admission policy finding in the report",
+        OPERATOR_TIMEOUT,
+        || async {
+            let report = reports.get_opt("deployment-app").await.ok()??;
+            report
+                .status?
+                .findings
+                .into_iter()
+                .find(|f| f.check == check)
+        },
+    )
+    .await;
+    assert_eq!(audited.severity, Severity::Medium);
+    assert!(
+        audited
+            .message
+            .starts_with("an image comes from another registry"),
+        "{}",
+        audited.message
+    );
 
     let broken = json!({"spec": {"customChecks": [{
         "id": "acme/team-label",

@@ -185,6 +185,11 @@ fn evaluate(
         triggers::enqueue_named_accounts(ctx, accounts);
     });
     let cx = engine::Context::with_rbac(&inventory, &analysis);
+    // The cluster's admission policies are audited as checks (src/vap/).
+    let policy = &policy.with_audits(crate::vap::cached_audits(
+        &ctx.stores.admission_policies.all(),
+        &ctx.stores.admission_policy_bindings.all(),
+    ));
     Ok(engine::evaluate_subject(
         &subject,
         &cx,

@@ -58,7 +58,7 @@ struct Rules {
     custom: Vec<custom::CompiledCheck>,
     /// The admission policies of the evaluated objects, audited as checks
     /// (`vap/<name>`).
-    admission: Vec<crate::vap::Audit>,
+    admission: Arc<Vec<crate::vap::Audit>>,
 }
 
 /// An exception as matching reads it.
@@ -331,11 +331,19 @@ impl Policy {
         if inventory.admission_policies.is_empty() && self.rules.admission.is_empty() {
             return self.clone();
         }
-        let mut policy = self.clone();
-        Arc::make_mut(&mut policy.rules).admission = crate::vap::audits(
+        self.with_audits(Arc::new(crate::vap::audits(
             &inventory.admission_policies,
             &inventory.admission_policy_bindings,
-        );
+        )))
+    }
+
+    /// The same policy, with these admission policy audits.
+    pub fn with_audits(&self, audits: Arc<Vec<crate::vap::Audit>>) -> Policy {
+        if audits.is_empty() && self.rules.admission.is_empty() {
+            return self.clone();
+        }
+        let mut policy = self.clone();
+        Arc::make_mut(&mut policy.rules).admission = audits;
         policy
     }
 

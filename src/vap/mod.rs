@@ -11,6 +11,7 @@
 mod matching;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::admissionregistration::v1::{
     ParamRef, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -174,6 +175,42 @@ pub fn audits(
             audit(policy, bindings)
         })
         .collect()
+}
+
+/// The audits of the operator's cached policies and bindings, compiled
+/// again only when one of them changed (by name and resourceVersion), so
+/// that an evaluation costs no compilation.
+pub fn cached_audits(
+    policies: &[Arc<ValidatingAdmissionPolicy>],
+    bindings: &[Arc<ValidatingAdmissionPolicyBinding>],
+) -> Arc<Vec<Audit>> {
+    type Versions = Vec<(Option<String>, Option<String>)>;
+    static CACHE: Mutex<Option<(Versions, Arc<Vec<Audit>>)>> = Mutex::new(None);
+    let version = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        (m.name.clone(), m.resource_version.clone())
+    };
+    // Caches list objects in no particular order.
+    let mut versions: Versions = policies.iter().map(|p| version(&p.metadata)).collect();
+    versions.sort();
+    let mut binding_versions: Versions = bindings.iter().map(|b| version(&b.metadata)).collect();
+    binding_versions.sort();
+    versions.push((None, None));
+    versions.extend(binding_versions);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((cached, audits)) = cache.as_ref()
+        && *cached == versions
+    {
+        return audits.clone();
+    }
+    let policies: Vec<ValidatingAdmissionPolicy> =
+        policies.iter().map(|p| p.as_ref().clone()).collect();
+    let bindings: Vec<ValidatingAdmissionPolicyBinding> =
+        bindings.iter().map(|b| b.as_ref().clone()).collect();
+    let audits = Arc::new(audits(&policies, &bindings));
+    *cache = Some((versions, audits.clone()));
+    audits
 }
 
 fn audit(

@@ -376,18 +376,17 @@ impl Policy {
     }
 
     pub fn is_enabled(&self, check: &Check) -> bool {
-        !self.rules.disabled.contains(check.id)
-            && self
-                .rules
-                .only
-                .as_ref()
-                .is_none_or(|only| only.contains(check.id))
+        let listed = |ids: &BTreeSet<&'static str>| {
+            ids.contains(check.id) || every_admission_policy(check).is_some_and(|a| ids.contains(a))
+        };
+        !listed(&self.rules.disabled) && self.rules.only.as_ref().is_none_or(listed)
     }
 
     pub fn severity(&self, check: &Check, default: Severity) -> Severity {
-        self.rules
-            .overrides
+        let overrides = &self.rules.overrides;
+        overrides
             .get(check.id)
+            .or_else(|| every_admission_policy(check).and_then(|a| overrides.get(a)))
             .copied()
             .unwrap_or(default)
     }
@@ -449,6 +448,15 @@ impl Policy {
         };
         expiries.get(ahead).copied()
     }
+}
+
+/// `vap/*`, which names every admission policy in check selections and
+/// severity overrides, when `check` is one.
+fn every_admission_policy(check: &Check) -> Option<&'static str> {
+    check
+        .id
+        .starts_with(crate::vap::CHECK_PREFIX)
+        .then_some("vap/*")
 }
 
 /// The catalog and the custom checks, for resolving check ids.

@@ -198,3 +198,22 @@ fn a_policy_without_a_binding_enforces_nothing() {
             .all(|f| f.check.id != "vap/no-latest")
     );
 }
+
+#[test]
+fn vap_star_names_every_admission_policy() {
+    let found = scan(
+        FIXTURE,
+        "{checks: {enabled: [\"vap/*\"]}, severityOverrides: [{check: \"vap/*\", severity: info}]}",
+    );
+    assert_eq!(found.len(), 2);
+    assert!(found.iter().all(|f| f.severity == Severity::Info));
+    let policy: ScanPolicySpec =
+        serde_norway::from_str("{checks: {enabled: [\"vap/*\"]}}").unwrap();
+    let policy = Policy::from_spec(&policy, crate::checks::catalog(), None).unwrap();
+    let loaded = Loader::new().load_text("input.yaml", FIXTURE);
+    let all = crate::scan::evaluate(loaded, &policy).findings;
+    assert!(
+        all.iter().all(|f| f.check.id.starts_with("vap/")),
+        "only admission policies run"
+    );
+}

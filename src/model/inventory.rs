@@ -43,6 +43,10 @@ pub struct Inventory {
     /// other objects (`src/vap/`).
     pub admission_policies: Vec<ValidatingAdmissionPolicy>,
     pub admission_policy_bindings: Vec<ValidatingAdmissionPolicyBinding>,
+    /// Each workload's fields outside its pod template (`spec.replicas`,
+    /// `spec.strategy`, …), for CEL expressions that read the whole object;
+    /// the template itself is the [`Workload`]'s.
+    pub workload_shells: BTreeMap<ObjectRef, serde_json::Value>,
 }
 
 /// A Kubernetes minor release, `1.<minor>`.
@@ -117,7 +121,12 @@ impl Inventory {
             Resource::CalicoPolicy(p) => self.calico_policies.push(p),
             Resource::AdmissionPolicy(p) => self.admission_policies.push(p),
             Resource::AdmissionPolicyBinding(b) => self.admission_policy_bindings.push(b),
-            workload => self.workloads.extend(Workload::from_owned(workload)),
+            workload => {
+                if let Some((object, shell)) = crate::policy::custom::workload_shell(&workload) {
+                    self.workload_shells.insert(object, shell);
+                }
+                self.workloads.extend(Workload::from_owned(workload));
+            }
         }
     }
 

@@ -169,7 +169,11 @@ fn evaluate(
     } else {
         None
     };
-    let inventory = snapshot::inventory_for(&ctx.stores, key, workload.as_ref());
+    let mut inventory = snapshot::inventory_for(&ctx.stores, key, workload.as_ref());
+    // The whole target, for CEL expressions that read outside its template.
+    inventory
+        .workload_shells
+        .extend(crate::policy::custom::workload_shell(resource));
     let subject = match (resource, &workload) {
         (_, Some(w)) => Subject::Workload(w),
         (Resource::ServiceAccount(o), None) => Subject::ServiceAccount(o),

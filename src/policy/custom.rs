@@ -11,7 +11,7 @@ use super::PolicyError;
 use crate::cel::{CompileError, Expression, Inputs, Variables};
 use crate::crd::scan_policy::{CustomCheck, NamedExpression};
 use crate::engine::{Applies, Category, Check, Context, Severity, Subject, Violations};
-use crate::model::{FieldPath, Workload};
+use crate::model::{FieldPath, Resource, Workload};
 
 /// Prefix of the message of a finding whose expression failed to evaluate:
 /// the object is neither passed nor silently skipped.
@@ -266,7 +266,11 @@ fn category(name: Option<&str>) -> Category {
 
 impl CompiledCheck {
     /// Whether the check reads this subject, and as what object.
-    fn object_of(&self, subject: &Subject<'_>) -> Option<Json> {
+    fn object_of(
+        &self,
+        subject: &Subject<'_>,
+        inventory: &crate::model::Inventory,
+    ) -> Option<Json> {
         if self.workloads
             && let Subject::Workload(w) = subject
         {
@@ -280,14 +284,14 @@ impl CompiledCheck {
         self.kinds
             .iter()
             .any(|(g, k)| g == group && k == &object.kind)
-            .then(|| object_json(subject))
+            .then(|| object_json(subject, inventory))
             .flatten()
     }
 
     /// Adds a violation for each validation the subject fails, and for each
     /// expression that fails to evaluate on it.
     pub fn run(&self, subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
-        let Some(object) = self.object_of(subject) else {
+        let Some(object) = self.object_of(subject, cx.inventory) else {
             return;
         };
         let namespace_object = subject
@@ -443,14 +447,63 @@ fn pod_spec(w: &Workload) -> Json {
     spec
 }
 
-/// The subject as the object it was read from. A workload keeps only its
-/// metadata and pod template (at the template's path); other kinds are
-/// whole.
-pub fn object_json(subject: &Subject<'_>) -> Option<Json> {
+/// A workload resource's identity and its JSON without the pod template
+/// (see [`crate::model::Inventory::workload_shells`]); `None` for other
+/// kinds.
+pub fn workload_shell(resource: &Resource) -> Option<(crate::model::ObjectRef, Json)> {
+    let mut value = match resource {
+        Resource::Pod(o) => serde_json::to_value(o),
+        Resource::PodTemplate(o) => serde_json::to_value(o),
+        Resource::Deployment(o) => serde_json::to_value(o),
+        Resource::ReplicaSet(o) => serde_json::to_value(o),
+        Resource::StatefulSet(o) => serde_json::to_value(o),
+        Resource::DaemonSet(o) => serde_json::to_value(o),
+        Resource::Job(o) => serde_json::to_value(o),
+        Resource::CronJob(o) => serde_json::to_value(o),
+        Resource::ReplicationController(o) | Resource::DeploymentConfig(o) => {
+            serde_json::to_value(o)
+        }
+        _ => return None,
+    }
+    .ok()?;
+    let template = match resource {
+        Resource::Pod(_) => "spec",
+        Resource::PodTemplate(_) => "template",
+        Resource::CronJob(_) => "spec.jobTemplate.spec.template",
+        _ => "spec.template",
+    };
+    remove_at(&mut value, template);
+    Some((resource.object_ref(), value))
+}
+
+/// Removes the field at the dotted `path`.
+fn remove_at(root: &mut Json, path: &str) {
+    let mut at = root;
+    let mut segments = path.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        let Json::Object(map) = at else { return };
+        if segments.peek().is_none() {
+            map.remove(segment);
+            return;
+        }
+        let Some(next) = map.get_mut(segment) else {
+            return;
+        };
+        at = next;
+    }
+}
+
+/// The subject as the object it was read from: a workload is its shell
+/// (when `inventory` has it) with its pod template put back; other kinds
+/// are whole.
+pub fn object_json(subject: &Subject<'_>, inventory: &crate::model::Inventory) -> Option<Json> {
     let object = subject.object_ref();
     let mut value = match subject {
         Subject::Workload(w) => {
-            let mut value = json!({"metadata": serde_json::to_value(&w.metadata).ok()?});
+            let mut value = match inventory.workload_shells.get(&w.object) {
+                Some(shell) => shell.clone(),
+                None => json!({"metadata": serde_json::to_value(&w.metadata).ok()?}),
+            };
             let template = json!({
                 "metadata": serde_json::to_value(&w.template_metadata).ok()?,
                 "spec": pod_spec(w),

@@ -279,7 +279,7 @@ impl Audit {
     /// Adds a violation for each validation `subject` fails under each
     /// binding that selects it.
     pub fn run(&self, subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
-        let Some(object) = object_json(subject) else {
+        let Some(object) = object_json(subject, cx.inventory) else {
             return;
         };
         let target = MatchTarget::of(&object, cx.inventory);

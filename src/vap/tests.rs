@@ -217,3 +217,55 @@ fn vap_star_names_every_admission_policy() {
         "only admission policies run"
     );
 }
+
+#[test]
+fn a_workload_is_audited_whole_not_only_its_pod_template() {
+    // demo-policy.example.com of the Kubernetes documentation.
+    let text = |replicas: u32| {
+        format!(
+            r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: demo-policy.example.com}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}}
+  validations:
+    - expression: "object.spec.replicas <= 5"
+    - expression: "object.spec.template.spec.containers.all(c, c.image != '')"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: demo-binding-test.example.com}}
+spec:
+  policyName: demo-policy.example.com
+  validationActions: [Deny]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: default}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: app, image: nginx}}]
+"#
+        )
+    };
+    assert!(scan(&text(3), "{}").is_empty());
+    let found = described(&scan(&text(6), "{}"));
+    assert_eq!(
+        found,
+        [(
+            "vap/demo-policy.example.com".to_owned(),
+            "default/web".to_owned(),
+            Severity::High,
+            "failed expression: object.spec.replicas <= 5 (binding demo-binding-test.example.com, Deny)"
+                .to_owned()
+        )]
+    );
+}

@@ -199,22 +199,32 @@ impl Expression {
     /// Runs the expression on `inputs`; the cost bound with their real sizes
     /// is checked first, so a run that would exceed the limit never starts.
     pub fn evaluate(&self, inputs: &Inputs) -> Result<Value, EvalError> {
-        let estimate = self.estimate(Some(inputs));
+        self.evaluate_in(&inputs.bound())
+    }
+
+    /// Runs the expression on inputs already bound (converted to CEL values
+    /// once for the several expressions of one object).
+    pub fn evaluate_in(&self, bound: &Bound<'_>) -> Result<Value, EvalError> {
+        let estimate = self.estimate(Some(bound.inputs));
         if estimate.cost > PER_EXPRESSION_COST_LIMIT {
             return Err(EvalError::CostLimit {
                 estimate: estimate.cost,
             });
         }
-        let mut context = Context::with_env(environment());
-        inputs.bind(&mut context);
-        context
+        bound
+            .context
             .resolve(&self.expanded)
             .map_err(|e| EvalError::Runtime(e.to_string()))
     }
 
     /// Runs the expression and requires a boolean.
     pub fn evaluate_bool(&self, inputs: &Inputs) -> Result<bool, EvalError> {
-        match self.evaluate(inputs)? {
+        self.evaluate_bool_in(&inputs.bound())
+    }
+
+    /// [`Expression::evaluate_bool`] on inputs already bound.
+    pub fn evaluate_bool_in(&self, bound: &Bound<'_>) -> Result<bool, EvalError> {
+        match self.evaluate_in(bound)? {
             Value::Bool(b) => Ok(b),
             other => Err(EvalError::Type {
                 wanted: "bool",
@@ -225,7 +235,12 @@ impl Expression {
 
     /// Runs the expression and requires a string.
     pub fn evaluate_string(&self, inputs: &Inputs) -> Result<String, EvalError> {
-        match self.evaluate(inputs)? {
+        self.evaluate_string_in(&inputs.bound())
+    }
+
+    /// [`Expression::evaluate_string`] on inputs already bound.
+    pub fn evaluate_string_in(&self, bound: &Bound<'_>) -> Result<String, EvalError> {
+        match self.evaluate_in(bound)? {
             Value::String(s) => Ok(s.to_string()),
             other => Err(EvalError::Type {
                 wanted: "string",
@@ -397,19 +412,25 @@ impl Inputs {
         }
     }
 
-    fn bind(&self, context: &mut Context<'_, '_>) {
-        for name in [
-            "object",
-            "oldObject",
-            "namespaceObject",
-            "params",
-            "request",
-        ] {
+    /// The inputs as CEL values, for evaluating several expressions.
+    pub fn bound(&self) -> Bound<'_> {
+        let mut context = Context::with_env(environment());
+        for name in VARIABLES.iter().filter(|n| **n != "variables") {
             let value = self.root(name).cloned().unwrap_or(Json::Null);
             // A JSON document always converts: its numbers are i64, u64 or f64.
-            let _ = context.add_variable(name, value);
+            let _ = context.add_variable(*name, value);
+        }
+        Bound {
+            inputs: self,
+            context,
         }
     }
+}
+
+/// [`Inputs`] converted to CEL values once.
+pub struct Bound<'a> {
+    inputs: &'a Inputs,
+    context: Context<'static, 'static>,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::{Map, Value as Json, json};
 
 use super::PolicyError;
-use crate::cel::{CompileError, Expression, Inputs, Variables};
+use crate::cel::{Bound, CompileError, Expression, Inputs, Variables};
 use crate::crd::scan_policy::{CustomCheck, NamedExpression};
 use crate::engine::{Applies, Category, Check, Context, Severity, Subject, Violations};
 use crate::model::{FieldPath, Resource, Workload};
@@ -311,8 +311,9 @@ impl CompiledCheck {
             ..Inputs::default()
         };
         let root = finding_path(subject);
+        let inputs = inputs.bound();
         for (name, condition) in &self.match_conditions {
-            match condition.evaluate_bool(&inputs) {
+            match condition.evaluate_bool_in(&inputs) {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
@@ -325,7 +326,7 @@ impl CompiledCheck {
             }
         }
         for validation in &self.validations {
-            match validation.expression.evaluate_bool(&inputs) {
+            match validation.expression.evaluate_bool_in(&inputs) {
                 Ok(true) => {}
                 Ok(false) => {
                     out.object(root.clone(), validation.message(&inputs));
@@ -359,11 +360,11 @@ fn finding_path(subject: &Subject<'_>) -> FieldPath {
 impl CompiledValidation {
     /// The message of a failed validation: `messageExpression`, else
     /// `message`, else the API server's default.
-    fn message(&self, inputs: &Inputs) -> String {
+    fn message(&self, inputs: &Bound<'_>) -> String {
         let from_expression = self
             .message_expression
             .as_ref()
-            .and_then(|m| m.evaluate_string(inputs).ok())
+            .and_then(|m| m.evaluate_string_in(inputs).ok())
             .filter(|m| !m.trim().is_empty());
         from_expression
             .or_else(|| self.message.clone())

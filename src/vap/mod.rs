@@ -18,7 +18,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use serde_json::{Value as Json, json};
 
-use crate::cel::{CompileError, Expression, Inputs, Variables};
+use crate::cel::{Bound, CompileError, Expression, Inputs, Variables};
 use crate::engine::{Category, Check, Context, Severity, Subject, Violations};
 use crate::model::{DecodeError, FieldPath, Inventory, PathSegment};
 use crate::policy::custom::{Description, EVALUATION_ERROR, describe, object_json};
@@ -346,6 +346,7 @@ impl Audit {
                 request: Some(target.request(object)),
                 ..Inputs::default()
             };
+            let inputs = inputs.bound();
             match self.conditions_hold(&inputs) {
                 Ok(true) => {}
                 Ok(false) => continue,
@@ -355,7 +356,7 @@ impl Audit {
                 }
             }
             for validation in &self.validations {
-                match validation.expression.evaluate_bool(&inputs) {
+                match validation.expression.evaluate_bool_in(&inputs) {
                     Ok(true) => {}
                     Ok(false) => report(validation.message(&inputs), false),
                     Err(e) => report(
@@ -371,9 +372,9 @@ impl Audit {
     }
 
     /// Whether every match condition holds; an error names the condition.
-    fn conditions_hold(&self, inputs: &Inputs) -> Result<bool, String> {
+    fn conditions_hold(&self, inputs: &Bound<'_>) -> Result<bool, String> {
         for (name, condition) in &self.match_conditions {
-            match condition.evaluate_bool(inputs) {
+            match condition.evaluate_bool_in(inputs) {
                 Ok(true) => {}
                 Ok(false) => return Ok(false),
                 Err(e) => {
@@ -454,10 +455,10 @@ impl Audit {
 impl Validation {
     /// The API server's message: `messageExpression`, else `message`, else
     /// `failed expression: <expression>`.
-    fn message(&self, inputs: &Inputs) -> String {
+    fn message(&self, inputs: &Bound<'_>) -> String {
         self.message_expression
             .as_ref()
-            .and_then(|m| m.evaluate_string(inputs).ok())
+            .and_then(|m| m.evaluate_string_in(inputs).ok())
             .filter(|m| !m.trim().is_empty())
             .or_else(|| self.message.clone())
             .unwrap_or_else(|| format!("failed expression: {}", self.expression.source()))

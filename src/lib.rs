@@ -4,6 +4,7 @@
 //! against the [`checks`] catalog and a [`policy`]; the CLI feeds it manifest
 //! files, the operator feeds it the cluster.
 
+pub mod cel;
 pub mod checks;
 pub mod cli;
 pub mod crd;
@@ -16,3 +17,4 @@ pub mod output;
 pub mod policy;
 pub mod posture;
 pub mod rbac;
+pub mod vap;

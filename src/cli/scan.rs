@@ -205,8 +205,16 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
     let checks: Vec<&'static Check> = catalog()
         .iter()
         .copied()
+        .chain(policy.custom_checks())
         .filter(|c| policy.is_enabled(c))
         .collect();
+    // Admission policies among the inputs are checks of this scan only.
+    let mut checks = checks;
+    for finding in &scanned.findings {
+        if !checks.iter().any(|c| std::ptr::eq(*c, finding.check)) {
+            checks.push(finding.check);
+        }
+    }
     let evaluated = match args.output {
         Format::Junit | Format::Openreports => evaluated_objects(&scanned.inventory),
         _ => Vec::new(),
@@ -340,6 +348,7 @@ impl Collected {
         self.inventory.resolve_workload_refs();
         self.inventory.shrink_to_fit();
         self.inventory.kubernetes_version = self.kubernetes_version;
+        let policy = &policy.with_admission_policies(&self.inventory);
         let mut findings = engine::evaluate(&self.inventory, catalog(), policy);
         let mut definitions = Vec::new();
         if !self.redefinitions.is_empty() {

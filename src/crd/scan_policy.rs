@@ -58,6 +58,12 @@ pub struct ScanPolicySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub workload_kinds: Vec<WorkloadKindSpec>,
+    /// Checks written in CEL, the language of ValidatingAdmissionPolicy.
+    /// Their findings are ordinary findings: exceptions, severity overrides
+    /// and every output apply to them. At most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub custom_checks: Vec<CustomCheck>,
 }
 
 /// The field managers of the cluster's GitOps tools.
@@ -144,6 +150,121 @@ impl ScanPolicySpec {
             }
         }))
     }
+}
+
+/// A check written in CEL. Each validation that evaluates to `false` on an
+/// object is a finding; one that fails to evaluate is a finding too, its
+/// message starting with `CEL evaluation error`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomCheck {
+    /// Stable id, used in exceptions, overrides and reports: lower-case
+    /// letters, digits, `-`, `.` and `/`, e.g. `acme/team-label`. It may
+    /// not be the id of a built-in check.
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9./]*[a-z0-9])?$")
+    )]
+    pub id: String,
+    #[schemars(length(min = 1, max = 256))]
+    pub title: String,
+    pub severity: Severity,
+    /// A built-in category name (`images`, `hardening`, …); by default
+    /// `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub category: Option<String>,
+    /// What the check looks for and why it matters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub description: Option<String>,
+    /// How to fix a failing object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub remediation: Option<String>,
+    /// Framework references, e.g. `acme:policy-7`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), inner(length(max = 253)))]
+    pub frameworks: Vec<String>,
+    /// Which objects the check reads.
+    pub applies_to: CustomCheckTarget,
+    /// Conditions (CEL, returning a bool) an object must meet for the
+    /// validations to run, as a ValidatingAdmissionPolicy's
+    /// `matchConditions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub match_conditions: Vec<NamedExpression>,
+    /// Named expressions the others read as `variables.<name>`, each able
+    /// to read the ones before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub variables: Vec<NamedExpression>,
+    /// The rules: each CEL expression must be `true` for the object to pass.
+    #[schemars(length(min = 1, max = 64))]
+    pub validations: Vec<CustomValidation>,
+    /// A value the expressions read as `params` (`null` when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::free_form")]
+    pub params: Option<serde_json::Value>,
+}
+
+/// The objects a custom check reads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomCheckTarget {
+    /// Every workload (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob,
+    /// ReplicaSet, ReplicationController, PodTemplate), read through its pod
+    /// template: `object` is a Pod with the template's metadata and spec,
+    /// in the workload's namespace, so one expression covers every kind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workloads: bool,
+    /// Objects of these kinds, as they are: `object` is the object itself
+    /// (for workload kinds: its metadata and pod template).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub kinds: Vec<GroupKind>,
+}
+
+/// A kind of object: `group` empty for the core group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupKind {
+    #[serde(default)]
+    #[schemars(length(max = 253))]
+    pub group: String,
+    #[schemars(length(min = 1, max = 63))]
+    pub kind: String,
+}
+
+/// A named CEL expression.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedExpression {
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$")
+    )]
+    pub name: String,
+    #[schemars(length(min = 1, max = 5120))]
+    pub expression: String,
+}
+
+/// One rule of a custom check.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomValidation {
+    /// CEL returning a bool: `true` passes.
+    #[schemars(length(min = 1, max = 5120))]
+    pub expression: String,
+    /// The finding's message when the expression is `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+    /// CEL returning the finding's message (a string); `message` is used
+    /// when it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 5120))]
+    pub message_expression: Option<String>,
 }
 
 /// Check selection by id (or by another tool's alias, such as `KSV017`).

@@ -150,3 +150,10 @@ pub fn rescan_interval(_: &mut SchemaGenerator) -> Schema {
         }],
     })
 }
+
+/// Any JSON value, kept as written (a custom check's `params`).
+pub fn free_form(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}

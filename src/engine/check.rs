@@ -27,6 +27,9 @@ pub enum Category {
     Rbac,
     /// API versions the target Kubernetes release deprecated or removed.
     ApiVersions,
+    /// A ScanPolicy's custom CEL checks, and the cluster's own admission
+    /// policies.
+    Custom,
 }
 
 impl Category {
@@ -42,6 +45,7 @@ impl Category {
             Category::Namespaces => "namespaces",
             Category::Rbac => "rbac",
             Category::ApiVersions => "api-versions",
+            Category::Custom => "custom",
         }
     }
 }

@@ -186,11 +186,12 @@ fn evaluate_into(
     let applies = subject.applies();
     let mut violations = Violations::default();
     let mut object: Option<Arc<ObjectRef>> = None;
-    for &check in catalog.iter().filter(|c| c.applies.covers(applies)) {
+    let checks = catalog.iter().copied().chain(policy.custom_checks());
+    for check in checks.filter(|c| c.applies.covers(applies)) {
         if !policy.is_enabled(check) {
             continue;
         }
-        (check.run)(subject, cx, &mut violations);
+        policy.run(check, subject, cx, &mut violations);
         if violations.is_empty() {
             continue;
         }

@@ -2,6 +2,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -41,6 +44,14 @@ pub struct Inventory {
     /// Workloads that run the template of another one (an Argo Rollout's
     /// `spec.workloadRef`), until [`Inventory::resolve_workload_refs`].
     pub referencing: Vec<CustomWorkload>,
+    /// ValidatingAdmissionPolicies and their bindings, audited against the
+    /// other objects (`src/vap/`).
+    pub admission_policies: Vec<ValidatingAdmissionPolicy>,
+    pub admission_policy_bindings: Vec<ValidatingAdmissionPolicyBinding>,
+    /// Each workload's fields outside its pod template (`spec.replicas`,
+    /// `spec.strategy`, …), for CEL expressions that read the whole object;
+    /// the template itself is the [`Workload`]'s.
+    pub workload_shells: BTreeMap<ObjectRef, serde_json::Value>,
 }
 
 /// A Kubernetes minor release, `1.<minor>`.
@@ -117,7 +128,14 @@ impl Inventory {
             Resource::Custom(c) if c.template.is_none() && c.workload_ref.is_some() => {
                 self.referencing.push(c);
             }
-            workload => self.workloads.extend(Workload::from_owned(workload)),
+            Resource::AdmissionPolicy(p) => self.admission_policies.push(p),
+            Resource::AdmissionPolicyBinding(b) => self.admission_policy_bindings.push(b),
+            workload => {
+                if let Some((object, shell)) = crate::policy::custom::workload_shell(&workload) {
+                    self.workload_shells.insert(object, shell);
+                }
+                self.workloads.extend(Workload::from_owned(workload));
+            }
         }
     }
 

@@ -1,3 +1,6 @@
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -49,6 +52,10 @@ pub enum Resource {
     ConfigMap(ConfigMap),
     /// CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy.
     CiliumPolicy(CiliumPolicy),
+    /// A ValidatingAdmissionPolicy, audited against the other objects
+    /// (`src/vap/`); its expressions are compiled when it is read.
+    AdmissionPolicy(ValidatingAdmissionPolicy),
+    AdmissionPolicyBinding(ValidatingAdmissionPolicyBinding),
     /// Calico NetworkPolicy or GlobalNetworkPolicy.
     CalicoPolicy(CalicoPolicy),
     /// A workload of a kind the [`KindTable`] decodes generically (Argo
@@ -207,6 +214,14 @@ impl Resource {
                 Resource::ClusterRoleBinding(typed(kind, value)?)
             }
             ("", "ConfigMap") => Resource::ConfigMap(typed(kind, value)?),
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+                let policy = typed(kind, value)?;
+                crate::vap::validate(&policy)?;
+                Resource::AdmissionPolicy(policy)
+            }
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+                Resource::AdmissionPolicyBinding(typed(kind, value)?)
+            }
             ("cilium.io", "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy") => {
                 Resource::CiliumPolicy(cilium_policy(kind, value)?)
             }
@@ -249,6 +264,8 @@ impl Resource {
             Resource::CiliumPolicy(o) => &o.metadata,
             Resource::CalicoPolicy(o) => &o.metadata,
             Resource::Custom(o) => &o.metadata,
+            Resource::AdmissionPolicy(o) => &o.metadata,
+            Resource::AdmissionPolicyBinding(o) => &o.metadata,
         }
     }
 
@@ -285,6 +302,14 @@ impl Resource {
             }
             Resource::CalicoPolicy(_) => ("projectcalico.org/v3", "NetworkPolicy"),
             Resource::Custom(o) => (o.kind.api_version, o.kind.kind),
+            Resource::AdmissionPolicy(_) => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicy",
+            ),
+            Resource::AdmissionPolicyBinding(_) => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicyBinding",
+            ),
         }
     }
 

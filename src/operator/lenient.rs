@@ -11,6 +11,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -128,6 +131,8 @@ macro_rules! from_meta_by_default {
 }
 
 from_meta_by_default!(
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
     Pod,
     ReplicaSet,
     Deployment,

@@ -177,7 +177,11 @@ fn evaluate(
     } else {
         None
     };
-    let inventory = snapshot::inventory_for(&ctx.stores, key, workload.as_ref());
+    let mut inventory = snapshot::inventory_for(&ctx.stores, key, workload.as_ref());
+    // The whole target, for CEL expressions that read outside its template.
+    inventory
+        .workload_shells
+        .extend(crate::policy::custom::workload_shell(resource));
     let subject = match (resource, &workload) {
         (_, Some(w)) => Subject::Workload(w),
         (Resource::ServiceAccount(o), None) => Subject::ServiceAccount(o),
@@ -193,6 +197,11 @@ fn evaluate(
         triggers::enqueue_named_accounts(ctx, accounts);
     });
     let cx = engine::Context::with_rbac(&inventory, &analysis);
+    // The cluster's admission policies are audited as checks (src/vap/).
+    let policy = &policy.with_audits(crate::vap::cached_audits(
+        &ctx.stores.admission_policies.all(),
+        &ctx.stores.admission_policy_bindings.all(),
+    ));
     Ok(engine::evaluate_subject(
         &subject,
         &cx,

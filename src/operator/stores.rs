@@ -9,6 +9,9 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ReplicationController, ServiceAccount};
@@ -163,6 +166,9 @@ pub struct Stores {
     pub cluster_role_bindings: MultiStore<ClusterRoleBinding>,
     pub scan_policies: MultiStore<ScanPolicy>,
     pub cluster_scan_reports: MultiStore<Packed<ClusterScanReport>>,
+    /// The cluster's admission policies and bindings, audited (`src/vap/`).
+    pub admission_policies: MultiStore<ValidatingAdmissionPolicy>,
+    pub admission_policy_bindings: MultiStore<ValidatingAdmissionPolicyBinding>,
     /// Objects the watches could not decode (left out of the caches).
     pub undecodable: Arc<UndecodableObjects>,
     /// Workloads of the table's kinds outside Kubernetes' own groups,
@@ -188,6 +194,8 @@ pub enum Change {
     ClusterRole(Arc<ClusterRole>),
     ClusterRoleBinding(Arc<ClusterRoleBinding>),
     ScanPolicy(Arc<ScanPolicy>),
+    /// An admission policy or binding changed: every object is audited again.
+    AdmissionPolicy,
     /// A report was deleted (by a user or the garbage collector).
     ReportDeleted {
         api_version: String,
@@ -302,6 +310,16 @@ impl Watches<'_> {
                 "clusterscanreports",
                 Caching::packed(strip_cluster_scan_report),
                 |r, deleted| report_change(&r.spec.target, &r.metadata, r.status.as_ref(), deleted),
+            ),
+            admission_policies: self.cluster(
+                "validatingadmissionpolicies",
+                Caching::all(strip_meta),
+                |_, _| Change::AdmissionPolicy,
+            ),
+            admission_policy_bindings: self.cluster(
+                "validatingadmissionpolicybindings",
+                Caching::all(strip_meta),
+                |_, _| Change::AdmissionPolicy,
             ),
             undecodable,
             custom: Arc::default(),
@@ -893,6 +911,8 @@ pub mod testing {
                 cluster_role_bindings: MultiStore::of(self.cluster_role_bindings),
                 scan_policies: MultiStore::of(vec![]),
                 cluster_scan_reports: MultiStore::of(vec![]),
+                admission_policies: MultiStore::of(vec![]),
+                admission_policy_bindings: MultiStore::of(vec![]),
                 undecodable: Arc::default(),
                 custom: Arc::default(),
             }

@@ -158,7 +158,7 @@ pub fn on_change(ctx: &Context, change: Change) {
                 }
             }
         }
-        Change::AccessChanged => enqueue_all(ctx),
+        Change::AccessChanged | Change::AdmissionPolicy => enqueue_all(ctx),
     }
 }
 

@@ -117,6 +117,7 @@ fn category_title(category: Category) -> &'static str {
         Category::Namespaces => "Namespaces",
         Category::Rbac => "RBAC",
         Category::ApiVersions => "API versions",
+        Category::Custom => "Custom",
     }
 }
 

@@ -1,6 +1,7 @@
 //! What a ScanPolicy (and the object's own annotations) make of findings:
 //! which checks run, their severities, and which findings are suppressed.
 
+pub mod custom;
 mod duration;
 mod glob;
 
@@ -53,6 +54,11 @@ struct Rules {
     /// Every exception's expiry, earliest first.
     expiries: Vec<Timestamp>,
     rescan_interval: Option<Duration>,
+    /// The policy's custom CEL checks, compiled.
+    custom: Vec<custom::CompiledCheck>,
+    /// The admission policies of the evaluated objects, audited as checks
+    /// (`vap/<name>`).
+    admission: Arc<Vec<crate::vap::Audit>>,
 }
 
 /// An exception as matching reads it.
@@ -223,7 +229,13 @@ impl Policy {
         catalog: &[&'static Check],
         now: Option<Timestamp>,
     ) -> Result<Policy, PolicyError> {
-        let mut rules = Rules::default();
+        let mut rules = Rules {
+            custom: custom::compile_all(&spec.custom_checks, catalog)?,
+            ..Rules::default()
+        };
+        // Exceptions, overrides and selections may name custom checks too.
+        let with_custom = with_custom_checks(catalog, &rules.custom);
+        let catalog = with_custom.as_slice();
         if !spec.checks.enabled.is_empty() {
             let ids = resolve_all(catalog, &spec.checks.enabled, "spec.checks.enabled")?;
             rules.only = Some(ids.into_iter().collect());
@@ -288,6 +300,8 @@ impl Policy {
         only: &[String],
         skip: &[String],
     ) -> Result<Policy, PolicyError> {
+        let with_custom = with_custom_checks(catalog, &self.rules.custom);
+        let catalog = with_custom.as_slice();
         let rules = Arc::make_mut(&mut self.rules);
         if !only.is_empty() {
             let ids: BTreeSet<_> = resolve_all(catalog, only, "--checks")?
@@ -304,19 +318,75 @@ impl Policy {
         Ok(self)
     }
 
+    /// The policy's custom checks and admission policy audits, for the
+    /// engine to run beside the catalog.
+    pub fn custom_checks(&self) -> impl Iterator<Item = &'static Check> + '_ {
+        let custom = self.rules.custom.iter().map(|c| c.check);
+        custom.chain(self.rules.admission.iter().map(|a| a.check))
+    }
+
+    /// The same policy, auditing the ValidatingAdmissionPolicies (and
+    /// bindings) of `inventory` against its other objects.
+    pub fn with_admission_policies(&self, inventory: &crate::model::Inventory) -> Policy {
+        if inventory.admission_policies.is_empty() && self.rules.admission.is_empty() {
+            return self.clone();
+        }
+        self.with_audits(Arc::new(crate::vap::audits(
+            &inventory.admission_policies,
+            &inventory.admission_policy_bindings,
+        )))
+    }
+
+    /// The same policy, with these admission policy audits.
+    pub fn with_audits(&self, audits: Arc<Vec<crate::vap::Audit>>) -> Policy {
+        if audits.is_empty() && self.rules.admission.is_empty() {
+            return self.clone();
+        }
+        let mut policy = self.clone();
+        Arc::make_mut(&mut policy.rules).admission = audits;
+        policy
+    }
+
+    /// Runs `check` on `subject`: a custom check's CEL, or the built-in
+    /// check's function.
+    pub fn run(
+        &self,
+        check: &'static Check,
+        subject: &Subject<'_>,
+        cx: &crate::engine::Context<'_>,
+        out: &mut crate::engine::Violations,
+    ) {
+        if let Some(custom) = self
+            .rules
+            .custom
+            .iter()
+            .find(|c| std::ptr::eq(c.check, check))
+        {
+            return custom.run(subject, cx, out);
+        }
+        match self
+            .rules
+            .admission
+            .iter()
+            .find(|a| std::ptr::eq(a.check, check))
+        {
+            Some(audit) => audit.run(subject, cx, out),
+            None => (check.run)(subject, cx, out),
+        }
+    }
+
     pub fn is_enabled(&self, check: &Check) -> bool {
-        !self.rules.disabled.contains(check.id)
-            && self
-                .rules
-                .only
-                .as_ref()
-                .is_none_or(|only| only.contains(check.id))
+        let listed = |ids: &BTreeSet<&'static str>| {
+            ids.contains(check.id) || every_admission_policy(check).is_some_and(|a| ids.contains(a))
+        };
+        !listed(&self.rules.disabled) && self.rules.only.as_ref().is_none_or(listed)
     }
 
     pub fn severity(&self, check: &Check, default: Severity) -> Severity {
-        self.rules
-            .overrides
+        let overrides = &self.rules.overrides;
+        overrides
             .get(check.id)
+            .or_else(|| every_admission_policy(check).and_then(|a| overrides.get(a)))
             .copied()
             .unwrap_or(default)
     }
@@ -380,6 +450,27 @@ impl Policy {
     }
 }
 
+/// `vap/*`, which names every admission policy in check selections and
+/// severity overrides, when `check` is one.
+fn every_admission_policy(check: &Check) -> Option<&'static str> {
+    check
+        .id
+        .starts_with(crate::vap::CHECK_PREFIX)
+        .then_some("vap/*")
+}
+
+/// The catalog and the custom checks, for resolving check ids.
+fn with_custom_checks(
+    catalog: &[&'static Check],
+    custom: &[custom::CompiledCheck],
+) -> Vec<&'static Check> {
+    catalog
+        .iter()
+        .copied()
+        .chain(custom.iter().map(|c| c.check))
+        .collect()
+}
+
 /// Whether `pattern` names `check`: its id, one of its aliases, or `*`.
 pub fn names_check(pattern: &str, check: &Check) -> bool {
     pattern == "*"
@@ -401,6 +492,13 @@ fn resolve(
         .map(|c| c.id)
         .collect();
     if ids.is_empty() {
+        // Admission policies are checks of the objects evaluated, not of the
+        // catalog: their ids are taken as written.
+        if let Some(name) = pattern.strip_prefix(crate::vap::CHECK_PREFIX)
+            && !name.is_empty()
+        {
+            return Ok(vec![custom::intern_id(pattern)]);
+        }
         return Err(PolicyError {
             field: field.to_owned(),
             message: format!("unknown check `{pattern}` (see `palisade checks`)"),

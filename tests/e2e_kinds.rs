@@ -31,17 +31,7 @@ const CRDS: [&str; 5] = [
 fn crd_files() -> &'static Vec<PathBuf> {
     static FILES: OnceLock<Vec<PathBuf>> = OnceLock::new();
     FILES.get_or_init(|| {
-        let script = repo_root().join("scripts/workload-crds.sh");
-        let output = Command::new("bash")
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "workload-crds.sh failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
+        common::script_stdout("workload-crds.sh")
             .lines()
             .map(PathBuf::from)
             .collect()

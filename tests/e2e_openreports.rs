@@ -58,17 +58,7 @@ subjects:
 
 /// The directory of the OpenReports CRDs in the Go module cache.
 fn openreports_crds() -> PathBuf {
-    let script = repo_root().join("scripts/openreports-crds.sh");
-    let output = Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        output.status.success(),
-        "openreports-crds.sh failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    PathBuf::from(common::script_stdout("openreports-crds.sh").trim())
 }
 
 fn apply_file(path: &std::path::Path) {

@@ -210,6 +210,15 @@ fn evaluate(
     ))
 }
 
+/// The watches of the RBAC kinds, read by every evaluation that follows
+/// bindings.
+const RBAC_KINDS: [&str; 4] = [
+    "roles",
+    "rolebindings",
+    "clusterroles",
+    "clusterrolebindings",
+];
+
 /// The watched kinds (besides its own) whose objects the checks of a target
 /// kind read: a refused watch of one of them makes the report untrustworthy.
 fn kinds_read_by(kind: TargetKind) -> Vec<&'static str> {
@@ -218,54 +227,38 @@ fn kinds_read_by(kind: TargetKind) -> Vec<&'static str> {
     let named = |names: &[&'static str]| names.to_vec();
     match kind {
         TargetKind::ServiceAccount => {
-            let mut read = named(&[
-                "namespaces",
-                "scanpolicies",
-                "roles",
-                "rolebindings",
-                "clusterroles",
-                "clusterrolebindings",
-            ]);
+            let mut read = named(&["namespaces", "scanpolicies"]);
+            read.extend(RBAC_KINDS);
             read.extend(workloads());
             read
         }
         TargetKind::Role
         | TargetKind::RoleBinding
         | TargetKind::ClusterRole
-        | TargetKind::ClusterRoleBinding => named(&[
-            "serviceaccounts",
-            "scanpolicies",
-            "roles",
-            "rolebindings",
-            "clusterroles",
-            "clusterrolebindings",
-        ]),
+        | TargetKind::ClusterRoleBinding => {
+            let mut read = named(&["serviceaccounts", "scanpolicies"]);
+            read.extend(RBAC_KINDS);
+            read
+        }
         // The posture's framework pass rates judge every object of the
         // namespace, RBAC included.
         TargetKind::Namespace => {
-            let mut read = named(&[
-                "networkpolicies",
-                "serviceaccounts",
-                "scanpolicies",
-                "roles",
-                "rolebindings",
-                "clusterroles",
-                "clusterrolebindings",
-            ]);
+            let mut read = named(&["networkpolicies", "serviceaccounts", "scanpolicies"]);
+            read.extend(RBAC_KINDS);
             read.extend(workloads());
             read
         }
         // Workloads.
-        _ => named(&[
-            "serviceaccounts",
-            "networkpolicies",
-            "namespaces",
-            "scanpolicies",
-            "roles",
-            "rolebindings",
-            "clusterroles",
-            "clusterrolebindings",
-        ]),
+        _ => {
+            let mut read = named(&[
+                "serviceaccounts",
+                "networkpolicies",
+                "namespaces",
+                "scanpolicies",
+            ]);
+            read.extend(RBAC_KINDS);
+            read
+        }
     }
 }
 

@@ -56,6 +56,22 @@ fn start_cluster() -> PathBuf {
 }
 
 /// The kubectl that matches the test cluster's version (built next to it).
+/// The standard output of one of the repository's scripts (`scripts/NAME`),
+/// failing the test with its standard error when it fails.
+pub fn script_stdout(name: &str) -> String {
+    let script = repo_root().join("scripts").join(name);
+    let output = Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{name} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 pub fn kubectl_path() -> PathBuf {
     let built = repo_root().join("target/bin/kubectl");
     if built.exists() {

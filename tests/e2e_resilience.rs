@@ -136,12 +136,7 @@ impl Cluster {
         self.kubectl(&wait);
         for check in [
             &["list", "pods", "-A"][..],
-            &[
-                "patch",
-                "scanreports.palisade.dev",
-                "--subresource=status",
-                "-A",
-            ],
+            &["patch", "scanreports.palisade.dev", "-A"],
             &[
                 "update",
                 "leases.coordination.k8s.io/palisade",

@@ -709,21 +709,134 @@ def machine():
             "kernel": os.uname().release}
 
 
-def print_table(result):
-    op = result["operator"]
+# --------------------------------------------------------------------------
+# trivy-operator, side by side (--with-trivy-operator)
+
+TRIVY_NAMESPACE = "trivy-system"
+TRIVY_GROUP = "aquasecurity.github.io"
+# The reports of its config-audit and RBAC-assessment scanners.
+TRIVY_REPORTS = ["configauditreports", "clusterconfigauditreports",
+                 "rbacassessmentreports", "clusterrbacassessmentreports"]
+
+
+class TrivyOperator(Operator):
+    """trivy-operator built from its Go module, run as a process beside the
+    cluster (like Palisade here), with the cluster admin's kubeconfig, only
+    its config-audit and RBAC-assessment scanners, and the checks embedded
+    in it (nothing is downloaded)."""
+
+    def __init__(self, binary, kubeconfig, work):
+        self.port = free_port()
+        probe_port = free_port()
+        self.log_path = os.path.join(work, "trivy-operator.log")
+        self.log_file = open(self.log_path, "w")
+        env = dict(os.environ, KUBECONFIG=kubeconfig,
+                   OPERATOR_NAMESPACE=TRIVY_NAMESPACE,
+                   OPERATOR_TARGET_NAMESPACES="",
+                   OPERATOR_METRICS_BIND_ADDRESS=f"127.0.0.1:{self.port}",
+                   OPERATOR_HEALTH_PROBE_BIND_ADDRESS=f"127.0.0.1:{probe_port}",
+                   OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED="true",
+                   OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED="true",
+                   OPERATOR_VULNERABILITY_SCANNER_ENABLED="false",
+                   OPERATOR_SBOM_GENERATION_ENABLED="false",
+                   OPERATOR_CLUSTER_SBOM_CACHE_ENABLED="false",
+                   OPERATOR_EXPOSED_SECRET_SCANNER_ENABLED="false",
+                   OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED="false",
+                   OPERATOR_CLUSTER_COMPLIANCE_ENABLED="false",
+                   OPERATOR_LEADER_ELECTION_ENABLED="false")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen([binary], env=env, stdout=self.log_file,
+                                        stderr=subprocess.STDOUT)
+        self.peak_sampled_kib = 0
+
+
+def install_trivy_operator(cluster, crds_dir):
+    """Its CRDs (from its module's deploy/helm/crds) and the ConfigMap that
+    makes it use the checks embedded in it."""
+    for name in sorted(os.listdir(crds_dir)):
+        if name.endswith(".yaml"):
+            cluster.kubectl("apply", "--server-side", "--force-conflicts",
+                            "--field-manager=operator-scale", "-f",
+                            os.path.join(crds_dir, name))
+    cluster.kubectl("wait", "--for=condition=established", "--timeout=60s",
+                    *[f"crd/{r}.{TRIVY_GROUP}" for r in TRIVY_REPORTS])
+    cluster.kubectl("create", "namespace", TRIVY_NAMESPACE, check=False)
+    config = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "trivy-operator-trivy-config",
+                           "namespace": TRIVY_NAMESPACE},
+              "data": {"trivy.useEmbeddedRegoPolicies": "true",
+                       "trivy.useBuiltinRegoPolicies": "false"}}
+    path = os.path.join(os.path.dirname(cluster.kubeconfig), "trivy-config.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    cluster.kubectl("apply", "--server-side", "--force-conflicts",
+                    "--field-manager=operator-scale", "-f", path)
+
+
+def trivy_report_count(cluster):
+    return sum(cluster.count(f"/apis/{TRIVY_GROUP}/v1alpha1/{r}") for r in TRIVY_REPORTS)
+
+
+def trivy_operator_run(cluster, args, result):
+    """Runs trivy-operator until its report count stops growing for
+    --trivy-settle seconds; time to reports is the time of the last new
+    report. Its reports are deleted first, so a rerun starts clean."""
+    install_trivy_operator(cluster, args.trivy_operator_crds)
+    for resource in TRIVY_REPORTS:
+        cluster.kubectl("delete", f"{resource}.{TRIVY_GROUP}", "--all", "-A",
+                        "--wait=false", check=False)
+    while trivy_report_count(cluster):
+        time.sleep(1)
+    load_before = os.getloadavg()[0]
+    work = os.path.dirname(args.out)
+    operator = TrivyOperator(args.trivy_operator, cluster.kubeconfig, work)
+    log(f"trivy-operator started (pid {operator.process.pid})")
+    count, last_change, cpu_at_last = 0, 0.0, 0.0
+    deadline = time.monotonic() + args.scan_timeout
+    last_log = 0
+    try:
+        while time.monotonic() < deadline:
+            if not operator.alive():
+                raise RuntimeError(f"trivy-operator exited; see {operator.log_path}")
+            operator.status()
+            now = time.monotonic()
+            current = trivy_report_count(cluster)
+            if current != count:
+                count, last_change = current, now - operator.started
+                cpu_at_last = operator.cpu_seconds()
+            elif count and now - operator.started - last_change >= args.trivy_settle:
+                break
+            if now - last_log > 15:
+                log(f"  trivy-operator: {count} reports after {now - operator.started:.0f}s, "
+                    f"RSS {operator.status()[0] // 1024} MiB")
+                last_log = now
+            time.sleep(1)
+        else:
+            log("trivy-operator: scan timeout reached")
+        rss, hwm = operator.status()
+        by_kind = {r: cluster.count(f"/apis/{TRIVY_GROUP}/v1alpha1/{r}")
+                   for r in TRIVY_REPORTS}
+        result["trivy_operator"] = {
+            "reports": count,
+            "reports_by_kind": by_kind,
+            "seconds_to_last_report": round(last_change, 1),
+            "cpu_seconds_to_last_report": round(cpu_at_last, 1),
+            "total_cpu_seconds": round(operator.cpu_seconds(), 1),
+            "peak_rss_mib": round(hwm / 1024, 1),
+            "final_rss_mib": round(rss / 1024, 1),
+            "settle_seconds": args.trivy_settle,
+            "load_before": round(load_before, 2),
+            "load_during": round(os.getloadavg()[1], 2),
+            "version": args.trivy_operator_version,
+        }
+        log(f"trivy-operator: {count} reports, the last {last_change:.1f}s after start "
+            f"(CPU {cpu_at_last:.1f}s); VmHWM {hwm // 1024} MiB")
+    finally:
+        operator.stop()
+
+
+def operator_rows(result, op):
     rows = [
-        ("Workloads (Deployments)", f"{result['config']['workloads']:,}"),
-        ("Roles / RoleBindings / ServiceAccounts",
-         f"{result['config']['roles']:,} / {result['config']['roles']:,} / "
-         f"{result['config']['service_accounts']:,}"),
-    ]
-    pop = result.get("populate", {})
-    if not pop.get("reused"):
-        rows.append(("Controller manager: all ReplicaSets / Pods created",
-                     f"{pop.get('replicasets_created_seconds')} s / "
-                     f"{pop.get('pods_created_seconds')} s"
-                     + ("" if pop.get("complete") else " (incomplete)")))
-    rows += [
         ("Reports written", f"{op['reports']:,} (expected {op['expected_reports']:,})"),
         ("Operator start to all reports written", f"{op['initial_scan_seconds']:.1f} s"),
         ("Operator CPU time for that", f"{op['initial_scan_cpu_seconds']:.1f} s"),
@@ -738,10 +851,40 @@ def print_table(result):
         c = result["change_latency"]
         rows.append((f"Change to report, {c['changes']} changes: p50 / p99",
                      f"{c['p50_seconds']:.2f} s / {c['p99_seconds']:.2f} s (target p99 < 2)"))
+    if op.get("report_writes_per_second") is not None:
+        rows.append(("Report writes (PATCH, CREATE) to the initial scan / per second",
+                     f"{op['report_writes']:,} / {op['report_writes_per_second']:.0f}"))
     rows.append(("API requests to the initial scan, by verb",
                  ", ".join(f"{k} {v:,}" for k, v in op["api_requests_by_verb"].items())))
+    return rows
+
+
+def print_table(result):
+    op = result.get("operator")
+    rows = [
+        ("Workloads (Deployments)", f"{result['config']['workloads']:,}"),
+        ("Roles / RoleBindings / ServiceAccounts",
+         f"{result['config']['roles']:,} / {result['config']['roles']:,} / "
+         f"{result['config']['service_accounts']:,}"),
+    ]
+    pop = result.get("populate", {})
+    if not pop.get("reused"):
+        rows.append(("Controller manager: all ReplicaSets / Pods created",
+                     f"{pop.get('replicasets_created_seconds')} s / "
+                     f"{pop.get('pods_created_seconds')} s"
+                     + ("" if pop.get("complete") else " (incomplete)")))
+    if op:
+        rows += operator_rows(result, op)
     rows.append(("Load average (1 min) at start / end",
                  f"{result['load']['start']:.2f} / {result['load']['end']:.2f}"))
+    if "trivy_operator" in result:
+        t = result["trivy_operator"]
+        rows += [
+            (f"trivy-operator {t['version']}: reports", f"{t['reports']:,} {t['reports_by_kind']}"),
+            ("trivy-operator: start to its last report", f"{t['seconds_to_last_report']:.1f} s"),
+            ("trivy-operator: CPU time for that", f"{t['cpu_seconds_to_last_report']:.1f} s"),
+            ("trivy-operator: peak RSS (VmHWM)", f"{t['peak_rss_mib']:.0f} MiB"),
+        ]
     width = max(len(r[0]) for r in rows)
     print()
     print(f"| {'Measure'.ljust(width)} | Value |")
@@ -749,6 +892,64 @@ def print_table(result):
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
     print()
+
+
+def palisade_run(cluster, args, result):
+    """Runs the operator to all reports, then the idle resync and changes."""
+    operator_kubeconfig = install_operator_rbac(cluster, args.repo)
+    expected = expected_reports(cluster)
+    total_expected = sum(expected.values())
+    log(f"expecting {total_expected} reports: {expected}")
+    delete_reports(cluster, args.parallel)
+
+    api_before = cluster.request_totals()
+    load_before = os.getloadavg()[0]
+    operator = Operator(args.binary, operator_kubeconfig, args.work, args.resync_interval)
+    try:
+        log(f"operator started (pid {operator.process.pid}), resync every {args.resync_interval}")
+        scan_seconds, count = wait_initial_scan(cluster, operator, total_expected, args)
+        cpu = operator.cpu_seconds()
+        api_after = cluster.request_totals()
+        wait_queue_idle(operator)
+        rss, hwm = operator.status()
+        log(f"all {count} reports written {scan_seconds:.1f}s after start "
+            f"(CPU {cpu:.1f}s); VmHWM {hwm // 1024} MiB")
+        requests = operator_requests(delta(api_after, api_before))
+        # Every report is one write now (object and status in one apply):
+        # what the API server took per second during the scan.
+        report_writes = sum(n for key, n in requests.items()
+                            if key.split(" ", 1)[0] in ("PATCH", "CREATE", "APPLY")
+                            and f" {GROUP}/" in f" {key.split(' ', 1)[1]}"
+                            and "scanpolicies" not in key)
+        result["operator"] = {
+            "expected_reports": total_expected,
+            "expected_by_kind": expected,
+            "reports": count,
+            "initial_scan_seconds": round(scan_seconds, 1),
+            "initial_scan_cpu_seconds": round(cpu, 1),
+            "load_during_scan": round(os.getloadavg()[1], 2),
+            "load_before": round(load_before, 2),
+            "hwm_after_scan_mib": round(hwm / 1024, 1),
+            "idle_rss_mib": round(rss / 1024, 1),
+            "api_requests": requests,
+            "api_requests_by_verb": by_verb(requests),
+            "report_writes": report_writes,
+            "report_writes_per_second": round(report_writes / scan_seconds, 1)
+            if scan_seconds else None,
+            "operator_metrics_writes": metric_by_label(operator.metrics(),
+                                                       "palisade_api_writes_total"),
+        }
+        if not args.skip_resync:
+            idle_resync(cluster, operator, result)
+        if args.changes:
+            change_latency(cluster, operator, args, result)
+        rss, hwm = operator.status()
+        result["operator"]["peak_rss_mib"] = round(hwm / 1024, 1)
+        result["operator"]["peak_sampled_rss_mib"] = round(operator.peak_sampled_kib / 1024, 1)
+        result["operator"]["final_rss_mib"] = round(rss / 1024, 1)
+        result["operator"]["total_cpu_seconds"] = round(operator.cpu_seconds(), 1)
+    finally:
+        operator.stop()
 
 
 def main():
@@ -772,6 +973,13 @@ def main():
     parser.add_argument("--reuse", action="store_true",
                         help="keep objects already in the cluster when the counts match")
     parser.add_argument("--skip-resync", action="store_true")
+    parser.add_argument("--trivy-operator", help="trivy-operator binary: run it after Palisade")
+    parser.add_argument("--trivy-operator-crds", help="its CRDs (deploy/helm/crds of its module)")
+    parser.add_argument("--trivy-operator-version", default="unknown")
+    parser.add_argument("--trivy-settle", type=int, default=60,
+                        help="seconds without a new trivy-operator report that end its run")
+    parser.add_argument("--skip-palisade", action="store_true",
+                        help="run only trivy-operator (with --trivy-operator)")
     args = parser.parse_args()
 
     os.makedirs(args.work, exist_ok=True)
@@ -785,51 +993,10 @@ def main():
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     populate(cluster, args, args.work, result)
-    operator_kubeconfig = install_operator_rbac(cluster, args.repo)
-    expected = expected_reports(cluster)
-    total_expected = sum(expected.values())
-    log(f"expecting {total_expected} reports: {expected}")
-    delete_reports(cluster, args.parallel)
-
-    api_before = cluster.request_totals()
-    load_before = os.getloadavg()[0]
-    operator = Operator(args.binary, operator_kubeconfig, args.work, args.resync_interval)
-    try:
-        log(f"operator started (pid {operator.process.pid}), resync every {args.resync_interval}")
-        scan_seconds, count = wait_initial_scan(cluster, operator, total_expected, args)
-        cpu = operator.cpu_seconds()
-        api_after = cluster.request_totals()
-        wait_queue_idle(operator)
-        rss, hwm = operator.status()
-        log(f"all {count} reports written {scan_seconds:.1f}s after start "
-            f"(CPU {cpu:.1f}s); VmHWM {hwm // 1024} MiB")
-        requests = operator_requests(delta(api_after, api_before))
-        result["operator"] = {
-            "expected_reports": total_expected,
-            "expected_by_kind": expected,
-            "reports": count,
-            "initial_scan_seconds": round(scan_seconds, 1),
-            "initial_scan_cpu_seconds": round(cpu, 1),
-            "load_during_scan": round(os.getloadavg()[1], 2),
-            "load_before": round(load_before, 2),
-            "hwm_after_scan_mib": round(hwm / 1024, 1),
-            "idle_rss_mib": round(rss / 1024, 1),
-            "api_requests": requests,
-            "api_requests_by_verb": by_verb(requests),
-            "operator_metrics_writes": metric_by_label(operator.metrics(),
-                                                       "palisade_api_writes_total"),
-        }
-        if not args.skip_resync:
-            idle_resync(cluster, operator, result)
-        if args.changes:
-            change_latency(cluster, operator, args, result)
-        rss, hwm = operator.status()
-        result["operator"]["peak_rss_mib"] = round(hwm / 1024, 1)
-        result["operator"]["peak_sampled_rss_mib"] = round(operator.peak_sampled_kib / 1024, 1)
-        result["operator"]["final_rss_mib"] = round(rss / 1024, 1)
-        result["operator"]["total_cpu_seconds"] = round(operator.cpu_seconds(), 1)
-    finally:
-        operator.stop()
+    if not args.skip_palisade:
+        palisade_run(cluster, args, result)
+    if args.trivy_operator:
+        trivy_operator_run(cluster, args, result)
     result["load"]["end"] = os.getloadavg()[0]
     result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with open(args.out, "w") as f:
@@ -838,7 +1005,7 @@ def main():
     print_table(result)
     print(f"results: {args.out}")
     failed = []
-    if result["operator"]["peak_rss_mib"] >= 150:
+    if result.get("operator", {}).get("peak_rss_mib", 0) >= 150:
         failed.append("peak RSS")
     if result.get("idle_resync", {}).get("report_writes", 0) != 0:
         failed.append("idle resync writes")

@@ -92,12 +92,7 @@ fn operator_kubeconfig() -> PathBuf {
         &[
             &["list", "deployments.apps", "-A"],
             &["list", "scanreports.palisade.dev", "-A"],
-            &[
-                "patch",
-                "scanreports.palisade.dev",
-                "--subresource=status",
-                "-A",
-            ],
+            &["patch", "scanreports.palisade.dev", "-A"],
         ],
     );
     token_kubeconfig("palisade-system", "palisade")

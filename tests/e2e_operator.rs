@@ -59,12 +59,7 @@ fn wait_until_allowed() {
         &[
             &["list", "pods", "-A"],
             &["watch", "scanreports.palisade.dev", "-A"],
-            &[
-                "patch",
-                "scanreports.palisade.dev",
-                "--subresource=status",
-                "-A",
-            ],
+            &["patch", "scanreports.palisade.dev", "-A"],
             &[
                 "create",
                 "leases.coordination.k8s.io",
@@ -736,6 +731,88 @@ async fn a_policy_exception_suppresses_a_finding_until_it_expires() {
         .delete(&policy_name, &DeleteParams::default())
         .await
         .unwrap();
+}
+
+/// Write requests the operator sent for ScanReports (not the namespace's
+/// ClusterScanReport): applies, and all.
+async fn report_writes(operator: &Operator) -> (f64, f64) {
+    let resource = "resource=\"scanreports\"";
+    let apply = operator
+        .metric("palisade_api_writes_total", &[resource, "verb=\"apply\""])
+        .await;
+    let all = operator
+        .metric("palisade_api_writes_total", &[resource])
+        .await;
+    (apply, all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_or_changed_report_costs_one_write() {
+    let client = client().await;
+    let ns = TestNamespace::create(&client, "op-one-write").await;
+    let n = ns.name.as_str();
+    create_deployment(&client, n, "one", true, None).await;
+    create_deployment(&client, n, "two", false, None).await;
+    let operator = Operator::start(n, &["--resync-interval", "2s"]).await;
+    let api = reports(&client, n);
+    wait_report(&api, "deployment-one", "written", |r| r.status.is_some()).await;
+    wait_report(&api, "deployment-two", "written", |r| r.status.is_some()).await;
+    wait_idle(&operator).await;
+
+    let written = api.list(&ListParams::default()).await.unwrap().items;
+    let (apply, all) = report_writes(&operator).await;
+    assert_eq!(
+        (apply, all),
+        (written.len() as f64, written.len() as f64),
+        "one apply per new report, object and status together: {:?}",
+        written
+            .iter()
+            .map(|r| (r.name_any(), r.metadata.generation))
+            .collect::<Vec<_>>()
+    );
+    for report in &written {
+        assert_eq!(report.metadata.generation, Some(1), "{}", report.name_any());
+        assert!(
+            report
+                .status
+                .as_ref()
+                .is_some_and(|s| s.findings_digest.is_some())
+        );
+    }
+
+    // Fixed: the findings change, one more write.
+    let deployments = Api::<Deployment>::namespaced(client.clone(), n);
+    let mut fixed = deployments.get("one").await.unwrap();
+    fixed.spec = deployment("one", false, None).spec;
+    deployments
+        .replace("one", &PostParams::default(), &fixed)
+        .await
+        .unwrap();
+    let report = wait_report(&api, "deployment-one", "fixed", |r| {
+        !has_finding(r, PRIVILEGED, false)
+    })
+    .await;
+    wait_idle(&operator).await;
+    assert_eq!(report.metadata.generation, Some(2));
+    assert_eq!(
+        report_writes(&operator).await,
+        (apply + 1.0, all + 1.0),
+        "one write for the changed report"
+    );
+
+    // Idle full resyncs: nothing.
+    let resync_before = operator
+        .metric("palisade_last_full_resync_timestamp_seconds", &[])
+        .await;
+    wait_for("two more full resyncs", TIMEOUT, || async {
+        let resync = operator
+            .metric("palisade_last_full_resync_timestamp_seconds", &[])
+            .await;
+        (resync >= resync_before + 4.0).then_some(())
+    })
+    .await;
+    assert_eq!(report_writes(&operator).await, (apply + 1.0, all + 1.0));
+    operator.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -283,11 +283,7 @@ fn start_operator(namespaces: &[String]) -> oneshot::Sender<()> {
         common::OPERATOR_ACCOUNT,
         &[
             &["list", "pods", "-A"],
-            &[
-                "patch",
-                "clusterscanreports.palisade.dev",
-                "--subresource=status",
-            ],
+            &["patch", "clusterscanreports.palisade.dev"],
         ],
     );
     let kubeconfig = common::token_kubeconfig("palisade-system", "palisade");

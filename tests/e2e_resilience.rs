@@ -136,12 +136,7 @@ impl Cluster {
         self.kubectl(&wait);
         for check in [
             &["list", "pods", "-A"][..],
-            &[
-                "patch",
-                "scanreports.palisade.dev",
-                "--subresource=status",
-                "-A",
-            ],
+            &["patch", "scanreports.palisade.dev", "-A"],
             &[
                 "update",
                 "leases.coordination.k8s.io/palisade",
@@ -448,7 +443,7 @@ async fn a_hand_edited_report_is_restored_also_after_a_restart() {
         "summary": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0, "suppressed": 0, "score": 100},
     }});
     let edit = || async {
-        api.patch_status(
+        api.patch(
             "deployment-web",
             &PatchParams::default(),
             &Patch::Merge(&lie),

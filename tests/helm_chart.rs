@@ -567,12 +567,7 @@ async fn the_installed_chart_runs_the_operator_with_its_rbac() {
         &[
             &["list", "deployments", "-A"],
             &["watch", "scanreports.palisade.dev", "-A"],
-            &[
-                "patch",
-                "scanreports.palisade.dev",
-                "--subresource=status",
-                "-A",
-            ],
+            &["patch", "scanreports.palisade.dev", "-A"],
             &["create", "leases.coordination.k8s.io", "-n", ns],
             &[
                 "update",

@@ -18,8 +18,8 @@ use kube::CustomResourceExt;
 /// `crds/palisade.yaml` (`palisade crds`).
 pub fn crds_yaml() -> String {
     let crds = [
-        ScanReport::crd(),
-        ClusterScanReport::crd(),
+        scan_report::with_status_in_the_object(ScanReport::crd()),
+        scan_report::with_status_in_the_object(ClusterScanReport::crd()),
         ScanPolicy::crd(),
     ];
     let mut out = String::new();
@@ -57,7 +57,7 @@ mod tests {
     #[test]
     fn report_crds_print_the_columns_and_use_free_short_names() {
         use kube::CustomResourceExt;
-        let crd = super::ScanReport::crd();
+        let crd = super::scan_report::with_status_in_the_object(super::ScanReport::crd());
         let columns: Vec<_> = crd.spec.versions[0]
             .additional_printer_columns
             .iter()
@@ -75,7 +75,8 @@ mod tests {
             columns.iter().all(|(_, p)| *p == 0),
             "all shown without -o wide"
         );
-        let cluster = super::ClusterScanReport::crd();
+        let cluster =
+            super::scan_report::with_status_in_the_object(super::ClusterScanReport::crd());
         assert_eq!(cluster.spec.scope, "Cluster");
         assert_eq!(crd.spec.scope, "Namespaced");
         // `csr` belongs to CertificateSigningRequest.
@@ -89,13 +90,18 @@ mod tests {
                 c.spec.names.categories.as_deref(),
                 Some(&["palisade".to_owned()][..])
             );
+            // The status is written with the object, in one apply.
+            assert_eq!(c.spec.versions[0].subresources, None);
+            let schema = c.spec.versions[0].schema.as_ref().unwrap();
+            let properties = schema.open_api_v3_schema.as_ref().unwrap();
             assert!(
-                c.spec.versions[0]
-                    .subresources
+                properties
+                    .properties
                     .as_ref()
                     .unwrap()
-                    .status
-                    .is_some()
+                    .contains_key("status"),
+                "`kubectl explain {}.status` still describes the findings",
+                c.spec.names.singular.as_deref().unwrap_or_default()
             );
         }
     }

@@ -1,3 +1,4 @@
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -35,6 +36,26 @@ use crate::model::Severity;
 pub struct ScanReportSpec {
     /// The scanned object.
     pub target: ReportTarget,
+}
+
+/// A report CRD as installed: without the status subresource, so that the
+/// status is part of the object and the operator writes a new or changed
+/// report, object and findings, in one server-side apply instead of two.
+/// Every `.status.*` path (printer columns, alert rules, `kubectl explain`,
+/// queries) stays where it was. As with PolicyReport and OpenReports, whose
+/// results sit at the top level, whoever may patch a report may change its
+/// findings; the operator restores a report whose content does not match
+/// what it wrote.
+pub fn with_status_in_the_object(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        if let Some(subresources) = &mut version.subresources {
+            subresources.status = None;
+            if subresources.scale.is_none() {
+                version.subresources = None;
+            }
+        }
+    }
+    crd
 }
 
 /// Identifies the scanned object.
@@ -86,7 +107,9 @@ pub struct ReportStatus {
     #[schemars(schema_with = "super::schema::conditions")]
     pub conditions: Vec<Condition>,
 
-    /// The report's `metadata.generation` this status was written for.
+    /// Not written: the status is written with the rest of the report in
+    /// one request, so it always belongs to the report's own generation.
+    /// Reports written by earlier versions may still hold it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::generation")]
     pub observed_generation: Option<i64>,

@@ -23,7 +23,6 @@ pub struct ExistingReport {
     pub owner_references: Vec<OwnerReference>,
     pub target: ReportTarget,
     pub status: Option<ReportStatus>,
-    pub generation: Option<i64>,
     /// The cached version, as a number (see [`version_number`]).
     pub version: Option<u64>,
 }
@@ -48,7 +47,6 @@ impl ExistingReport {
             owner_references: metadata.owner_references.unwrap_or_default(),
             target,
             status,
-            generation: metadata.generation,
         }
     }
 }
@@ -171,15 +169,15 @@ fn object_differs(desired: &DesiredReport, existing: Option<&ExistingReport>) ->
 }
 
 /// Whether the status must be written: the stored content's digest is not
-/// the desired one (the findings changed, or the status was edited), the
-/// status this replica last wrote is not the desired one (the cache may
-/// not have seen that write yet), or the report's generation moved (its
-/// target was replaced). A cached report older than the last write, which
-/// was the desired status, needs nothing.
+/// the desired one (the findings changed, or the status was edited), or the
+/// status this replica last wrote is not the desired one (the cache may not
+/// have seen that write yet). A cached report older than the last write,
+/// which was the desired status, needs nothing. A replaced target needs no
+/// check of its own here: its new uid is in `spec.target`, so the object
+/// differs and the whole report is written.
 fn status_differs(
     desired: &DesiredReport,
     existing: Option<&ExistingReport>,
-    generation: Option<i64>,
     last: Option<&LastWrite>,
 ) -> bool {
     let Some(existing) = existing else {
@@ -197,7 +195,6 @@ fn status_differs(
     }
     status.findings_digest.as_deref() != desired_digest
         || last.is_some_and(|w| Some(w.digest.as_str()) != desired_digest)
-        || status.observed_generation != generation
 }
 
 /// Whether writing the status restores a report: one is stored, and it
@@ -302,6 +299,72 @@ where
     Ok(Some(existing))
 }
 
+/// The whole report, object and status, as one server-side apply body.
+/// The report CRDs have no status subresource (see
+/// [`crate::crd::scan_report::with_status_in_the_object`]), so this one
+/// request writes both. Every field is always sent: a field this manager
+/// owns and leaves out of an apply is removed.
+fn report_body(desired: &DesiredReport, api_version: &str, kind: &str) -> serde_json::Value {
+    let mut metadata = json!({
+        "name": desired.name,
+        "labels": desired.labels,
+    });
+    if let Some(owner) = owner_reference(desired) {
+        metadata["ownerReferences"] = json!([owner]);
+    }
+    if let Some(ns) = &desired.namespace {
+        metadata["namespace"] = json!(ns);
+    }
+    json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": metadata,
+        "spec": {"target": desired.target},
+        "status": desired.status,
+    })
+}
+
+/// What a report the API server answered with holds beyond the status
+/// applied, as a JSON merge patch that removes it: `None` when it holds
+/// just that (or does not decode). Fields another field manager owns are
+/// kept beside an apply: a report whose status was written through the
+/// status subresource of an earlier CRD keeps that manager's fields (e.g.
+/// the findings of a workload since fixed), which only a patch removes.
+fn foreign_fields_patch(
+    applied: Option<&ReportStatus>,
+    desired: &ReportStatus,
+) -> Option<serde_json::Value> {
+    let applied = applied?;
+    if verified_digest(applied).as_deref() == desired.findings_digest.as_deref() {
+        return None;
+    }
+    let from = serde_json::to_value(applied).ok()?;
+    let to = serde_json::to_value(desired).ok()?;
+    Some(json!({"status": merge_diff(&from, &to)}))
+}
+
+/// The JSON merge patch (RFC 7386) that turns `from` into `to`: keys only
+/// in `from` become `null`, objects are compared key by key, anything else
+/// is replaced whole.
+fn merge_diff(from: &serde_json::Value, to: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let (Value::Object(from), Value::Object(to)) = (from, to) else {
+        return to.clone();
+    };
+    let mut patch = serde_json::Map::new();
+    for key in from.keys().filter(|k| !to.contains_key(*k)) {
+        patch.insert(key.clone(), Value::Null);
+    }
+    for (key, value) in to {
+        patch.insert(
+            key.clone(),
+            from.get(key)
+                .map_or_else(|| value.clone(), |old| merge_diff(old, value)),
+        );
+    }
+    Value::Object(patch)
+}
+
 async fn apply_with<K>(
     api: &Api<K>,
     desired: &DesiredReport,
@@ -309,87 +372,96 @@ async fn apply_with<K>(
     on_write: &(dyn Fn(&str) + Sync),
 ) -> Result<Written, kube::Error>
 where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + ReportOf,
 {
-    let params = PatchParams::apply(MANAGER).force();
-    let api_version = K::api_version(&());
-    let kind = K::kind(&());
     let existing = stored.existing;
     let last_written = stored.written.get(stored.key);
     let last_written = last_written.as_ref();
-    let mut written = Written {
-        object: false,
-        status: false,
-        restored: false,
-    };
-    let mut generation = existing.and_then(|e| e.generation);
-    if object_differs(desired, existing) {
-        let mut metadata = json!({
-            "name": desired.name,
-            "labels": desired.labels,
-        });
-        if let Some(owner) = owner_reference(desired) {
-            metadata["ownerReferences"] = json!([owner]);
-        }
-        if let Some(ns) = &desired.namespace {
-            metadata["namespace"] = json!(ns);
-        }
-        let body = json!({
-            "apiVersion": api_version,
-            "kind": kind,
-            "metadata": metadata,
-            "spec": {"target": desired.target},
-        });
-        on_write("apply");
-        let applied = api
-            .patch(&desired.name, &params, &Patch::Apply(&body))
-            .await?;
-        generation = applied.meta().generation;
-        written.object = true;
-    }
     // `report::build` always sets the digest.
     let digest = desired
         .status
         .findings_digest
         .as_deref()
         .unwrap_or_default();
-    if !status_differs(desired, existing, generation, last_written) {
+    let written = Written {
+        object: object_differs(desired, existing),
+        status: status_differs(desired, existing, last_written),
+        restored: false,
+    };
+    if !written.any() {
         if last_written.is_none() {
             let version = existing.and_then(|e| e.version);
             stored.written.set(stored.key, digest, version);
         }
         return Ok(written);
     }
-    written.restored = restores(desired, existing, last_written);
+    let written = Written {
+        restored: written.status && restores(desired, existing, last_written),
+        ..written
+    };
     // Remembered before it is sent: the watch event of this write may come
     // before its answer, and must not look like someone else's change.
     stored.written.set(stored.key, digest, None);
-    let mut status = desired.status.clone();
-    status.observed_generation = generation;
-    let body = json!({
-        "apiVersion": api_version,
-        "kind": kind,
-        "metadata": {"name": desired.name},
-        "status": status,
-    });
-    on_write("apply-status");
-    match api
-        .patch_status(&desired.name, &params, &Patch::Apply(&body))
+    let params = PatchParams::apply(MANAGER).force();
+    let body = report_body(desired, &K::api_version(&()), &K::kind(&()));
+    on_write("apply");
+    let mut applied = match api
+        .patch(&desired.name, &params, &Patch::Apply(&body))
         .await
     {
-        Ok(applied) => {
-            let version = version_number(applied.meta().resource_version.as_deref());
-            stored.written.set(stored.key, digest, version);
-        }
+        Ok(applied) => applied,
         Err(e) => {
             // What is stored now is unknown: the next evaluation trusts the
             // (verified) cache alone.
             stored.written.forget(stored.key);
             return Err(e);
         }
+    };
+    if let Some(patch) = foreign_fields_patch(applied.report_status().as_ref(), &desired.status) {
+        // Once per report, after an upgrade from the status subresource.
+        on_write("patch-status");
+        applied = api
+            .patch(
+                &desired.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .inspect_err(|_| stored.written.forget(stored.key))?;
     }
-    written.status = true;
+    let version = version_number(applied.meta().resource_version.as_deref());
+    stored.written.set(stored.key, digest, version);
     Ok(written)
+}
+
+/// The status of a report as the API server answered a write with.
+pub trait ReportOf {
+    fn report_status(&self) -> Option<ReportStatus>;
+}
+
+impl<K: ReportOf> ReportOf for Lenient<K> {
+    fn report_status(&self) -> Option<ReportStatus> {
+        match self {
+            Lenient::Decoded(report) => report.report_status(),
+            Lenient::Undecodable { .. } => None,
+        }
+    }
+}
+
+impl ReportOf for ScanReport {
+    fn report_status(&self) -> Option<ReportStatus> {
+        self.status.clone()
+    }
+}
+
+impl ReportOf for ClusterScanReport {
+    fn report_status(&self) -> Option<ReportStatus> {
+        self.status.clone()
+    }
 }
 
 /// Deletes a report; a report already gone is not an error.
@@ -417,6 +489,7 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Severity;
     use crate::operator::target::TargetKind;
 
     fn desired(digest: &str) -> DesiredReport {
@@ -441,7 +514,6 @@ mod tests {
                 observed_generation: Some(1),
                 ..ReportStatus::default()
             }),
-            generation: Some(1),
             version: Some(5),
             ..ExistingReport::default()
         }
@@ -458,46 +530,121 @@ mod tests {
     fn a_status_is_written_when_stored_or_last_written_content_differs() {
         let want = desired("d2");
         let same = stored(Some("d2"));
-        assert!(!status_differs(&want, Some(&same), Some(1), None));
+        assert!(!status_differs(&want, Some(&same), None));
         let d2 = last("d2", Some(5));
-        assert!(!status_differs(&want, Some(&same), Some(1), Some(&d2)));
+        assert!(!status_differs(&want, Some(&same), Some(&d2)));
         assert!(
-            status_differs(&want, Some(&stored(None)), Some(1), None),
+            status_differs(&want, Some(&stored(None)), None),
             "an edited status"
         );
         assert!(
-            status_differs(&want, Some(&same), Some(1), Some(&last("d1", Some(7)))),
+            status_differs(&want, Some(&same), Some(&last("d1", Some(7)))),
             "the cache has not seen the last write"
         );
-        assert!(status_differs(
-            &want,
-            Some(&stored(Some("d1"))),
-            Some(1),
-            None
-        ));
+        assert!(status_differs(&want, Some(&stored(Some("d1"))), None));
+        assert!(status_differs(&want, None, None));
         assert!(
-            status_differs(&want, Some(&same), Some(2), None),
-            "replaced"
-        );
-        assert!(status_differs(&want, None, None, None));
-        assert!(
-            !status_differs(
-                &want,
-                Some(&stored(Some("d1"))),
-                Some(1),
-                Some(&last("d2", Some(9)))
-            ),
+            !status_differs(&want, Some(&stored(Some("d1"))), Some(&last("d2", Some(9)))),
             "the cache is older than the last write, which was the desired status"
         );
         assert!(
-            status_differs(
-                &want,
-                Some(&stored(Some("d1"))),
-                Some(1),
-                Some(&last("d2", Some(3)))
-            ),
+            status_differs(&want, Some(&stored(Some("d1"))), Some(&last("d2", Some(3)))),
             "changed after the last write"
         );
+    }
+
+    #[test]
+    fn a_replaced_target_rewrites_the_object_and_its_status_together() {
+        let mut want = desired("d2");
+        want.target.uid = Some("new".into());
+        let mut same = stored(Some("d2"));
+        same.target.uid = Some("new".into());
+        same.owner_references = owner_reference(&want).into_iter().collect();
+        assert!(!object_differs(&want, Some(&same)));
+        let mut replaced = same.clone();
+        replaced.target.uid = Some("old".into());
+        assert!(object_differs(&want, Some(&replaced)));
+        let body = report_body(&want, "palisade.dev/v1alpha1", "ScanReport");
+        assert_eq!(body["spec"]["target"]["uid"], "new");
+        assert_eq!(
+            body["status"]["findingsDigest"], "d2",
+            "one apply carries both"
+        );
+        assert_eq!(body["metadata"]["namespace"], "ns");
+    }
+
+    /// A stored status as the API server holds it: with a digest that
+    /// verifies.
+    fn verified(status: ReportStatus) -> ReportStatus {
+        let digest = crate::operator::report::digest(&status);
+        ReportStatus {
+            findings_digest: Some(digest),
+            ..status
+        }
+    }
+
+    #[test]
+    fn fields_kept_from_an_earlier_manager_are_patched_away() {
+        let fixed = verified(ReportStatus {
+            total_findings: 0,
+            ..ReportStatus::default()
+        });
+        assert_eq!(
+            foreign_fields_patch(Some(&fixed), &fixed),
+            None,
+            "the apply wrote just what was desired"
+        );
+        assert_eq!(foreign_fields_patch(None, &fixed), None, "undecodable");
+        // The findings of a workload since fixed, kept by the status
+        // subresource's manager beside the applied (empty) status.
+        let mut kept = fixed.clone();
+        kept.truncated = true;
+        kept.summary.worst = Some(Severity::High);
+        kept.findings_digest = fixed.findings_digest.clone();
+        let patch = foreign_fields_patch(Some(&kept), &fixed).expect("a patch");
+        assert_eq!(patch["status"]["truncated"], serde_json::Value::Null);
+        assert_eq!(patch["status"]["summary"]["worst"], serde_json::Value::Null);
+        assert_eq!(patch["status"]["summary"]["score"], 0);
+        assert_eq!(
+            patch["status"]["findingsDigest"],
+            json!(fixed.findings_digest)
+        );
+    }
+
+    #[test]
+    fn a_merge_diff_nulls_what_is_gone_and_replaces_lists_whole() {
+        let from = json!({"a": 1, "b": {"c": 2, "d": 3}, "l": [1, 2], "gone": true});
+        let to = json!({"a": 1, "b": {"c": 4}, "l": [2], "new": "x"});
+        let patch = merge_diff(&from, &to);
+        assert_eq!(
+            patch,
+            json!({"a": 1, "b": {"c": 4, "d": null}, "l": [2], "new": "x", "gone": null})
+        );
+        let mut applied = from.clone();
+        json_merge(&mut applied, &patch);
+        assert_eq!(applied, to);
+    }
+
+    /// RFC 7386, as the API server applies a merge patch.
+    fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+        let serde_json::Value::Object(patch) = patch else {
+            *target = patch.clone();
+            return;
+        };
+        if !target.is_object() {
+            *target = json!({});
+        }
+        let map = target.as_object_mut().unwrap();
+        for (key, value) in patch {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                json_merge(
+                    map.entry(key.clone()).or_insert(serde_json::Value::Null),
+                    value,
+                );
+            }
+        }
     }
 
     #[test]

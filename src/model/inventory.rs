@@ -38,6 +38,9 @@ pub struct Inventory {
     pub kubernetes_version: Option<KubernetesVersion>,
     /// ConfigMaps (manifest scans only: the operator does not read them).
     pub config_maps: Vec<ConfigMap>,
+    /// The ConfigMaps of the source were not read (the operator's case), so
+    /// `config_maps` being empty says nothing about what exists.
+    pub config_maps_unread: bool,
     /// Cilium and Calico policies, which isolate pods like NetworkPolicies.
     pub cilium_policies: Vec<CiliumPolicy>,
     pub calico_policies: Vec<CalicoPolicy>,

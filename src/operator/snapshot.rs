@@ -253,6 +253,7 @@ pub fn inventory_for(stores: &Stores, key: &TargetKey, subject: Option<&Workload
     let mut inventory = Inventory {
         cluster_roles: cloned(stores.cluster_roles.all()),
         cluster_role_bindings: cloned(stores.cluster_role_bindings.all()),
+        config_maps_unread: true,
         ..Inventory::default()
     };
     let namespace = match key.kind {

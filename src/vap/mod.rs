@@ -329,6 +329,19 @@ impl Audit {
             )
             .severity(binding.severity);
         };
+        if self.param_kind.is_some() && binding.param_ref.is_some() && inventory.config_maps_unread
+        {
+            // Absent parameters would read as "not found" and deny every
+            // object; say instead that this binding cannot be judged here.
+            report(
+                format!(
+                    "{EVALUATION_ERROR}: the binding's parameters are not read here \
+                     (the operator does not read ConfigMaps); audit it with palisade scan"
+                ),
+                true,
+            );
+            return;
+        }
         let params = match self.params(binding, target, inventory) {
             Ok(params) => params,
             Err(message) => {

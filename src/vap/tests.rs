@@ -190,6 +190,37 @@ fn missing_parameters_deny_or_allow_as_the_binding_says() {
 }
 
 #[test]
+fn parameters_that_were_not_read_are_an_error_not_a_denial() {
+    let with_params = format!(
+        "{PODS}  paramKind: {{apiVersion: v1, kind: ConfigMap}}\n  validations: [{{expression: \"true\"}}]\n"
+    );
+    let text = policy_and_pod(
+        &with_params,
+        "  paramRef: {name: limits, parameterNotFoundAction: Deny}",
+        "{}",
+    );
+    let loaded = Loader::new().load_text("input.yaml", &text);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let resources: Vec<_> = loaded.objects.iter().map(|o| o.resource.clone()).collect();
+    let mut inventory = crate::model::Inventory::from_resources(&resources);
+    // As the operator sees the cluster: its ConfigMaps are not read.
+    inventory.config_maps_unread = true;
+    let policy = Policy::default().with_admission_policies(&inventory);
+    let found: Vec<Finding> =
+        crate::engine::evaluate(&inventory, crate::checks::catalog(), &policy)
+            .into_iter()
+            .filter(|f| f.check.id.starts_with("vap/"))
+            .collect();
+    assert_eq!(found.len(), 1, "{:?}", described(&found));
+    assert!(
+        crate::policy::custom::is_evaluation_error(&found[0].message),
+        "{}",
+        found[0].message
+    );
+    assert!(!found[0].message.contains("no params found"));
+}
+
+#[test]
 fn a_policy_without_a_binding_enforces_nothing() {
     let text = FIXTURE.replace("policyName: no-latest", "policyName: elsewhere");
     assert!(

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::sync::Mutex;
 
 use k8s_openapi::api::admissionregistration::v1::{
@@ -83,21 +84,7 @@ impl<K: Resource<DynamicType = ()>> Resource for Lenient<K> {
     type DynamicType = ();
     type Scope = K::Scope;
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        K::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        K::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        K::plural(dt)
-    }
+    resource_type_of!(K);
 
     fn meta(&self) -> &ObjectMeta {
         match self {
@@ -112,6 +99,48 @@ impl<K: Resource<DynamicType = ()>> Resource for Lenient<K> {
             Lenient::Undecodable { metadata, .. } => metadata,
         }
     }
+}
+
+/// The type-level half of [`Resource`] for a wrapper that the API serves
+/// and stores as the kind `$inner`: the same kind, group, version and plural.
+macro_rules! resource_type_of {
+    ($inner:ident) => {
+        fn kind(dt: &()) -> Cow<'_, str> {
+            $inner::kind(dt)
+        }
+
+        fn group(dt: &()) -> Cow<'_, str> {
+            $inner::group(dt)
+        }
+
+        fn version(dt: &()) -> Cow<'_, str> {
+            $inner::version(dt)
+        }
+
+        fn plural(dt: &()) -> Cow<'_, str> {
+            $inner::plural(dt)
+        }
+    };
+}
+pub(super) use resource_type_of;
+
+/// A kind the operator watches item by item: typed, and able to stand for
+/// an undecodable object by its metadata alone.
+pub trait Watched:
+    Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + FromMeta + Send + Sync + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + FromMeta
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// An object of a kind, known only by its metadata: what stands for an

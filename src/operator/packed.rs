@@ -19,6 +19,7 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::lenient::resource_type_of;
 use super::snapshot::PodTemplated;
 use crate::model;
 
@@ -182,21 +183,7 @@ impl<K: Packable> Resource for Packed<K> {
     type DynamicType = ();
     type Scope = K::Scope;
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        K::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        K::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        K::plural(dt)
-    }
+    resource_type_of!(K);
 
     fn meta(&self) -> &ObjectMeta {
         &self.metadata

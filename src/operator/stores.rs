@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::custom::CustomObjects;
-use super::lenient::{FromMeta, Lenient, Undecodable, UndecodableObjects};
+use super::lenient::{FromMeta, Lenient, Undecodable, UndecodableObjects, Watched};
 use super::packed::{Packable, Packed};
 use super::refusal::{REFUSAL_GRACE, Refusals, Verdict};
 use super::snapshot::PodTemplated;
@@ -333,14 +333,7 @@ impl Watches<'_> {
         change: fn(Arc<K>, bool) -> Change,
     ) -> MultiStore<S>
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + FromMeta
-            + Send
-            + Sync
-            + 'static,
+        K: Watched + Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
         S: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let stores = match self.namespaces {
@@ -369,14 +362,7 @@ impl Watches<'_> {
         change: fn(Arc<K>, bool) -> Change,
     ) -> MultiStore<S>
     where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + FromMeta
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
         S: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let store = self.watch(kind, None, Lenient::api_all(self.client), caching, change);
@@ -394,14 +380,7 @@ impl Watches<'_> {
         change: fn(Arc<K>, bool) -> Change,
     ) -> Store<S>
     where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + FromMeta
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
         S: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     {
         let id = match namespace {

@@ -7,7 +7,7 @@
 //! cluster (`palisade scan --kubernetes-version`, the newest release by
 //! default) still accepts that version.
 
-use crate::engine::{Applies, Category, Check, Context, Severity, Subject, Violations};
+use crate::engine::{Applies, Category, Check, Context, Scope, Severity, Subject, Violations};
 use crate::model::{FieldPath, KubernetesVersion, RetiredApi, retired_api};
 
 pub static CHECKS: &[&Check] = &[&REMOVED_API_VERSION, &DEPRECATED_API_VERSION];
@@ -35,6 +35,7 @@ pub static REMOVED_API_VERSION: Check = Check {
                   e.g. with `kubectl convert`.",
     frameworks: &[],
     aliases: &[],
+    scope: Scope::Inventory,
     run: removed_api_version,
 };
 
@@ -52,6 +53,7 @@ pub static DEPRECATED_API_VERSION: Check = Check {
                   upgrading to the release that removes it.",
     frameworks: &[],
     aliases: &[],
+    scope: Scope::Inventory,
     run: deprecated_api_version,
 };
 

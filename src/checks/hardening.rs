@@ -20,7 +20,7 @@ use super::pss_baseline::{
     APPARMOR_ANNOTATION_PREFIX, allowed_apparmor_annotation, confining_profile_type,
 };
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::{ContainerEntry, Workload};
 
@@ -143,6 +143,7 @@ pub static READ_ONLY_ROOT_FILESYSTEM: Check = Check {
         ),
         alias(Tool::KubeLinter, "no-read-only-root-fs"),
     ],
+    scope: Scope::Object,
     run: read_only_root_filesystem,
 };
 
@@ -186,6 +187,7 @@ pub static RUN_AS_GROUP_ROOT: Check = Check {
                   `supplementalGroups`.",
     frameworks: &[],
     aliases: &[alias(Tool::Trivy, "KSV029"), alias(Tool::Trivy, "KSV116")],
+    scope: Scope::Object,
     run: run_as_group_root,
 };
 
@@ -251,6 +253,7 @@ pub static PRIVILEGED_CONTAINER_SYS_ADMIN: Check = Check {
         alias(Tool::Polaris, "dangerousCapabilities"),
         alias(Tool::Checkov, "CKV_K8S_39"),
     ],
+    scope: Scope::Object,
     run: privileged_container_sys_admin,
 };
 
@@ -293,6 +296,7 @@ pub static DANGEROUS_CAPABILITIES: Check = Check {
         alias(Tool::Kubescape, "C-0046"),
         alias(Tool::Polaris, "dangerousCapabilities"),
     ],
+    scope: Scope::Object,
     run: dangerous_capabilities,
 };
 
@@ -334,6 +338,7 @@ pub static NET_RAW_NOT_DROPPED: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_28"),
         alias(Tool::KubeLinter, "drop-net-raw-capability"),
     ],
+    scope: Scope::Object,
     run: net_raw_not_dropped,
 };
 
@@ -387,6 +392,7 @@ pub static CONTAINER_RUNTIME_SOCKET: Check = Check {
         alias(Tool::KubeLinter, "docker-sock"),
         alias(Tool::KubeLinter, "container-runtime-sock"),
     ],
+    scope: Scope::Object,
     run: container_runtime_socket,
 };
 
@@ -427,6 +433,7 @@ pub static WRITABLE_HOST_PATH: Check = Check {
         alias(Tool::Kubescape, "C-0045"),
         alias(Tool::KubeLinter, "writable-host-mount"),
     ],
+    scope: Scope::Object,
     run: writable_host_path,
 };
 
@@ -487,6 +494,7 @@ pub static SENSITIVE_HOST_PATH: Check = Check {
         alias(Tool::Trivy, "KSV121"),
         alias(Tool::KubeLinter, "sensitive-host-mounts"),
     ],
+    scope: Scope::Object,
     run: sensitive_host_path,
 };
 
@@ -530,6 +538,7 @@ pub static SHARE_PROCESS_NAMESPACE: Check = Check {
                   needs it.",
     frameworks: &[],
     aliases: &[],
+    scope: Scope::Object,
     run: share_process_namespace,
 };
 
@@ -562,6 +571,7 @@ pub static LINUX_HARDENING: Check = Check {
         alias(Tool::Kubescape, "C-0055"),
         alias(Tool::Polaris, "linuxHardening"),
     ],
+    scope: Scope::Object,
     run: linux_hardening,
 };
 

@@ -4,7 +4,7 @@
 //! run code pulled from a registry.
 
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::ContainerEntry;
 
@@ -35,6 +35,7 @@ pub static IMAGE_TAG_LATEST: Check = Check {
         alias(Tool::KubeScore, "container-image-tag"),
         alias(Tool::KubeLinter, "latest-tag"),
     ],
+    scope: Scope::Object,
     run: image_tag_latest,
 };
 
@@ -56,6 +57,7 @@ pub static IMAGE_NOT_PINNED_BY_DIGEST: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_43"),
         alias(Tool::KubeLinter, "image-not-pinned-by-digest"),
     ],
+    scope: Scope::Object,
     run: image_not_pinned_by_digest,
 };
 
@@ -81,6 +83,7 @@ pub static IMAGE_PULL_POLICY_NOT_ALWAYS: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_15"),
         alias(Tool::KubeScore, "container-image-pull-policy"),
     ],
+    scope: Scope::Object,
     run: image_pull_policy_not_always,
 };
 

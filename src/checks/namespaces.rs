@@ -12,6 +12,7 @@
 //! (`NetworkPolicy` and `GlobalNetworkPolicy` of `projectcalico.org`); see
 //! `model::CiliumPolicy` and `model::CalicoPolicy` for their semantics.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -19,7 +20,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::{Endpoint, FieldPath, Inventory, Workload, selector_matches};
 
@@ -56,6 +57,7 @@ pub static DEFAULT_NAMESPACE: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_21"),
         alias(Tool::KubeLinter, "use-namespace"),
     ],
+    scope: Scope::Object,
     run: default_namespace,
 };
 
@@ -73,6 +75,7 @@ pub static BARE_POD: Check = Check {
                   one-off tasks.",
     frameworks: &[],
     aliases: &[alias(Tool::Kubescape, "C-0073")],
+    scope: Scope::Object,
     run: bare_pod,
 };
 
@@ -120,6 +123,7 @@ pub static MISSING_NETWORK_POLICY: Check = Check {
         alias(Tool::KubeScore, "pod-networkpolicy"),
         alias(Tool::KubeLinter, "non-isolated-pod"),
     ],
+    scope: Scope::Inventory,
     run: missing_network_policy,
 };
 
@@ -140,6 +144,7 @@ pub static NAMESPACE_MISSING_POD_SECURITY: Check = Check {
                   `privileged` explicitly where it is truly needed.",
     frameworks: &["cis-k8s:5.2.1", "nsa-cisa"],
     aliases: &[],
+    scope: Scope::Object,
     run: namespace_missing_pod_security,
 };
 
@@ -168,6 +173,7 @@ pub static NAMESPACE_WITHOUT_NETWORK_POLICY: Check = Check {
                   workloads need.",
     frameworks: &["cis-k8s:5.3.2", "nsa-cisa", "mitre:T1210"],
     aliases: &[alias(Tool::Kubescape, "C-0054")],
+    scope: Scope::Inventory,
     run: namespace_without_network_policy,
 };
 
@@ -479,10 +485,9 @@ fn namespace_without_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out
     if namespace_has_policy(cx.inventory, name) {
         return;
     }
-    let workloads: Vec<&Workload> = cx
+    let workloads: Vec<Cow<'_, Workload>> = cx
         .inventory
-        .workloads
-        .iter()
+        .all_workloads()
         .filter(|w| w.namespace() == Some(name))
         .collect();
     // Count what people deploy (Deployments, not also their ReplicaSets and

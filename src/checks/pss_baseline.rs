@@ -14,7 +14,7 @@ use super::pod_security::{
     in_user_namespace, pod_context, pod_context_path, workload,
 };
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::{ContainerEntry, FieldPath, Workload};
 
@@ -109,6 +109,7 @@ pub static HOST_NETWORK: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_19"),
         alias(Tool::KubeLinter, "host-network"),
     ],
+    scope: Scope::Object,
     run: host_network,
 };
 
@@ -139,6 +140,7 @@ pub static HOST_PID: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_17"),
         alias(Tool::KubeLinter, "host-pid"),
     ],
+    scope: Scope::Object,
     run: host_pid,
 };
 
@@ -168,6 +170,7 @@ pub static HOST_IPC: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_18"),
         alias(Tool::KubeLinter, "host-ipc"),
     ],
+    scope: Scope::Object,
     run: host_ipc,
 };
 
@@ -209,6 +212,7 @@ pub static PRIVILEGED_CONTAINER: Check = Check {
         alias(Tool::KubeScore, "container-security-context-privileged"),
         alias(Tool::KubeLinter, "privileged-container"),
     ],
+    scope: Scope::Object,
     run: privileged_container,
 };
 
@@ -248,6 +252,7 @@ pub static CAPABILITIES_BASELINE: Check = Check {
         alias(Tool::Trivy, "KSV022"),
         alias(Tool::Checkov, "CKV_K8S_25"),
     ],
+    scope: Scope::Object,
     run: capabilities_baseline,
 };
 
@@ -287,6 +292,7 @@ pub static HOST_PATH_VOLUME: Check = Check {
         alias(Tool::Kubescape, "C-0048"),
         alias(Tool::Polaris, "hostPathSet"),
     ],
+    scope: Scope::Object,
     run: host_path_volume,
 };
 
@@ -321,6 +327,7 @@ pub static HOST_PORTS: Check = Check {
         alias(Tool::Polaris, "hostPortSet"),
         alias(Tool::Checkov, "CKV_K8S_26"),
     ],
+    scope: Scope::Object,
     run: host_ports,
 };
 
@@ -362,6 +369,7 @@ pub static HOST_PROBES_LIFECYCLE: Check = Check {
                   handlers; they then target the pod's own IP.",
     frameworks: &["pss:baseline"],
     aliases: &[],
+    scope: Scope::Object,
     run: host_probes_lifecycle,
 };
 
@@ -454,6 +462,7 @@ pub static APPARMOR_PROFILE: Check = Check {
                   `Localhost` (annotation values `runtime/default` or `localhost/<profile>`).",
     frameworks: &["pss:baseline", "nsa-cisa"],
     aliases: &[alias(Tool::Trivy, "KSV002")],
+    scope: Scope::Object,
     run: apparmor_profile,
 };
 
@@ -530,6 +539,7 @@ pub static SELINUX_OPTIONS: Check = Check {
                   `seLinuxOptions.role`. The `level` may be set.",
     frameworks: &["pss:baseline", "nsa-cisa"],
     aliases: &[alias(Tool::Trivy, "KSV025")],
+    scope: Scope::Object,
     run: selinux_options,
 };
 
@@ -595,6 +605,7 @@ pub static PROC_MOUNT: Check = Check {
         alias(Tool::Polaris, "procMount"),
         alias(Tool::KubeLinter, "unsafe-proc-mount"),
     ],
+    scope: Scope::Object,
     run: proc_mount,
 };
 
@@ -638,6 +649,7 @@ pub static SECCOMP_PROFILE_BASELINE: Check = Check {
                   at pod or container level, or remove the `Unconfined` override.",
     frameworks: &["pss:baseline", "nsa-cisa"],
     aliases: &[alias(Tool::Trivy, "KSV104")],
+    scope: Scope::Object,
     run: seccomp_profile_baseline,
 };
 
@@ -692,6 +704,7 @@ pub static UNSAFE_SYSCTLS: Check = Check {
         alias(Tool::Trivy, "KSV026"),
         alias(Tool::KubeLinter, "unsafe-sysctls"),
     ],
+    scope: Scope::Object,
     run: unsafe_sysctls,
 };
 
@@ -729,6 +742,7 @@ pub static WINDOWS_HOST_PROCESS: Check = Check {
         alias(Tool::Trivy, "KSV103"),
         alias(Tool::Polaris, "hostProcess"),
     ],
+    scope: Scope::Object,
     run: windows_host_process,
 };
 

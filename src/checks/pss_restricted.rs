@@ -27,7 +27,7 @@ use super::pod_security::{
 };
 use super::pss_baseline::{BASELINE_CAPABILITIES, report_proc_mounts};
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::VolumeEntry;
 
@@ -58,6 +58,7 @@ pub static RESTRICTED_VOLUME_TYPES: Check = Check {
                   PersistentVolume (or one of the allowed volume types) instead.",
     frameworks: &["pss:restricted"],
     aliases: &[alias(Tool::Trivy, "KSV028")],
+    scope: Scope::Object,
     run: restricted_volume_types,
 };
 
@@ -142,6 +143,7 @@ pub static PRIVILEGE_ESCALATION_ALLOWED: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_20"),
         alias(Tool::KubeLinter, "privilege-escalation-container"),
     ],
+    scope: Scope::Object,
     run: privilege_escalation_allowed,
 };
 
@@ -192,6 +194,7 @@ pub static RUN_AS_NON_ROOT: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_23"),
         alias(Tool::KubeLinter, "run-as-non-root"),
     ],
+    scope: Scope::Object,
     run: run_as_non_root,
 };
 
@@ -245,6 +248,7 @@ pub static RUN_AS_USER_ROOT: Check = Check {
                   user.",
     frameworks: &["pss:restricted", "nsa-cisa", "cis-k8s:5.2.7"],
     aliases: &[alias(Tool::Trivy, "KSV105")],
+    scope: Scope::Object,
     run: run_as_user_root,
 };
 
@@ -290,6 +294,7 @@ pub static SECCOMP_PROFILE_RESTRICTED: Check = Check {
         alias(Tool::Trivy, "KSV030"),
         alias(Tool::Checkov, "CKV_K8S_31"),
     ],
+    scope: Scope::Object,
     run: seccomp_profile_restricted,
 };
 
@@ -348,6 +353,7 @@ pub static CAPABILITIES_RESTRICTED: Check = Check {
         alias(Tool::Polaris, "insecureCapabilities"),
         alias(Tool::Checkov, "CKV_K8S_37"),
     ],
+    scope: Scope::Object,
     run: capabilities_restricted,
 };
 
@@ -393,6 +399,7 @@ pub static PROC_MOUNT_RESTRICTED: Check = Check {
     remediation: "Remove `securityContext.procMount` or set it to `Default`.",
     frameworks: &["pss:restricted"],
     aliases: &[],
+    scope: Scope::Object,
     run: proc_mount_restricted,
 };
 

@@ -13,7 +13,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::{FieldPath, Workload};
 use crate::rbac::analysis::{token_mounted, workload_account};
@@ -171,6 +171,7 @@ macro_rules! role_risk_check {
             remediation: $remediation,
             frameworks: $frameworks,
             aliases: $aliases,
+            scope: Scope::Inventory,
             run: $run,
         };
 
@@ -194,6 +195,7 @@ pub static WILDCARD_EVERYTHING: Check = Check {
                   `admin`/`edit`/`view` ClusterRoles where they fit.",
     frameworks: &["cis-k8s:5.1.3", "nsa-cisa", "mitre:T1078"],
     aliases: &[alias(Tool::Trivy, "KSV044")],
+    scope: Scope::Inventory,
     run: wildcard_everything,
 };
 
@@ -236,6 +238,7 @@ pub static WILDCARD_USE: Check = Check {
         alias(Tool::Kubescape, "C-0187"),
         alias(Tool::Checkov, "CKV_K8S_49"),
     ],
+    scope: Scope::Inventory,
     run: wildcard_use,
 };
 
@@ -535,6 +538,7 @@ pub static AGGREGATES_INTO_DEFAULT_ROLES: Check = Check {
                   that grants a dangerous permission into any default role.",
     frameworks: &["mitre:T1098"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: aggregates_into_default_roles,
 };
 
@@ -605,6 +609,7 @@ pub static ROLE_CLAIMS_DEFAULT: Check = Check {
                   label for the objects the API server creates.",
     frameworks: &["mitre:T1036"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: role_claims_default,
 };
 
@@ -642,6 +647,7 @@ pub static BINDING_CLAIMS_DEFAULT: Check = Check {
                   bootstrap label for the objects the API server creates.",
     frameworks: &["mitre:T1036"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: binding_claims_default,
 };
 
@@ -748,6 +754,7 @@ pub static BINDING_ANONYMOUS: Check = Check {
     remediation: "Remove the anonymous subjects; authenticate the clients that need access.",
     frameworks: &["cis-k8s:5.1.1", "nsa-cisa", "mitre:T1078.001"],
     aliases: &[alias(Tool::Kubescape, "C-0262")],
+    scope: Scope::Inventory,
     run: binding_anonymous,
 };
 
@@ -774,6 +781,7 @@ pub static BINDING_ALL_AUTHENTICATED: Check = Check {
     remediation: "Bind the role to the users, groups or service accounts that need it.",
     frameworks: &["nsa-cisa", "mitre:T1078"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: binding_all_authenticated,
 };
 
@@ -802,6 +810,7 @@ pub static BINDING_SYSTEM_MASTERS: Check = Check {
                   them where needed; keep `system:masters` for break-glass access.",
     frameworks: &["cis-k8s:5.1.7"],
     aliases: &[alias(Tool::Kubescape, "C-0246")],
+    scope: Scope::Inventory,
     run: binding_system_masters,
 };
 
@@ -837,6 +846,7 @@ pub static BINDING_CLUSTER_ADMIN: Check = Check {
         alias(Tool::Polaris, "rolebindingClusterAdminClusterRole"),
         alias(Tool::Polaris, "rolebindingClusterAdminRole"),
     ],
+    scope: Scope::Inventory,
     run: binding_cluster_admin,
 };
 
@@ -902,6 +912,7 @@ pub static BINDING_DEFAULT_SERVICE_ACCOUNT: Check = Check {
                   permissions and bind the role to it.",
     frameworks: &["cis-k8s:5.1.5"],
     aliases: &[alias(Tool::Kubescape, "C-0189")],
+    scope: Scope::Inventory,
     run: binding_default_service_account,
 };
 
@@ -945,6 +956,7 @@ pub static BINDING_MISSING_ROLE: Check = Check {
     remediation: "Create the role the binding is meant for, or delete the binding.",
     frameworks: &["mitre:T1098"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: binding_missing_role,
 };
 
@@ -996,6 +1008,7 @@ pub static BINDING_OWN_NAMESPACE: Check = Check {
                   and their labels through administrators or GitOps.",
     frameworks: &["mitre:T1562", "mitre:T1485"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: binding_own_namespace,
 };
 
@@ -1080,6 +1093,7 @@ pub static BINDING_DEFAULT_ROLE_CLUSTER_WIDE: Check = Check {
                   work in.",
     frameworks: &["cis-k8s:5.1.1", "mitre:T1078"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: binding_default_role_cluster_wide,
 };
 
@@ -1154,6 +1168,7 @@ pub static SERVICE_ACCOUNT_DANGEROUS_PERMISSIONS: Check = Check {
                   rule, or narrow it to the resources and names the workload uses.",
     frameworks: &["cis-k8s:5.1.6", "mitre:T1078.001"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: service_account_dangerous_permissions,
 };
 
@@ -1203,6 +1218,7 @@ pub static SERVICE_ACCOUNT_CLUSTER_ADMIN: Check = Check {
     remediation: "Break the chain at its first step: remove the permission named there.",
     frameworks: &["cis-k8s:5.1.1", "mitre:T1078", "mitre:T1098"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: service_account_cluster_admin,
 };
 
@@ -1272,6 +1288,7 @@ pub static WORKLOAD_DANGEROUS_PERMISSIONS: Check = Check {
                   `automountServiceAccountToken: false` when it does not call the API.",
     frameworks: &["cis-k8s:5.1.6", "mitre:T1528"],
     aliases: &[],
+    scope: Scope::Inventory,
     run: workload_dangerous_permissions,
 };
 
@@ -1334,6 +1351,7 @@ pub static WORKLOAD_CLUSTER_ADMIN: Check = Check {
     remediation: "Run the workload as an account without that chain, or without a token.",
     frameworks: &["cis-k8s:5.1.1", "mitre:T1078", "mitre:T1528"],
     aliases: &[alias(Tool::Kubescape, "C-0272")],
+    scope: Scope::Inventory,
     run: workload_cluster_admin,
 };
 

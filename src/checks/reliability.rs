@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::{ContainerEntry, ContainerKind, Workload};
 
@@ -46,6 +46,7 @@ pub static CPU_REQUESTS_MISSING: Check = Check {
         alias(Tool::KubeScore, "container-resources"),
         alias(Tool::KubeLinter, "unset-cpu-requirements"),
     ],
+    scope: Scope::Object,
     run: cpu_requests_missing,
 };
 
@@ -69,6 +70,7 @@ pub static CPU_LIMITS_MISSING: Check = Check {
         alias(Tool::KubeScore, "container-resources"),
         alias(Tool::KubeLinter, "unset-cpu-requirements"),
     ],
+    scope: Scope::Object,
     run: cpu_limits_missing,
 };
 
@@ -91,6 +93,7 @@ pub static MEMORY_REQUESTS_MISSING: Check = Check {
         alias(Tool::KubeScore, "container-resources"),
         alias(Tool::KubeLinter, "unset-memory-requirements"),
     ],
+    scope: Scope::Object,
     run: memory_requests_missing,
 };
 
@@ -118,6 +121,7 @@ pub static MEMORY_LIMITS_MISSING: Check = Check {
         alias(Tool::KubeScore, "container-resources"),
         alias(Tool::KubeLinter, "unset-memory-requirements"),
     ],
+    scope: Scope::Object,
     run: memory_limits_missing,
 };
 
@@ -141,6 +145,7 @@ pub static LIVENESS_PROBE_MISSING: Check = Check {
         alias(Tool::KubeScore, "pod-probes"),
         alias(Tool::KubeLinter, "no-liveness-probe"),
     ],
+    scope: Scope::Object,
     run: liveness_probe_missing,
 };
 
@@ -164,6 +169,7 @@ pub static READINESS_PROBE_MISSING: Check = Check {
         alias(Tool::KubeScore, "pod-probes"),
         alias(Tool::KubeLinter, "no-readiness-probe"),
     ],
+    scope: Scope::Object,
     run: readiness_probe_missing,
 };
 

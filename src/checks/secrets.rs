@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::credential_shapes::{Found, credential_in};
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::{ContainerEntry, FieldPath};
 
@@ -38,6 +38,7 @@ pub static SECRET_ENV_VAR: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_35"),
         alias(Tool::KubeLinter, "read-secret-from-env-var"),
     ],
+    scope: Scope::Object,
     run: secret_env_var,
 };
 
@@ -86,6 +87,7 @@ pub static SECRET_LITERAL_IN_ENV: Check = Check {
         alias(Tool::Polaris, "sensitiveContainerEnvVar"),
         alias(Tool::KubeLinter, "env-var-secret"),
     ],
+    scope: Scope::Object,
     run: secret_literal_in_env,
 };
 
@@ -214,6 +216,7 @@ pub static SECRET_LITERAL_IN_ARGS: Check = Check {
                   exposed credential.",
     frameworks: &["nsa-cisa", "mitre:T1552"],
     aliases: &[],
+    scope: Scope::Object,
     run: secret_literal_in_args,
 };
 
@@ -332,6 +335,7 @@ pub static SECRET_IN_CONFIG_MAP: Check = Check {
         alias(Tool::Polaris, "sensitiveConfigmapContent"),
         alias(Tool::KubeLinter, "configmap-with-credentials"),
     ],
+    scope: Scope::Object,
     run: secret_in_config_map,
 };
 

@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::ServiceAccount;
 
 use crate::engine::{
-    Applies, Category, Check, Context, Severity, Subject, Tool, Violations, alias,
+    Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
 use crate::model::{FieldPath, Inventory, Workload};
 
@@ -42,6 +42,7 @@ pub static SERVICE_ACCOUNT_TOKEN_AUTOMOUNT: Check = Check {
         alias(Tool::Checkov, "CKV_K8S_38"),
         alias(Tool::KubeLinter, "automount-service-account-token"),
     ],
+    scope: Scope::Inventory,
     run: service_account_token_automount,
 };
 
@@ -59,6 +60,7 @@ pub static DEFAULT_SERVICE_ACCOUNT: Check = Check {
                   `serviceAccountName`; grant it only what the workload needs.",
     frameworks: &["cis-k8s:5.1.5"],
     aliases: &[alias(Tool::KubeLinter, "default-service-account")],
+    scope: Scope::Object,
     run: default_service_account,
 };
 
@@ -81,6 +83,7 @@ pub static DEPRECATED_SERVICE_ACCOUNT_FIELD: Check = Check {
     remediation: "Replace `serviceAccount` with `serviceAccountName`.",
     frameworks: &[],
     aliases: &[alias(Tool::KubeLinter, "deprecated-service-account-field")],
+    scope: Scope::Object,
     run: deprecated_service_account_field,
 };
 
@@ -110,6 +113,7 @@ pub static DEFAULT_SERVICE_ACCOUNT_AUTOMOUNT: Check = Check {
         alias(Tool::Kubescape, "C-0189"),
         alias(Tool::Checkov, "CKV_K8S_41"),
     ],
+    scope: Scope::Object,
     run: default_service_account_automount,
 };
 

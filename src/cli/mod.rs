@@ -20,6 +20,7 @@ pub mod drift;
 pub mod operator;
 pub mod rbac;
 pub mod scan;
+pub mod stream;
 
 use std::process::ExitCode;
 

@@ -18,6 +18,8 @@ use crate::model::{Inventory, KindTable, KubernetesVersion, ObjectRef, PathSegme
 use crate::output::{self, Evaluated, Format, Options, Report, Summary};
 use crate::policy::Policy;
 
+use super::stream::{self, Streamed};
+
 /// No unsuppressed finding at or above `--fail-on`.
 pub const EXIT_OK: u8 = 0;
 /// Unsuppressed findings at or above `--fail-on`.
@@ -151,7 +153,7 @@ pub fn run(args: &ScanArgs) -> ExitCode {
 
 fn scan(args: &ScanArgs) -> Result<u8, String> {
     let (policy, kinds) = policy(args)?;
-    let scanned = load_and_evaluate(&args.paths, &policy, &kinds, args.kubernetes_version);
+    let scanned = load_and_evaluate(args, &policy, &kinds);
     write_report(args, &policy, &scanned)?;
     let code = exit_code(args, &scanned);
     // The process ends here: let the OS take back the inventory at once
@@ -177,21 +179,14 @@ fn exit_code(args: &ScanArgs, scanned: &Scanned) -> u8 {
 
 /// Reads the inputs and evaluates every object that could be read; the
 /// problems go to standard error and into the report.
-fn load_and_evaluate(
-    paths: &[PathBuf],
-    policy: &Policy,
-    kinds: &KindTable,
-    kubernetes_version: Option<KubernetesVersion>,
-) -> Scanned {
-    let inputs: Vec<Input> = paths.iter().cloned().map(Input::from_arg).collect();
-    // Objects go into the inventory as they are decoded.
-    let mut collected = Collected::default();
-    let loaded =
-        Loader::new()
-            .kinds(kinds.clone())
-            .load_each(&inputs, io::stdin().lock(), |object| collected.add(object));
-    collected.kubernetes_version = kubernetes_version;
-    let scanned = collected.evaluate(loaded, policy);
+fn load_and_evaluate(args: &ScanArgs, policy: &Policy, kinds: &KindTable) -> Scanned {
+    let inputs: Vec<Input> = args.paths.iter().cloned().map(Input::from_arg).collect();
+    let streamed = match can_stream(args, policy, &inputs) {
+        true => load_streaming(&inputs, policy, kinds, args.kubernetes_version),
+        false => None,
+    };
+    let scanned =
+        streamed.unwrap_or_else(|| load_whole(&inputs, policy, kinds, args.kubernetes_version));
     for warning in &scanned.warnings {
         eprintln!("warning: {warning}");
     }
@@ -199,6 +194,51 @@ fn load_and_evaluate(
         eprintln!("error: {error}");
     }
     scanned
+}
+
+/// Whether the scan may keep workloads as facts (see [`super::stream`]):
+/// not with custom checks, which read whole objects; not for JUnit and
+/// OpenReports output, which list every object; not from standard input,
+/// which cannot be read a second time if the input turns out to need
+/// whole objects.
+fn can_stream(args: &ScanArgs, policy: &Policy, inputs: &[Input]) -> bool {
+    policy.custom_checks().next().is_none()
+        && !matches!(args.output, Format::Junit | Format::Openreports)
+        && !inputs.contains(&Input::Stdin)
+}
+
+/// Reads the inputs keeping workloads as facts; `None` when the input
+/// needs whole objects after all.
+pub fn load_streaming(
+    inputs: &[Input],
+    policy: &Policy,
+    kinds: &KindTable,
+    kubernetes_version: Option<KubernetesVersion>,
+) -> Option<Scanned> {
+    let mut streamed = Streamed::default();
+    let loaded = Loader::new()
+        .kinds(kinds.clone())
+        .load_each(inputs, io::empty(), |object| {
+            streamed.add(stream::digest(object, policy))
+        });
+    streamed.evaluate(loaded, policy, kubernetes_version)
+}
+
+/// Reads the inputs holding every object whole.
+pub fn load_whole(
+    inputs: &[Input],
+    policy: &Policy,
+    kinds: &KindTable,
+    kubernetes_version: Option<KubernetesVersion>,
+) -> Scanned {
+    // Objects go into the inventory as they are decoded.
+    let mut collected = Collected::default();
+    let loaded =
+        Loader::new()
+            .kinds(kinds.clone())
+            .load_each(inputs, io::stdin().lock(), |object| collected.add(object));
+    collected.kubernetes_version = kubernetes_version;
+    collected.evaluate(loaded, policy)
 }
 
 fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(), String> {
@@ -229,7 +269,8 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
     let posture = match args.output {
         Format::Table | Format::Json | Format::Yaml => {
             let cx = Context::new(&scanned.inventory);
-            crate::posture::all_namespaces(&cx, &scanned.findings, catalog(), policy)
+            let (findings, verdicts) = (&scanned.findings, &scanned.fact_verdicts);
+            crate::posture::all_namespaces_with_facts(&cx, findings, verdicts, catalog(), policy)
         }
         _ => Vec::new(),
     };
@@ -296,6 +337,9 @@ pub struct Scanned {
     /// Which definition of its object each finding is at (0 the first),
     /// parallel to `findings`; empty when no object is defined twice.
     pub definitions: Vec<u32>,
+    /// The Pod Security verdict of each workload kept as facts
+    /// (`inventory.facts`), for the namespace posture.
+    pub fact_verdicts: Vec<crate::posture::TemplateVerdict>,
     pub summary: Summary,
     /// Inputs that could not be read or decoded, and usage errors.
     pub errors: Vec<LoadError>,
@@ -362,6 +406,7 @@ impl Collected {
             sources: self.sources,
             findings,
             definitions,
+            fact_verdicts: Vec::new(),
             summary,
             errors: loaded.errors,
             warnings,

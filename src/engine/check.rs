@@ -118,6 +118,18 @@ impl Applies {
     }
 }
 
+/// What a check reads besides its subject, which decides when it can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Only the subject itself: the check runs as soon as the object is
+    /// read, before the rest of the input is known.
+    Object,
+    /// Other objects too (network policies of the namespace, RBAC bindings,
+    /// the service account): the check runs once every object is read.
+    Inventory,
+}
+
 /// One security check: its stable identity and documentation, and the pure
 /// function that evaluates it.
 pub struct Check {
@@ -127,6 +139,8 @@ pub struct Check {
     pub category: Category,
     pub severity: Severity,
     pub applies: Applies,
+    /// Whether the check reads other objects than its subject.
+    pub scope: Scope,
     /// What the check looks for and why it matters.
     pub description: &'static str,
     /// How to fix a failing object.

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// Severity lives in the model, below every module that grades findings.
 pub use crate::model::{Severity, UnknownSeverity};
-pub use check::{Alias, Applies, Category, Check, Tool, alias};
+pub use check::{Alias, Applies, Category, Check, Scope, Tool, alias};
 pub use finding::{Finding, Suppression, SuppressionSource, Violation, Violations};
 
 use crate::model::{Inventory, ObjectRef, RetiredObject, Workload};
@@ -159,8 +159,39 @@ pub fn evaluate(
     let cx = Context::new(inventory);
     let mut findings = Vec::new();
     for subject in subjects(inventory) {
-        evaluate_into(&subject, &cx, catalog, policy, &mut findings);
+        evaluate_into(&subject, &cx, catalog, policy, None, &mut findings);
     }
+    // Workloads kept as facts have had their own checks run already.
+    for facts in &inventory.facts {
+        let workload = facts.workload();
+        let subject = Subject::Workload(&workload);
+        let scope = Some(Scope::Inventory);
+        evaluate_into(&subject, &cx, catalog, policy, scope, &mut findings);
+    }
+    finish(findings)
+}
+
+/// The findings of the checks of `workload` that read nothing but the
+/// workload ([`Scope::Object`]), which can run as soon as it is read; the
+/// rest run on its [`crate::model::WorkloadFacts`] in [`evaluate`]. The
+/// policy must have no custom checks (they read the namespace).
+pub fn evaluate_alone(
+    workload: &Workload,
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> Vec<Finding> {
+    let nothing_else = Inventory::default();
+    let cx = Context::new(&nothing_else);
+    let mut findings = Vec::new();
+    let subject = Subject::Workload(workload);
+    evaluate_into(
+        &subject,
+        &cx,
+        catalog,
+        policy,
+        Some(Scope::Object),
+        &mut findings,
+    );
     finish(findings)
 }
 
@@ -172,7 +203,7 @@ pub fn evaluate_subject(
     policy: &Policy,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    evaluate_into(subject, cx, catalog, policy, &mut findings);
+    evaluate_into(subject, cx, catalog, policy, None, &mut findings);
     finish(findings)
 }
 
@@ -181,13 +212,18 @@ fn evaluate_into(
     cx: &Context<'_>,
     catalog: &[&'static Check],
     policy: &Policy,
+    scope: Option<Scope>,
     findings: &mut Vec<Finding>,
 ) {
     let applies = subject.applies();
     let mut violations = Violations::default();
     let mut object: Option<Arc<ObjectRef>> = None;
     let checks = catalog.iter().copied().chain(policy.custom_checks());
-    for check in checks.filter(|c| c.applies.covers(applies)) {
+    let in_scope = |c: &&Check| scope.is_none_or(|scope| c.scope == scope);
+    for check in checks
+        .filter(|c| c.applies.covers(applies))
+        .filter(in_scope)
+    {
         if !policy.is_enabled(check) {
             continue;
         }

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -11,6 +12,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 
 use super::{
     CalicoPolicy, CiliumPolicy, CustomWorkload, ObjectRef, Resource, RetiredObject, Workload,
+    WorkloadFacts,
 };
 
 /// Everything one evaluation sees: the objects of a manifest set or of a
@@ -19,6 +21,9 @@ use super::{
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
     pub workloads: Vec<Workload>,
+    /// Workloads whose own checks already ran as they were read (a scan of
+    /// manifests), kept only as what checks across objects read of them.
+    pub facts: Vec<WorkloadFacts>,
     pub namespaces: BTreeMap<String, Namespace>,
     pub network_policies: Vec<NetworkPolicy>,
     pub service_accounts: Vec<ServiceAccount>,
@@ -98,6 +103,13 @@ impl std::str::FromStr for KubernetesVersion {
 }
 
 impl Inventory {
+    /// Every workload: those held whole, then those kept as facts (given
+    /// back with only those facts set).
+    pub fn all_workloads(&self) -> impl Iterator<Item = Cow<'_, Workload>> {
+        let whole = self.workloads.iter().map(Cow::Borrowed);
+        whole.chain(self.facts.iter().map(|f| Cow::Owned(f.workload())))
+    }
+
     pub fn from_resources<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> Inventory {
         let mut inventory = Inventory::default();
         for resource in resources {
@@ -168,6 +180,7 @@ impl Inventory {
         };
         let rbac = "rbac.authorization.k8s.io/v1";
         self.workloads.retain(|w| !objects.contains(&w.object));
+        self.facts.retain(|f| !objects.contains(&f.object));
         self.namespaces
             .retain(|_, o| kept("v1", "Namespace", &o.metadata));
         self.network_policies
@@ -191,6 +204,7 @@ impl Inventory {
     /// a large inventory is held for the whole evaluation.
     pub fn shrink_to_fit(&mut self) {
         self.workloads.shrink_to_fit();
+        self.facts.shrink_to_fit();
         self.network_policies.shrink_to_fit();
         self.service_accounts.shrink_to_fit();
         self.roles.shrink_to_fit();

@@ -5,6 +5,7 @@
 
 mod calico_selector;
 mod cni_policy;
+mod facts;
 mod inventory;
 pub mod kinds;
 mod object;
@@ -18,6 +19,7 @@ mod workload;
 
 pub use calico_selector::{CalicoSelector, SelectorError};
 pub use cni_policy::{CalicoPolicy, CiliumPolicy, CiliumRule, Endpoint};
+pub use facts::WorkloadFacts;
 pub use inventory::{Inventory, KubernetesVersion};
 pub use kinds::{KindTable, WorkloadKind};
 pub use object::ObjectRef;

@@ -29,6 +29,17 @@ impl VolumeEntry {
             .position(|name| *name == source)
             .is_some_and(|bit| self.sources.0 & (1 << bit) != 0)
     }
+
+    /// A projected volume `name` with a service-account token source, as
+    /// [`super::WorkloadFacts`] remember one.
+    pub(crate) fn projected_token(name: &str) -> VolumeEntry {
+        VolumeEntry {
+            name: name.to_owned(),
+            sources: SourceSet(1 << SOURCES.iter().position(|s| *s == "projected").unwrap_or(0)),
+            host_path: None,
+            projected_token: true,
+        }
+    }
 }
 
 /// Bit `i` set: the volume sets `SOURCES[i]`.

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json, json};
 use super::PolicyError;
 use crate::cel::{Bound, CompileError, Expression, Inputs, Variables};
 use crate::crd::scan_policy::{CustomCheck, NamedExpression};
-use crate::engine::{Applies, Category, Check, Context, Severity, Subject, Violations};
+use crate::engine::{Applies, Category, Check, Context, Scope, Severity, Subject, Violations};
 use crate::model::{FieldPath, Resource, Workload};
 
 /// Prefix of the message of a finding whose expression failed to evaluate:
@@ -205,6 +205,8 @@ pub fn describe(description: Description) -> &'static Check {
         remediation: leak(&description.remediation),
         frameworks: Box::leak(frameworks.into_boxed_slice()),
         aliases: &[],
+        // CEL reads the namespace, and admission policies their parameters.
+        scope: Scope::Inventory,
         run: run_nothing,
     }));
     checks.insert(description, described);

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crd::cluster_scan_report::NamespaceFrameworkRate;
-use crate::engine::{Applies, Check, Finding, Subject};
+use crate::engine::{Applies, Check, Finding};
 use crate::model::ObjectRef;
 use crate::policy::Policy;
 
@@ -39,8 +39,8 @@ enum Standing {
 /// Pass rates over `subjects` (the objects of one namespace) of every
 /// framework whose enabled checks apply to at least one of them, from the
 /// `findings` of those objects; sorted by framework.
-pub fn rates<'a, 'f>(
-    subjects: impl IntoIterator<Item = Subject<'a>>,
+pub fn rates<'f>(
+    subjects: impl IntoIterator<Item = (ObjectRef, Applies)>,
     findings: impl IntoIterator<Item = &'f Finding>,
     catalog: &[&'static Check],
     policy: &Policy,
@@ -57,13 +57,11 @@ pub fn rates<'a, 'f>(
     // The frameworks that apply to each kind of subject, worked out once.
     let mut applying: Vec<(Applies, BTreeSet<&'static str>)> = Vec::new();
     let mut tallies: BTreeMap<&'static str, [u32; 3]> = BTreeMap::new();
-    for subject in subjects {
-        let object = subject.object_ref();
+    for (object, applies) in subjects {
         let found = by_object
             .get(&object)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let applies = subject.applies();
         let frameworks = match applying.iter().position(|(a, _)| *a == applies) {
             Some(index) => &applying[index].1,
             None => {
@@ -144,7 +142,8 @@ mod tests {
     fn rates_of(yaml: &str, policy: &Policy) -> Vec<NamespaceFrameworkRate> {
         let inventory = Inventory::from_resources(&resources(yaml));
         let findings = evaluate(&inventory, catalog(), policy);
-        rates(subjects(&inventory), &findings, catalog(), policy)
+        let subjects = subjects(&inventory).map(|s| (s.object_ref(), s.applies()));
+        rates(subjects, &findings, catalog(), policy)
     }
 
     fn rate<'a>(

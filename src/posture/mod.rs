@@ -15,6 +15,7 @@ mod frameworks;
 mod labels;
 mod level;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use frameworks::{framework_of, rates};
@@ -24,8 +25,8 @@ pub use level::TemplateVerdict;
 use crate::crd::cluster_scan_report::{
     BlockingWorkload, MAX_BLOCKING_WORKLOADS, NamespacePosture, PodSecurityLevel,
 };
-use crate::engine::{Check, Context, Finding, Subject, subjects};
-use crate::model::{Inventory, Workload};
+use crate::engine::{Applies, Check, Context, Finding, Subject, subjects};
+use crate::model::{Inventory, ObjectRef};
 use crate::policy::Policy;
 
 /// The posture of namespace `name` from the objects of `cx.inventory` in
@@ -39,6 +40,7 @@ pub fn namespace_posture(
 ) -> NamespacePosture {
     let members = Members {
         subjects: subjects_in(cx.inventory, name).collect(),
+        judged: Vec::new(),
         findings: findings.iter().collect(),
     };
     posture_of(name, cx, &members, catalog, policy)
@@ -53,6 +55,19 @@ pub fn all_namespaces(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> Vec<(String, NamespacePosture)> {
+    all_namespaces_with_facts(cx, findings, &[], catalog, policy)
+}
+
+/// [`all_namespaces`] of an inventory with workloads kept as facts
+/// (`cx.inventory.facts`), whose Pod Security verdicts were worked out
+/// while they were whole: `fact_verdicts[i]` is that of `facts[i]`.
+pub fn all_namespaces_with_facts(
+    cx: &Context<'_>,
+    findings: &[Finding],
+    fact_verdicts: &[TemplateVerdict],
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> Vec<(String, NamespacePosture)> {
     let mut members: BTreeMap<String, Members<'_, '_>> = manifest_namespaces(cx.inventory)
         .into_iter()
         .map(|name| (name, Members::default()))
@@ -60,6 +75,16 @@ pub fn all_namespaces(
     for subject in subjects(cx.inventory) {
         if let Some(m) = namespace_of(&subject).and_then(|ns| members.get_mut(ns)) {
             m.subjects.push(subject);
+        }
+    }
+    for (facts, verdict) in cx.inventory.facts.iter().zip(fact_verdicts) {
+        let namespace = facts
+            .object
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty());
+        if let Some(m) = namespace.and_then(|ns| members.get_mut(ns)) {
+            m.judged.push((&facts.object, verdict));
         }
     }
     for finding in findings {
@@ -83,6 +108,8 @@ pub fn all_namespaces(
 #[derive(Default)]
 struct Members<'a, 'f> {
     subjects: Vec<Subject<'a>>,
+    /// Workloads kept as facts, with their Pod Security verdicts.
+    judged: Vec<(&'a ObjectRef, &'a TemplateVerdict)>,
     findings: Vec<&'f Finding>,
 }
 
@@ -93,16 +120,17 @@ fn posture_of(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> NamespacePosture {
-    let mut verdicts: Vec<(&Workload, TemplateVerdict)> = members
+    let mut verdicts: Vec<(&ObjectRef, Cow<'_, TemplateVerdict>)> = members
         .subjects
         .iter()
         .filter_map(|s| match s {
-            Subject::Workload(w) => Some((*w, TemplateVerdict::of(w, cx))),
+            Subject::Workload(w) => Some((&w.object, Cow::Owned(TemplateVerdict::of(w, cx)))),
             _ => None,
         })
+        .chain(members.judged.iter().map(|(o, v)| (*o, Cow::Borrowed(*v))))
         .collect();
-    verdicts.sort_by(|a, b| a.0.object.cmp(&b.0.object));
-    let level_met = level_met(verdicts.iter().map(|(_, v)| v));
+    verdicts.sort_by(|a, b| a.0.cmp(b.0));
+    let level_met = level_met(verdicts.iter().map(|(_, v)| v.as_ref()));
     let next_level = level_met.next();
     let blocking: Vec<BlockingWorkload> = next_level
         .map(|next| blocking_at(&verdicts, next))
@@ -135,7 +163,16 @@ fn posture_of(
         blocking: blocking.into_iter().take(MAX_BLOCKING_WORKLOADS).collect(),
         warnings,
         frameworks: rates(
-            members.subjects.iter().copied(),
+            (members
+                .subjects
+                .iter()
+                .map(|s| (s.object_ref(), s.applies())))
+            .chain(
+                members
+                    .judged
+                    .iter()
+                    .map(|(o, _)| ((*o).clone(), Applies::Workload)),
+            ),
             members.findings.iter().copied(),
             catalog,
             policy,
@@ -148,10 +185,9 @@ fn posture_of(
 /// (applied wherever `kubectl` points) belong to none.
 pub fn manifest_namespaces(inventory: &Inventory) -> Vec<String> {
     let named = inventory.namespaces.keys().cloned();
-    let of_workloads = inventory
-        .workloads
-        .iter()
-        .filter_map(|w| w.object.namespace.clone());
+    let of_workloads = (inventory.workloads.iter().map(|w| &w.object))
+        .chain(inventory.facts.iter().map(|f| &f.object))
+        .filter_map(|object| object.namespace.clone());
     named
         .chain(of_workloads)
         .collect::<BTreeSet<String>>()
@@ -171,15 +207,15 @@ fn level_met<'a>(verdicts: impl Iterator<Item = &'a TemplateVerdict> + Clone) ->
 /// The workloads that fail `level`, with the checks they fail, in
 /// workload order.
 fn blocking_at(
-    verdicts: &[(&Workload, TemplateVerdict)],
+    verdicts: &[(&ObjectRef, Cow<'_, TemplateVerdict>)],
     level: PodSecurityLevel,
 ) -> Vec<BlockingWorkload> {
     verdicts
         .iter()
         .filter(|(_, v)| !v.passes(level))
-        .map(|(w, v)| BlockingWorkload {
-            kind: w.object.kind.clone(),
-            name: w.object.name.clone(),
+        .map(|(object, v)| BlockingWorkload {
+            kind: object.kind.clone(),
+            name: object.name.clone(),
             failing: v.failing(level).iter().map(|id| (*id).to_owned()).collect(),
         })
         .collect()

@@ -95,12 +95,11 @@ impl RbacAnalysis {
             })
             .collect();
         let running: Vec<RunningAs> = inventory
-            .workloads
-            .iter()
+            .all_workloads()
             .filter(|w| token_mounted(w, inventory))
             .map(|w| RunningAs {
                 workload: format!("{} {}", w.object.kind, w.object.name),
-                account: workload_account(w),
+                account: workload_account(&w),
             })
             .collect();
         accounts.extend(running.iter().map(|r| r.account.clone()));

@@ -1,0 +1,161 @@
+//! What a workload leaves behind once its own checks have run: the few
+//! fields that checks looking across objects, and the inventory-wide
+//! analyses, read. A large manifest set keeps these instead of every
+//! decoded pod template.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, PodSpec, SecurityContext};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use super::{ContainerEntry, ContainerKind, FieldPath, ObjectRef, VolumeEntry, Workload};
+
+/// Annotations kept: Palisade's own (`palisade.dev/ignore` and its reason).
+const KEPT_ANNOTATIONS: &str = "palisade.dev/";
+
+type Labels = Option<BTreeMap<String, String>>;
+
+/// The fields of a [`Workload`] that checks of [`crate::engine::Scope::Inventory`]
+/// read, and that suppressions and exceptions match on. [`WorkloadFacts::workload`]
+/// gives them back as a workload in which every other field is empty.
+///
+/// Those checks (network-policy coverage, the RBAC of the pod's service
+/// account, its token, retired API versions) and the analyses over all
+/// workloads read: the identity, labels and controller of the object, the
+/// labels of its pod template, the pod's service account and token settings,
+/// host networking, its privileged containers and projected token volumes,
+/// and the paths findings point at.
+#[derive(Clone, Debug)]
+pub struct WorkloadFacts {
+    pub object: ObjectRef,
+    labels: Labels,
+    /// Palisade's annotations of the object, then of its pod template.
+    annotations: Labels,
+    template_annotations: Labels,
+    controller: Option<Box<OwnerReference>>,
+    template_labels: Labels,
+    template_metadata_path: FieldPath,
+    spec_path: FieldPath,
+    service_account_name: Option<String>,
+    service_account: Option<String>,
+    automount_service_account_token: Option<bool>,
+    host_network: Option<bool>,
+    /// Containers that set `privileged: true`, in the workload's order.
+    privileged: Vec<(ContainerKind, String, FieldPath)>,
+    /// Names of projected volumes with a service-account token.
+    token_volumes: Vec<String>,
+}
+
+impl WorkloadFacts {
+    pub fn of(workload: &Workload) -> WorkloadFacts {
+        let spec = &workload.spec;
+        WorkloadFacts {
+            object: workload.object.clone(),
+            labels: workload.metadata.labels.clone(),
+            annotations: kept_annotations(&workload.metadata),
+            template_annotations: kept_annotations(&workload.template_metadata),
+            controller: controller_of(&workload.metadata).map(Box::new),
+            template_labels: workload.template_metadata.labels.clone(),
+            template_metadata_path: workload.template_metadata_path.clone(),
+            spec_path: workload.spec_path.clone(),
+            service_account_name: spec.service_account_name.clone(),
+            service_account: spec.service_account.clone(),
+            automount_service_account_token: spec.automount_service_account_token,
+            host_network: spec.host_network,
+            privileged: workload
+                .containers
+                .iter()
+                .filter(|c| is_privileged(&c.container))
+                .map(|c| (c.kind, c.name().to_owned(), c.path.clone()))
+                .collect(),
+            token_volumes: workload
+                .volumes
+                .iter()
+                .filter(|v| v.projected_token)
+                .map(|v| v.name.clone())
+                .collect(),
+        }
+    }
+
+    /// The workload these facts were taken from, with only those facts
+    /// set.
+    pub fn workload(&self) -> Workload {
+        let metadata = ObjectMeta {
+            name: Some(self.object.name.clone()),
+            namespace: self.object.namespace.clone(),
+            uid: self.object.uid.clone(),
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+            owner_references: self.controller.as_deref().map(|c| vec![c.clone()]),
+            ..ObjectMeta::default()
+        };
+        let template_metadata = ObjectMeta {
+            labels: self.template_labels.clone(),
+            annotations: self.template_annotations.clone(),
+            ..ObjectMeta::default()
+        };
+        Workload {
+            object: self.object.clone(),
+            metadata,
+            template_metadata,
+            template_metadata_path: self.template_metadata_path.clone(),
+            spec: PodSpec {
+                service_account_name: self.service_account_name.clone(),
+                service_account: self.service_account.clone(),
+                automount_service_account_token: self.automount_service_account_token,
+                host_network: self.host_network,
+                ..PodSpec::default()
+            },
+            spec_path: self.spec_path.clone(),
+            containers: self.privileged.iter().map(privileged_entry).collect(),
+            volumes: self
+                .token_volumes
+                .iter()
+                .map(|name| VolumeEntry::projected_token(name))
+                .collect(),
+        }
+    }
+}
+
+fn kept_annotations(metadata: &ObjectMeta) -> Labels {
+    let kept: BTreeMap<String, String> = metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(key, _)| key.starts_with(KEPT_ANNOTATIONS))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    (!kept.is_empty()).then_some(kept)
+}
+
+fn controller_of(metadata: &ObjectMeta) -> Option<OwnerReference> {
+    metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .cloned()
+}
+
+fn is_privileged(container: &Container) -> bool {
+    container
+        .security_context
+        .as_ref()
+        .and_then(|s| s.privileged)
+        == Some(true)
+}
+
+fn privileged_entry((kind, name, path): &(ContainerKind, String, FieldPath)) -> ContainerEntry {
+    ContainerEntry {
+        kind: *kind,
+        container: Container {
+            name: name.clone(),
+            security_context: Some(SecurityContext {
+                privileged: Some(true),
+                ..SecurityContext::default()
+            }),
+            ..Container::default()
+        },
+        path: path.clone(),
+    }
+}

@@ -1,0 +1,202 @@
+//! `palisade scan` keeps each workload as facts once its own checks ran
+//! (`cli::stream`); holding every object whole must give the same scan.
+//! Compared on every manifest the project has at hand: its fixtures and
+//! examples, the public conformance fixtures of other projects, and
+//! generated corpora of several seeds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use palisade::checks::catalog;
+use palisade::cli::scan::{Scanned, load_streaming, load_whole};
+use palisade::engine::Context;
+use palisade::loader::{Input, read_policy};
+use palisade::model::{KindTable, KubernetesVersion};
+use palisade::policy::Policy;
+use palisade::posture::{all_namespaces, all_namespaces_with_facts};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `.yaml`, `.yml` and `.json` file under `dir`, sorted.
+fn manifests_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(manifests_under(&path));
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Scans `paths` both ways and asserts the same result; returns how many
+/// workloads the streaming scan kept as facts (0 when it fell back to
+/// whole objects).
+fn assert_same_scan(
+    paths: &[PathBuf],
+    policy: &Policy,
+    version: Option<KubernetesVersion>,
+) -> usize {
+    let inputs: Vec<Input> = paths.iter().cloned().map(Input::Path).collect();
+    let kinds = KindTable::default();
+    let whole = load_whole(&inputs, policy, &kinds, version);
+    let Some(streamed) = load_streaming(&inputs, policy, &kinds, version) else {
+        return 0;
+    };
+    let what = format!("{paths:?} (version {version:?})");
+    assert_eq!(
+        render(&streamed.findings),
+        render(&whole.findings),
+        "findings of {what}"
+    );
+    assert_eq!(streamed.summary, whole.summary, "summary of {what}");
+    assert_eq!(
+        messages(&streamed.errors),
+        messages(&whole.errors),
+        "errors of {what}"
+    );
+    assert_eq!(
+        messages(&streamed.warnings),
+        messages(&whole.warnings),
+        "warnings of {what}"
+    );
+    assert_eq!(posture(&streamed, policy), posture_whole(&whole, policy));
+    for finding in &whole.findings {
+        assert_eq!(
+            streamed.sources.locate(&finding.object),
+            whole.sources.locate(&finding.object),
+            "source of {} in {what}",
+            finding.object
+        );
+    }
+    streamed.inventory.facts.len()
+}
+
+fn render(findings: &[palisade::engine::Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {:?} {} {} {:?} {:?}",
+                f.object, f.check.id, f.severity, f.path, f.message, f.container, f.suppressed
+            )
+        })
+        .collect()
+}
+
+fn messages(errors: &[palisade::loader::LoadError]) -> Vec<String> {
+    errors.iter().map(ToString::to_string).collect()
+}
+
+fn posture(
+    scanned: &Scanned,
+    policy: &Policy,
+) -> Vec<(String, palisade::crd::cluster_scan_report::NamespacePosture)> {
+    let cx = Context::new(&scanned.inventory);
+    let verdicts = &scanned.fact_verdicts;
+    all_namespaces_with_facts(&cx, &scanned.findings, verdicts, catalog(), policy)
+}
+
+fn posture_whole(
+    scanned: &Scanned,
+    policy: &Policy,
+) -> Vec<(String, palisade::crd::cluster_scan_report::NamespacePosture)> {
+    all_namespaces(
+        &Context::new(&scanned.inventory),
+        &scanned.findings,
+        catalog(),
+        policy,
+    )
+}
+
+#[test]
+fn every_fixture_and_example_scans_the_same_held_whole() {
+    let policy = Policy::default();
+    let mut files = manifests_under(&root().join("tests/fixtures"));
+    files.extend(manifests_under(&root().join("examples")));
+    files.extend(manifests_under(&root().join("manifests")));
+    let mut streamed = 0;
+    for file in &files {
+        for version in [None, Some(KubernetesVersion::new(1, 15))] {
+            streamed += assert_same_scan(std::slice::from_ref(file), &policy, version);
+        }
+    }
+    // Each directory as one input, so that checks across files meet.
+    streamed += assert_same_scan(&files, &policy, None);
+    assert!(
+        streamed > 20,
+        "only {streamed} workloads were kept as facts"
+    );
+}
+
+#[test]
+fn a_policy_with_exceptions_and_overrides_scans_the_same() {
+    let spec = read_policy(&root().join("tests/fixtures/scan/policy.yaml")).expect("policy");
+    let policy = Policy::from_spec(&spec, catalog(), None).expect("policy");
+    let files = manifests_under(&root().join("tests/fixtures/scan"));
+    let streamed: usize = (files.iter())
+        .map(|file| assert_same_scan(std::slice::from_ref(file), &policy, None))
+        .sum();
+    assert!(
+        streamed > 10,
+        "only {streamed} workloads were kept as facts"
+    );
+}
+
+#[test]
+fn the_conformance_fixtures_scan_the_same_held_whole() {
+    let shared = root().join("../shared/conformance");
+    let policy = Policy::default();
+    let mut streamed = 0;
+    for set in ["pss", "polaris"] {
+        let files = manifests_under(&shared.join(set));
+        assert!(
+            !files.is_empty(),
+            "no fixtures under {}",
+            shared.join(set).display()
+        );
+        // One file at a time: the fixtures reuse object names.
+        for file in &files {
+            streamed += assert_same_scan(std::slice::from_ref(file), &policy, None);
+        }
+    }
+    assert!(
+        streamed > 100,
+        "only {streamed} workloads were kept as facts"
+    );
+}
+
+/// The scale benchmark's generator: namespaces, network policies, RBAC,
+/// service accounts and every workload kind, mixed.
+#[test]
+fn generated_corpora_scan_the_same_held_whole() {
+    let policy = Policy::default();
+    let work = tempfile::tempdir().expect("temp dir");
+    for seed in [1, 7, 42, 1234] {
+        let dir = work.path().join(format!("corpus-{seed}"));
+        let status = Command::new("python3")
+            .arg(root().join("bench/gen.py"))
+            .args(["--seed", &seed.to_string(), "600"])
+            .arg(&dir)
+            .status()
+            .expect("python3 runs bench/gen.py");
+        assert!(status.success(), "bench/gen.py failed for seed {seed}");
+        let files = manifests_under(&dir);
+        let streamed = assert_same_scan(&files, &policy, None);
+        assert!(
+            streamed > 100,
+            "seed {seed}: only {streamed} workloads kept as facts"
+        );
+    }
+}

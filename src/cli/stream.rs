@@ -28,7 +28,7 @@ pub enum Digested {
         object: ObjectRef,
         /// `None` for a workload kind without a pod template (a CronJob
         /// without its job template): nothing to check.
-        reduced: Option<Reduced>,
+        reduced: Option<Box<Reduced>>,
         source: Source,
         api_version: String,
     },
@@ -57,11 +57,11 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
     let object = resource.object_ref();
     let reduced = Workload::from_owned(resource).map(|workload| {
         let nothing_else = Inventory::default();
-        Reduced {
+        Box::new(Reduced {
             verdict: TemplateVerdict::of(&workload, &Context::new(&nothing_else)),
             findings: engine::evaluate_alone(&workload, catalog(), policy),
             facts: WorkloadFacts::of(&workload),
-        }
+        })
     });
     Digested::Workload {
         object,
@@ -142,12 +142,12 @@ impl Streamed {
                     let written = &mut self.inventory.written_api_versions;
                     written.insert(object, api_version);
                 }
-                if let Some(Reduced {
-                    facts,
-                    mut findings,
-                    verdict,
-                }) = reduced
-                {
+                if let Some(reduced) = reduced {
+                    let Reduced {
+                        facts,
+                        mut findings,
+                        verdict,
+                    } = *reduced;
                     self.findings.append(&mut findings);
                     self.inventory.facts.push(facts);
                     self.verdicts.push(verdict);

@@ -12,7 +12,6 @@
 //! (`NetworkPolicy` and `GlobalNetworkPolicy` of `projectcalico.org`); see
 //! `model::CiliumPolicy` and `model::CalicoPolicy` for their semantics.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -485,14 +484,25 @@ fn namespace_without_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out
     if namespace_has_policy(cx.inventory, name) {
         return;
     }
-    let workloads: Vec<Cow<'_, Workload>> = cx
+    // Whether each workload of the namespace has a controller.
+    let whole = cx
         .inventory
-        .all_workloads()
-        .filter(|w| w.namespace() == Some(name))
+        .workloads
+        .iter()
+        .map(|w| (&w.object, has_controller(w)));
+    let facts = cx
+        .inventory
+        .facts
+        .iter()
+        .map(|f| (&f.object, f.has_controller()));
+    let workloads: Vec<bool> = whole
+        .chain(facts)
+        .filter(|(object, _)| object.namespace.as_deref() == Some(name))
+        .map(|(_, controlled)| controlled)
         .collect();
     // Count what people deploy (Deployments, not also their ReplicaSets and
     // Pods when the objects come from a live cluster).
-    let top_level = workloads.iter().filter(|w| !has_controller(w)).count();
+    let top_level = workloads.iter().filter(|controlled| !**controlled).count();
     let count = if top_level > 0 {
         top_level
     } else {

@@ -193,3 +193,9 @@ fn needs_whole(resource: &Resource) -> bool {
         Resource::AdmissionPolicy(_) | Resource::AdmissionPolicyBinding(_)
     ) || matches!(resource, Resource::Custom(c) if c.template.is_none() && c.workload_ref.is_some())
 }
+
+/// The digest runs on the parsing threads, which share the policy.
+const _: fn() = || {
+    fn shared_between_threads<T: Sync>() {}
+    shared_between_threads::<Policy>();
+};

@@ -157,19 +157,57 @@ pub fn evaluate(
     policy: &Policy,
 ) -> Vec<Finding> {
     let cx = Context::new(inventory);
-    let mut findings = Vec::new();
-    for subject in subjects(inventory) {
-        evaluate_into(&subject, &cx, catalog, policy, None, &mut findings);
+    let subjects: Vec<Subject<'_>> = subjects(inventory).collect();
+    let facts = &inventory.facts;
+    // Built once, before the threads share it.
+    if !subjects.is_empty() || !facts.is_empty() {
+        cx.rbac();
     }
-    // Workloads kept as facts have had their own checks run already.
-    for facts in &inventory.facts {
-        let workload = facts.workload();
-        let subject = Subject::Workload(&workload);
-        let scope = Some(Scope::Inventory);
-        evaluate_into(&subject, &cx, catalog, policy, scope, &mut findings);
-    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_THREADS);
+    // Thread `t` takes every `threads`-th subject and workload, which
+    // spreads the costly kinds (RBAC) evenly.
+    let share = |t: usize| {
+        let mut findings = Vec::new();
+        for subject in subjects.iter().skip(t).step_by(threads) {
+            evaluate_into(subject, &cx, catalog, policy, None, &mut findings);
+        }
+        // Workloads kept as facts have had their own checks run already.
+        for facts in facts.iter().skip(t).step_by(threads) {
+            let workload = facts.workload();
+            let subject = Subject::Workload(&workload);
+            let scope = Some(Scope::Inventory);
+            evaluate_into(&subject, &cx, catalog, policy, scope, &mut findings);
+        }
+        findings
+    };
+    let findings = if threads == 1 || subjects.len() + facts.len() < PARALLEL_FROM {
+        share(0)
+    } else {
+        std::thread::scope(|scope| {
+            let share = &share;
+            let others: Vec<_> = (1..threads)
+                .map(|t| scope.spawn(move || share(t)))
+                .collect();
+            let mut findings = share(0);
+            for other in others {
+                findings.extend(
+                    other
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                );
+            }
+            findings
+        })
+    };
     finish(findings)
 }
+
+/// More threads than this gain little on the machines scans run on.
+const MAX_THREADS: usize = 4;
+/// Fewer subjects than this are evaluated on the calling thread.
+const PARALLEL_FROM: usize = 256;
 
 /// The findings of the checks of `workload` that read nothing but the
 /// workload ([`Scope::Object`]), which can run as soon as it is read; the

@@ -77,6 +77,11 @@ impl WorkloadFacts {
         }
     }
 
+    /// Whether an ownerReference names the object's controller.
+    pub fn has_controller(&self) -> bool {
+        self.controller.is_some()
+    }
+
     /// The workload these facts were taken from, with only those facts
     /// set.
     pub fn workload(&self) -> Workload {

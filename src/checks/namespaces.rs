@@ -278,17 +278,12 @@ fn service_account_of(workload: &Workload) -> &str {
 /// Labels of the object named `name` in `namespace` among the inventory's
 /// ServiceAccounts.
 fn service_account_labels<'a>(
-    inventory: &'a Inventory,
+    cx: &Context<'a>,
     namespace: &str,
     name: &str,
 ) -> Option<&'a BTreeMap<String, String>> {
-    inventory
-        .service_accounts
-        .iter()
-        .find(|sa| {
-            sa.metadata.name.as_deref() == Some(name)
-                && sa.metadata.namespace.as_deref().unwrap_or("") == namespace
-        })?
+    cx.index()
+        .service_account(namespace, name)?
         .metadata
         .labels
         .as_ref()
@@ -307,11 +302,12 @@ fn namespace_labels<'a>(
 }
 
 /// Every policy of any kind that selects the endpoint, with what it isolates.
-fn isolating_policies(inventory: &Inventory, endpoint: &Endpoint<'_>) -> Vec<Isolating> {
+fn isolating_policies(cx: &Context<'_>, endpoint: &Endpoint<'_>) -> Vec<Isolating> {
+    let inventory = cx.inventory;
     let named =
         |kind: &str, name: &Option<String>| format!("{kind} `{}`", name.as_deref().unwrap_or(""));
     let mut found = Vec::new();
-    for policy in inventory.network_policies_in(endpoint.namespace) {
+    for policy in cx.index().network_policies_in(endpoint.namespace) {
         if selects(policy, endpoint.labels) {
             let (ingress, egress) = policy_directions(policy);
             let name = named("NetworkPolicy", &policy.metadata.name);
@@ -377,10 +373,10 @@ fn missing_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Vio
         namespace_labels(cx.inventory, namespace),
         service_account,
         reads_account_labels
-            .then(|| service_account_labels(cx.inventory, namespace, service_account))
+            .then(|| service_account_labels(cx, namespace, service_account))
             .flatten(),
     );
-    let selecting = isolating_policies(cx.inventory, &endpoint);
+    let selecting = isolating_policies(cx, &endpoint);
     let path = workload.template_metadata_path.field("labels");
     if selecting.is_empty() {
         let message = format!(
@@ -442,9 +438,10 @@ fn namespace_missing_pod_security(subject: &Subject<'_>, _cx: &Context<'_>, out:
 /// Whether any policy isolates pods of the namespace: a namespaced policy
 /// of any kind in it, or a cluster-wide one that selects its pods whatever
 /// their own labels.
-fn namespace_has_policy(inventory: &Inventory, name: &str) -> bool {
+fn namespace_has_policy(cx: &Context<'_>, name: &str) -> bool {
+    let inventory = cx.inventory;
     let in_namespace = |namespace: &Option<String>| namespace.as_deref().unwrap_or("") == name;
-    if inventory.network_policies_in(name).next().is_some()
+    if !cx.index().network_policies_in(name).is_empty()
         || inventory
             .cilium_policies
             .iter()
@@ -481,7 +478,7 @@ fn namespace_without_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out
         return;
     };
     let name = namespace_name(namespace);
-    if namespace_has_policy(cx.inventory, name) {
+    if namespace_has_policy(cx, name) {
         return;
     }
     // Whether each workload of the namespace has a controller.

@@ -1296,7 +1296,7 @@ fn workload_dangerous_permissions(subject: &Subject<'_>, cx: &Context<'_>, out: 
     let Subject::Workload(workload) = subject else {
         return;
     };
-    if !token_mounted(workload, cx.inventory) {
+    if !token_mounted(workload, cx.index()) {
         return;
     }
     let (namespace, name) = workload_account(workload);
@@ -1359,7 +1359,7 @@ fn workload_cluster_admin(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Vio
     let Subject::Workload(workload) = subject else {
         return;
     };
-    if !token_mounted(workload, cx.inventory) {
+    if !token_mounted(workload, cx.index()) {
         return;
     }
     let (namespace, name) = workload_account(workload);

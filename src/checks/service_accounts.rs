@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use crate::engine::{
     Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
-use crate::model::{FieldPath, Inventory, Workload};
+use crate::model::{FieldPath, Workload};
 
 pub static CHECKS: &[&Check] = &[
     &SERVICE_ACCOUNT_TOKEN_AUTOMOUNT,
@@ -157,15 +157,12 @@ fn service_account_name(workload: &Workload) -> &str {
 /// The ServiceAccount object named `name` in the workload's namespace, when
 /// it is part of the evaluation (objects without namespace match each other).
 fn find_service_account<'a>(
-    inventory: &'a Inventory,
+    cx: &Context<'a>,
     workload: &Workload,
     name: &str,
 ) -> Option<&'a ServiceAccount> {
     let namespace = workload.namespace().unwrap_or("");
-    inventory.service_accounts.iter().find(|sa| {
-        sa.metadata.name.as_deref() == Some(name)
-            && sa.metadata.namespace.as_deref().unwrap_or("") == namespace
-    })
+    cx.index().service_account(namespace, name)
 }
 
 fn service_account_token_automount(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations) {
@@ -184,7 +181,7 @@ fn service_account_token_automount(subject: &Subject<'_>, cx: &Context<'_>, out:
             out.object(path, message);
         }
         None => {
-            let object = find_service_account(cx.inventory, workload, account);
+            let object = find_service_account(cx, workload, account);
             if object.and_then(|sa| sa.automount_service_account_token) == Some(false) {
                 return;
             }

@@ -17,7 +17,7 @@ pub use crate::model::{Severity, UnknownSeverity};
 pub use check::{Alias, Applies, Category, Check, Scope, Tool, alias};
 pub use finding::{Finding, Suppression, SuppressionSource, Violation, Violations};
 
-use crate::model::{Inventory, ObjectRef, RetiredObject, Workload};
+use crate::model::{Inventory, InventoryIndex, ObjectRef, RetiredObject, Workload};
 use crate::policy::Policy;
 use crate::rbac::RbacAnalysis;
 
@@ -88,6 +88,8 @@ pub struct Context<'a> {
     rbac: OnceLock<RbacAnalysis>,
     /// …unless the caller keeps one up to date and hands it in.
     shared_rbac: Option<&'a RbacAnalysis>,
+    /// Lookups by name, built on first use.
+    index: OnceLock<InventoryIndex<'a>>,
 }
 
 impl<'a> Context<'a> {
@@ -98,6 +100,7 @@ impl<'a> Context<'a> {
             inventory,
             rbac: OnceLock::new(),
             shared_rbac: None,
+            index: OnceLock::new(),
         }
     }
 
@@ -108,7 +111,14 @@ impl<'a> Context<'a> {
             inventory,
             rbac: OnceLock::new(),
             shared_rbac: Some(rbac),
+            index: OnceLock::new(),
         }
+    }
+
+    /// Service accounts and network policies by name and namespace.
+    pub fn index(&self) -> &InventoryIndex<'a> {
+        self.index
+            .get_or_init(|| InventoryIndex::new(self.inventory))
     }
 
     /// Effective permissions and attack paths of the inventory's RBAC objects.
@@ -163,9 +173,12 @@ pub fn evaluate(
     if !subjects.is_empty() || !facts.is_empty() {
         cx.rbac();
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_THREADS);
+    let threads = match subjects.len() + facts.len() < PARALLEL_FROM {
+        true => 1,
+        false => (std::thread::available_parallelism())
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_THREADS),
+    };
     // Thread `t` takes every `threads`-th subject and workload, which
     // spreads the costly kinds (RBAC) evenly.
     let share = |t: usize| {
@@ -182,7 +195,7 @@ pub fn evaluate(
         }
         findings
     };
-    let findings = if threads == 1 || subjects.len() + facts.len() < PARALLEL_FROM {
+    let findings = if threads == 1 {
         share(0)
     } else {
         std::thread::scope(|scope| {

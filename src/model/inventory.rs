@@ -1,5 +1,5 @@
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -225,6 +225,51 @@ impl Inventory {
         self.network_policies
             .iter()
             .filter(move |np| np.metadata.namespace.as_deref().unwrap_or("") == namespace)
+    }
+}
+
+/// Lookups by name in an inventory that no longer changes, built once per
+/// evaluation: a large input asks them once per workload.
+#[derive(Debug, Default)]
+pub struct InventoryIndex<'a> {
+    /// The first ServiceAccount of each (namespace, name); objects without
+    /// a namespace are in `""`.
+    service_accounts: HashMap<(&'a str, &'a str), &'a ServiceAccount>,
+    /// The NetworkPolicies of each namespace, in inventory order.
+    network_policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
+}
+
+impl<'a> InventoryIndex<'a> {
+    pub fn new(inventory: &'a Inventory) -> InventoryIndex<'a> {
+        let mut index = InventoryIndex::default();
+        for sa in &inventory.service_accounts {
+            let key = (
+                sa.metadata.namespace.as_deref().unwrap_or(""),
+                sa.metadata.name.as_deref().unwrap_or(""),
+            );
+            index.service_accounts.entry(key).or_insert(sa);
+        }
+        for np in &inventory.network_policies {
+            let namespace = np.metadata.namespace.as_deref().unwrap_or("");
+            index
+                .network_policies
+                .entry(namespace)
+                .or_default()
+                .push(np);
+        }
+        index
+    }
+
+    /// ServiceAccount `name` of `namespace` (`""` for objects without one).
+    pub fn service_account(&self, namespace: &str, name: &str) -> Option<&'a ServiceAccount> {
+        self.service_accounts.get(&(namespace, name)).copied()
+    }
+
+    /// The NetworkPolicies of `namespace`, in inventory order.
+    pub fn network_policies_in(&self, namespace: &str) -> &[&'a NetworkPolicy] {
+        self.network_policies
+            .get(namespace)
+            .map_or(&[], Vec::as_slice)
     }
 }
 

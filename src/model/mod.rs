@@ -20,7 +20,7 @@ mod workload;
 pub use calico_selector::{CalicoSelector, SelectorError};
 pub use cni_policy::{CalicoPolicy, CiliumPolicy, CiliumRule, Endpoint};
 pub use facts::WorkloadFacts;
-pub use inventory::{Inventory, KubernetesVersion};
+pub use inventory::{Inventory, InventoryIndex, KubernetesVersion};
 pub use kinds::{KindTable, WorkloadKind};
 pub use object::ObjectRef;
 pub use path::FieldPath;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::model::Inventory;
+use crate::model::{Inventory, InventoryIndex};
 
 use super::index::{BindingKey, Decision, PreparedUser, Provenance, RbacIndex, RoleKey};
 use super::request::{Request, UserInfo};
@@ -94,9 +94,10 @@ impl RbacAnalysis {
                 )
             })
             .collect();
+        let lookup = InventoryIndex::new(inventory);
         let running: Vec<RunningAs> = inventory
             .all_workloads()
-            .filter(|w| token_mounted(w, inventory))
+            .filter(|w| token_mounted(w, &lookup))
             .map(|w| RunningAs {
                 workload: format!("{} {}", w.object.kind, w.object.name),
                 account: workload_account(&w),
@@ -193,7 +194,7 @@ pub fn workload_account(workload: &crate::model::Workload) -> AccountKey {
 
 /// Whether the pods get an API token: a projected token volume, or the
 /// automount default (the pod's setting first, then the account's).
-pub fn token_mounted(workload: &crate::model::Workload, inventory: &Inventory) -> bool {
+pub fn token_mounted(workload: &crate::model::Workload, lookup: &InventoryIndex<'_>) -> bool {
     if workload.volumes.iter().any(|v| v.projected_token) {
         return true;
     }
@@ -201,13 +202,8 @@ pub fn token_mounted(workload: &crate::model::Workload, inventory: &Inventory) -
         return pod_setting;
     }
     let (namespace, name) = workload_account(workload);
-    let account_setting = inventory
-        .service_accounts
-        .iter()
-        .find(|sa| {
-            sa.metadata.namespace.as_deref().unwrap_or("") == namespace
-                && sa.metadata.name.as_deref() == Some(name.as_str())
-        })
+    let account_setting = lookup
+        .service_account(&namespace, &name)
         .and_then(|sa| sa.automount_service_account_token);
     account_setting.unwrap_or(true)
 }
@@ -381,6 +377,20 @@ fn through_admins(
     admins: &BTreeSet<AccountKey>,
     running: &RunningByAccount<'_>,
 ) -> Option<Step> {
+    // Every way through an admin account needs a permission in its
+    // namespace: only the admins of the user's namespaces can be reached.
+    let reachable: BTreeSet<AccountKey>;
+    let admins = match user.namespaces() {
+        None => admins,
+        Some(namespaces) => {
+            reachable = namespaces
+                .into_iter()
+                .flat_map(|ns| admins_in(admins, ns))
+                .cloned()
+                .collect();
+            &reachable
+        }
+    };
     for (ns, name) in admins {
         if let Some(step) = borrow_identity(index, user, ns, name, running) {
             return Some(step);
@@ -399,6 +409,17 @@ fn through_admins(
         }
     }
     None
+}
+
+/// The accounts of `namespace` among `accounts`.
+fn admins_in<'a>(
+    accounts: &'a BTreeSet<AccountKey>,
+    namespace: &str,
+) -> impl Iterator<Item = &'a AccountKey> {
+    let start = (namespace.to_owned(), String::new());
+    accounts
+        .range(start..)
+        .take_while(move |(ns, _)| ns == namespace)
 }
 
 /// One admin account per namespace, the first by name.

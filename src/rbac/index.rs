@@ -372,6 +372,16 @@ impl PreparedUser<'_> {
         Decision::Denied
     }
 
+    /// The namespaces where some grant of the user applies; `None` when
+    /// one applies in every namespace (a ClusterRoleBinding, or
+    /// `system:masters`). Nothing in other namespaces is allowed.
+    pub fn namespaces(&self) -> Option<BTreeSet<&str>> {
+        if self.masters {
+            return None;
+        }
+        self.grants.iter().map(Grant::scope).collect()
+    }
+
     /// Whether the user holds any grant at all (or is in `system:masters`).
     pub fn has_grants(&self) -> bool {
         self.masters || !self.grants.is_empty()

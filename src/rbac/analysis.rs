@@ -10,6 +10,7 @@ use crate::model::{Inventory, InventoryIndex};
 use super::index::{BindingKey, Decision, PreparedUser, Provenance, RbacIndex, RoleKey};
 use super::request::{Request, UserInfo};
 use super::risk::{RiskHit, risks_of_rule_in};
+use super::rule::Rule;
 
 /// A service account: `(namespace, name)`.
 pub type AccountKey = (String, String);
@@ -380,7 +381,7 @@ fn through_admins(
     // Every way through an admin account needs a permission in its
     // namespace: only the admins of the user's namespaces can be reached.
     let reachable: BTreeSet<AccountKey>;
-    let admins = match user.namespaces() {
+    let admins = match user.namespaces_where(may_borrow_an_identity) {
         None => admins,
         Some(namespaces) => {
             reachable = namespaces
@@ -409,6 +410,17 @@ fn through_admins(
         }
     }
     None
+}
+
+/// Whether a rule has a verb that some way through an admin account needs
+/// first: `create` (pods, workloads, tokens, exec, secrets, bindings),
+/// `impersonate`, `bind`, `escalate`, or `get` on secrets.
+fn may_borrow_an_identity(rule: &Rule) -> bool {
+    let has = |list: &[String], word: &str| list.iter().any(|w| w == word || w == "*");
+    ["create", "impersonate", "bind", "escalate"]
+        .iter()
+        .any(|verb| has(&rule.verbs, verb))
+        || (has(&rule.verbs, "get") && has(&rule.resources, "secrets"))
 }
 
 /// The accounts of `namespace` among `accounts`.

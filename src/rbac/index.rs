@@ -372,14 +372,19 @@ impl PreparedUser<'_> {
         Decision::Denied
     }
 
-    /// The namespaces where some grant of the user applies; `None` when
-    /// one applies in every namespace (a ClusterRoleBinding, or
-    /// `system:masters`). Nothing in other namespaces is allowed.
-    pub fn namespaces(&self) -> Option<BTreeSet<&str>> {
+    /// The namespaces where a grant of the user with a rule for which
+    /// `relevant` holds applies; `None` when one applies in every namespace
+    /// (a ClusterRoleBinding, or `system:masters`). What only such rules
+    /// allow is denied in every other namespace.
+    pub fn namespaces_where(&self, relevant: impl Fn(&Rule) -> bool) -> Option<BTreeSet<&str>> {
         if self.masters {
             return None;
         }
-        self.grants.iter().map(Grant::scope).collect()
+        self.grants
+            .iter()
+            .filter(|g| g.rules.iter().any(|r| relevant(&r.rule)))
+            .map(Grant::scope)
+            .collect()
     }
 
     /// Whether the user holds any grant at all (or is in `system:masters`).

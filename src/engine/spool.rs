@@ -211,6 +211,14 @@ impl SpooledFindings {
     pub fn runs(&self) -> usize {
         self.runs.len()
     }
+
+    /// Cuts the first run short, as a full disk or a damaged file would.
+    #[cfg(test)]
+    pub(crate) fn damage_for_test(&self) {
+        if let Some(run) = self.runs.first() {
+            run.file.set_len(5).expect("run truncated");
+        }
+    }
 }
 
 /// Checks by address, for their index in runs.

@@ -19,6 +19,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Check, Finding, Severity, Suppression, SuppressionSource};
@@ -32,6 +33,11 @@ pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
 /// runs, so that the merge stays within the budget too).
 const MAX_READ_BUFFER: usize = 64 * 1024;
 const MIN_READ_BUFFER: usize = 4 * 1024;
+
+/// Runs kept before they are merged into one: files open at once, and
+/// inputs of the merge. The default budget reaches it past about
+/// ten million findings.
+pub const MAX_RUNS: usize = 64;
 
 /// A finding as the report carries it: which definition of its object it
 /// was found in (0 the first) and where that definition was read.
@@ -93,6 +99,10 @@ pub struct FindingSpool {
     held: Vec<Reported>,
     held_bytes: usize,
     runs: Vec<Run>,
+    /// Times the findings held were written as a run.
+    spills: usize,
+    /// Where runs go; the system's temporary directory when `None`.
+    dir: Option<PathBuf>,
     checks: CheckTable,
     /// The first write error: pushes after it are dropped, and
     /// [`FindingSpool::finish`] returns it.
@@ -119,9 +129,17 @@ impl FindingSpool {
             held: Vec::new(),
             held_bytes: 0,
             runs: Vec::new(),
+            spills: 0,
+            dir: None,
             checks: CheckTable::default(),
             failed: None,
         }
+    }
+
+    /// Writes runs in `dir` instead of the system's temporary directory.
+    pub fn in_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
     }
 
     /// Adds one finding; past the budget, sorts the findings held and
@@ -147,18 +165,41 @@ impl FindingSpool {
         }
     }
 
-    /// Runs written so far.
-    pub fn runs(&self) -> usize {
-        self.runs.len()
+    /// Times the findings held were written as a run so far.
+    pub fn spills(&self) -> usize {
+        self.spills
     }
 
-    /// Sorts and deduplicates the findings held and writes them as a run.
+    /// Sorts and deduplicates the findings held and writes them as a run;
+    /// at [`MAX_RUNS`], merges the runs into one.
     fn spill(&mut self) -> io::Result<()> {
         sort_and_dedup(&mut self.held);
-        let run = Run::write(&self.held, &mut self.checks)?;
-        self.runs.push(run);
+        let mut writer = RunWriter::new(self.dir.as_deref())?;
+        for reported in &self.held {
+            writer.push(reported, &mut self.checks)?;
+        }
+        self.runs.push(writer.finish()?);
+        self.spills += 1;
         self.held.clear();
         self.held_bytes = 0;
+        if self.runs.len() >= MAX_RUNS {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Merges every run into one, so that the merge that reads them back
+    /// has a bounded number of files open and of read buffers.
+    fn compact(&mut self) -> io::Result<()> {
+        let runs = std::mem::take(&mut self.runs);
+        // Every check of the runs is in the table already.
+        let checks = self.checks.checks.clone();
+        let buffer = read_buffer(self.budget, runs.len());
+        let mut writer = RunWriter::new(self.dir.as_deref())?;
+        for reported in Merge::new(&runs, &[], &checks, buffer) {
+            writer.push(&reported?, &mut self.checks)?;
+        }
+        self.runs.push(writer.finish()?);
         Ok(())
     }
 
@@ -172,17 +213,20 @@ impl FindingSpool {
         // without being written.
         sort_and_dedup(&mut self.held);
         self.held.shrink_to_fit();
-        let read_buffer = match self.runs.len() {
-            0 => 0,
-            n => (self.budget / n).clamp(MIN_READ_BUFFER, MAX_READ_BUFFER),
-        };
+        let read_buffer = read_buffer(self.budget, self.runs.len());
         Ok(SpooledFindings {
+            spills: self.spills,
             runs: self.runs,
             held: self.held,
             checks: self.checks.checks,
             read_buffer,
         })
     }
+}
+
+/// The read buffer of each of `runs` runs merged at once.
+fn read_buffer(budget: usize, runs: usize) -> usize {
+    (budget / runs.max(1)).clamp(MIN_READ_BUFFER, MAX_READ_BUFFER)
 }
 
 fn sort_and_dedup(findings: &mut Vec<Reported>) {
@@ -193,6 +237,7 @@ fn sort_and_dedup(findings: &mut Vec<Reported>) {
 /// The findings of a [`FindingSpool`], sorted.
 pub struct SpooledFindings {
     runs: Vec<Run>,
+    spills: usize,
     /// The findings never written, sorted.
     held: Vec<Reported>,
     /// The checks runs refer to, by index.
@@ -204,12 +249,18 @@ impl SpooledFindings {
     /// The findings in order, duplicates removed; may be called more than
     /// once. A read error ends the sequence.
     pub fn iter(&self) -> impl Iterator<Item = io::Result<Reported>> + '_ {
-        Merge::new(self)
+        Merge::new(&self.runs, &self.held, &self.checks, self.read_buffer)
     }
 
-    /// Runs written to temporary files (none when every finding fit).
+    /// Runs in temporary files, read back at once (none when every
+    /// finding fit; at most [`MAX_RUNS`]).
     pub fn runs(&self) -> usize {
         self.runs.len()
+    }
+
+    /// Times findings were written as a run (none when every finding fit).
+    pub fn spills(&self) -> usize {
+        self.spills
     }
 
     /// Cuts the first run short, as a full disk or a damaged file would.
@@ -248,22 +299,40 @@ struct Run {
     findings: usize,
 }
 
-impl Run {
-    fn write(findings: &[Reported], checks: &mut CheckTable) -> io::Result<Run> {
-        let file = tempfile::tempfile()?;
-        let mut out = Encoder {
-            out: BufWriter::with_capacity(MAX_READ_BUFFER, &file),
-            last_object: None,
-            last_file: None,
+/// Writes one run, record by record.
+struct RunWriter {
+    encoder: Encoder<BufWriter<File>>,
+    findings: usize,
+}
+
+impl RunWriter {
+    fn new(dir: Option<&Path>) -> io::Result<RunWriter> {
+        // Unlinked at once: nothing is left behind, however the scan ends.
+        let file = match dir {
+            Some(dir) => tempfile::tempfile_in(dir)?,
+            None => tempfile::tempfile()?,
         };
-        for reported in findings {
-            out.reported(reported, checks)?;
-        }
-        out.out.flush()?;
-        drop(out);
+        Ok(RunWriter {
+            encoder: Encoder {
+                out: BufWriter::with_capacity(MAX_READ_BUFFER, file),
+                last_object: None,
+                last_file: None,
+            },
+            findings: 0,
+        })
+    }
+
+    fn push(&mut self, reported: &Reported, checks: &mut CheckTable) -> io::Result<()> {
+        self.encoder.reported(reported, checks)?;
+        self.findings += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> io::Result<Run> {
+        let file = self.encoder.out.into_inner().map_err(|e| e.into_error())?;
         Ok(Run {
             file,
-            findings: findings.len(),
+            findings: self.findings,
         })
     }
 }
@@ -278,14 +347,14 @@ impl Run {
 
 const SEVERITIES: [Severity; 5] = Severity::ALL_WORST_FIRST;
 
-struct Encoder<'a, W: Write> {
+struct Encoder<W: Write> {
     out: W,
-    last_object: Option<&'a ObjectRef>,
-    last_file: Option<&'a str>,
+    last_object: Option<Arc<ObjectRef>>,
+    last_file: Option<Arc<str>>,
 }
 
-impl<'a, W: Write> Encoder<'a, W> {
-    fn reported(&mut self, r: &'a Reported, checks: &mut CheckTable) -> io::Result<()> {
+impl<W: Write> Encoder<W> {
+    fn reported(&mut self, r: &Reported, checks: &mut CheckTable) -> io::Result<()> {
         let f = &r.finding;
         self.object(&f.object)?;
         self.number(u64::from(checks.index_of(f.check)?))?;
@@ -299,11 +368,11 @@ impl<'a, W: Write> Encoder<'a, W> {
         self.source(r.source.as_ref())
     }
 
-    fn object(&mut self, object: &'a ObjectRef) -> io::Result<()> {
-        if self.last_object.is_some_and(|last| last == object) {
+    fn object(&mut self, object: &Arc<ObjectRef>) -> io::Result<()> {
+        if self.last_object.as_ref().is_some_and(|last| last == object) {
             return self.byte(0);
         }
-        self.last_object = Some(object);
+        self.last_object = Some(Arc::clone(object));
         self.byte(1)?;
         self.text(&object.api_version)?;
         self.text(&object.kind)?;
@@ -327,14 +396,14 @@ impl<'a, W: Write> Encoder<'a, W> {
         self.text(&s.reason)
     }
 
-    fn source(&mut self, source: Option<&'a Source>) -> io::Result<()> {
+    fn source(&mut self, source: Option<&Source>) -> io::Result<()> {
         let Some(source) = source else {
             return self.byte(0);
         };
-        if self.last_file == Some(&*source.file) {
+        if self.last_file.as_ref() == Some(&source.file) {
             self.byte(1)?;
         } else {
-            self.last_file = Some(&source.file);
+            self.last_file = Some(Arc::clone(&source.file));
             self.byte(2)?;
             self.text(&source.file)?;
         }
@@ -623,13 +692,17 @@ struct Merge<'a> {
 }
 
 impl<'a> Merge<'a> {
-    fn new(spooled: &'a SpooledFindings) -> Self {
-        let runs = spooled
-            .runs
+    fn new(
+        runs: &'a [Run],
+        held: &'a [Reported],
+        checks: &'a [&'static Check],
+        read_buffer: usize,
+    ) -> Self {
+        let runs = runs
             .iter()
-            .map(|run| Input::Run(Decoder::new(run, &spooled.checks, spooled.read_buffer)));
+            .map(|run| Input::Run(Decoder::new(run, checks, read_buffer)));
         let inputs: Vec<Input<'a>> = runs
-            .chain(std::iter::once(Input::Held(spooled.held.iter())))
+            .chain(std::iter::once(Input::Held(held.iter())))
             .collect();
         Merge {
             heap: BinaryHeap::with_capacity(inputs.len()),
@@ -816,7 +889,8 @@ mod tests {
             .iter()
             .collect::<io::Result<_>>()
             .expect("runs read");
-        (read, spooled.runs())
+        assert!(spooled.runs() < MAX_RUNS, "{} runs", spooled.runs());
+        (read, spooled.spills())
     }
 
     /// Every field, compared one by one (the order compares the check by id
@@ -852,8 +926,8 @@ mod tests {
             }
             let expected = in_memory(findings.clone());
             assert!(expected.len() < findings.len(), "the input has duplicates");
-            let (actual, runs) = spooled(&findings, 2_000);
-            assert!(runs > 10, "seed {seed}: {runs} runs");
+            let (actual, spills) = spooled(&findings, 2_000);
+            assert!(spills > 10, "seed {seed}: {spills} spills");
             assert_same(&actual, &expected);
         }
     }
@@ -865,8 +939,8 @@ mod tests {
         let findings: Vec<Reported> = (0..300)
             .map(|_| random_reported(&mut random, &objects))
             .collect();
-        let (actual, runs) = spooled(&findings, 0);
-        assert_eq!(runs, findings.len());
+        let (actual, spills) = spooled(&findings, 0);
+        assert_eq!(spills, findings.len(), "compacted past MAX_RUNS on the way");
         assert_same(&actual, &in_memory(findings));
     }
 
@@ -877,17 +951,17 @@ mod tests {
         let one = random_reported(&mut random, &objects);
         let other = random_reported(&mut random, &objects);
         let findings = vec![one.clone(), other.clone(), one.clone(), one, other];
-        let (actual, runs) = spooled(&findings, 0);
-        assert_eq!(runs, 5);
+        let (actual, spills) = spooled(&findings, 0);
+        assert_eq!(spills, 5);
         assert_same(&actual, &in_memory(findings));
         assert_eq!(actual.len(), 2);
     }
 
     #[test]
     fn empty_and_single() {
-        let (actual, runs) = spooled(&[], 0);
+        let (actual, spills) = spooled(&[], 0);
         assert!(actual.is_empty());
-        assert_eq!(runs, 0);
+        assert_eq!(spills, 0);
         let objects = objects();
         let one = random_reported(&mut Random(3), &objects);
         for budget in [0, DEFAULT_BUDGET_BYTES] {
@@ -903,9 +977,27 @@ mod tests {
         let findings: Vec<Reported> = (0..500)
             .map(|_| random_reported(&mut random, &objects))
             .collect();
-        let (actual, runs) = spooled(&findings, DEFAULT_BUDGET_BYTES);
-        assert_eq!(runs, 0);
+        let (actual, spills) = spooled(&findings, DEFAULT_BUDGET_BYTES);
+        assert_eq!(spills, 0);
         assert_same(&actual, &in_memory(findings));
+    }
+
+    #[test]
+    fn a_run_that_cannot_be_written_is_an_error_and_fitting_findings_need_no_file() {
+        let objects = objects();
+        let mut random = Random(23);
+        let nowhere = std::env::temp_dir().join("palisade-spool-test-no-such-directory");
+        let mut spool = FindingSpool::with_budget(0).in_dir(&nowhere);
+        spool.push(random_reported(&mut random, &objects));
+        spool.push(random_reported(&mut random, &objects));
+        assert!(spool.finish().is_err(), "no directory to write runs in");
+        // Within the budget nothing is written: no directory is needed.
+        let mut spool = FindingSpool::new().in_dir(&nowhere);
+        let one = random_reported(&mut random, &objects);
+        spool.push(one.clone());
+        let spooled = spool.finish().expect("nothing written");
+        let read: Vec<Reported> = spooled.iter().collect::<io::Result<_>>().expect("read");
+        assert_same(&read, &[one]);
     }
 
     #[test]
@@ -940,8 +1032,8 @@ mod tests {
         let findings: Vec<Reported> = (0..400)
             .map(|_| random_reported(&mut random, &objects))
             .collect();
-        let (actual, runs) = spooled(&findings, 500);
-        assert!(runs > 1);
+        let (actual, spills) = spooled(&findings, 500);
+        assert!(spills > 1);
         for pair in actual.windows(2) {
             let (a, b) = (&pair[0].finding.object, &pair[1].finding.object);
             assert_eq!(a == b, Arc::ptr_eq(a, b), "{a:?} {b:?}");

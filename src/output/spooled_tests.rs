@@ -120,7 +120,7 @@ fn spooled_findings_give_the_same_bytes_in_every_format() {
     for budget in [0, 4096, crate::engine::spool::DEFAULT_BUDGET_BYTES] {
         let spooled = scan.spool(budget);
         if budget < 10_000 {
-            assert!(spooled.runs() > 10, "{} runs", spooled.runs());
+            assert!(spooled.spills() > 10, "{} spills", spooled.spills());
         }
         for format in Format::value_variants() {
             for options in option_sets() {
@@ -176,4 +176,18 @@ fn a_spool_read_error_is_the_write_error() {
             "{format:?}: {error}"
         );
     }
+}
+
+#[test]
+fn a_summary_counted_finding_by_finding_is_the_summary_of_them_all() {
+    let scan = scan();
+    let findings = &scan.scanned.findings;
+    let skipped = crate::loader::Skipped::default();
+    let mut counted = Summary::new(&[], 7, 2, &skipped);
+    for finding in findings {
+        counted.add(finding);
+    }
+    let whole = Summary::new(findings, 7, 2, &skipped);
+    assert_eq!(counted, whole);
+    assert!(whole.suppressed > 0 && whole.critical > 0 && whole.findings > whole.critical);
 }

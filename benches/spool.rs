@@ -7,7 +7,8 @@
 //!
 //! `cargo bench --bench spool`. Peak memory is not a criterion number: run
 //! the same work once with `cargo bench --bench spool -- --once N` under
-//! `/usr/bin/time -f %M` (kilobytes).
+//! `/usr/bin/time -f %M` (kilobytes); `--once N --in-memory` does it with
+//! every finding held in one sorted `Vec` instead, for comparison.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -87,6 +88,21 @@ fn push_and_read(findings: usize) -> (usize, usize) {
     (read, spooled.runs())
 }
 
+/// The same findings held in one `Vec`, sorted and deduplicated: what a
+/// scan without the spool holds.
+fn in_memory(findings: usize) -> usize {
+    let files: Vec<Arc<str>> = (0..100)
+        .map(|i| Arc::from(format!("manifests/part-{i:03}.yaml")))
+        .collect();
+    let mut all = Vec::new();
+    for index in 0..findings.div_ceil(PER_OBJECT) {
+        object_findings(index, &files[index % files.len()], &mut all);
+    }
+    all.sort_unstable_by(|a, b| (&a.finding, a.definition).cmp(&(&b.finding, b.definition)));
+    all.dedup_by(|a, b| (&a.finding, a.definition) == (&b.finding, b.definition));
+    all.iter().map(black_box).count()
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("spool");
     group.sample_size(10);
@@ -107,8 +123,12 @@ fn main() {
             .get(at + 1)
             .and_then(|n| n.parse().ok())
             .unwrap_or(FINDINGS);
-        let (read, runs) = push_and_read(n);
-        println!("{read} findings read back from {runs} runs");
+        if args.iter().any(|a| a == "--in-memory") {
+            println!("{} findings sorted in memory", in_memory(n));
+        } else {
+            let (read, runs) = push_and_read(n);
+            println!("{read} findings read back from {runs} runs");
+        }
         return;
     }
     benches();

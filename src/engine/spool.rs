@@ -18,7 +18,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -615,12 +615,22 @@ impl<'a> Decoder<'a> {
 
     fn text(&mut self) -> io::Result<String> {
         let len = self.size()?;
-        let mut bytes = Vec::new();
-        // `take` reads no more than the run holds, whatever the length says.
-        (&mut self.input).take(len as u64).read_to_end(&mut bytes)?;
-        if bytes.len() != len {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-        }
+        let buffered = self.input.buffer();
+        let bytes = if buffered.len() >= len {
+            // Most texts are in the read buffer already: one copy.
+            let bytes = buffered[..len].to_vec();
+            self.input.consume(len);
+            bytes
+        } else {
+            // `take` reads no more than the run holds, whatever the length
+            // says.
+            let mut bytes = Vec::new();
+            (&mut self.input).take(len as u64).read_to_end(&mut bytes)?;
+            if bytes.len() != len {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            bytes
+        };
         String::from_utf8(bytes).map_err(|_| invalid_data("spooled text is not UTF-8"))
     }
 
@@ -998,6 +1008,27 @@ mod tests {
         let spooled = spool.finish().expect("nothing written");
         let read: Vec<Reported> = spooled.iter().collect::<io::Result<_>>().expect("read");
         assert_same(&read, &[one]);
+    }
+
+    #[test]
+    fn texts_longer_than_the_read_buffer_read_back_whole() {
+        let objects = objects();
+        let mut random = Random(29);
+        let findings: Vec<Reported> = (0..40)
+            .map(|i| {
+                let mut reported = random_reported(&mut random, &objects);
+                reported.finding.message = format!("{i}: {}", "é".repeat(MAX_READ_BUFFER / 3 + i));
+                reported
+            })
+            .collect();
+        let (actual, spills) = spooled(&findings, 0);
+        assert_eq!(spills, findings.len());
+        assert_same(&actual, &in_memory(findings));
+        assert!(
+            actual
+                .iter()
+                .all(|r| r.finding.message.len() > MAX_READ_BUFFER / 2)
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use palisade::cli::scan;
 use palisade::engine::{self, Check};
 use palisade::loader::{Loaded, Loader};
 use palisade::model::Inventory;
-use palisade::output::{self, Format, Options, Report};
+use palisade::output::{self, Format, Options, Report, ReportFindings};
 use palisade::policy::Policy;
 
 /// A web service as many teams ship it: an app container and a metrics
@@ -360,8 +360,10 @@ fn whole_scan(c: &mut Criterion) {
                 let report = Report {
                     errors: &[],
                     skipped_inputs: &[],
-                    findings: &scanned.findings,
-                    definitions: &scanned.definitions,
+                    findings: ReportFindings::InMemory {
+                        findings: &scanned.findings,
+                        definitions: &scanned.definitions,
+                    },
                     sources: &scanned.sources,
                     checks: &checks,
                     policy: &policy,

@@ -10,7 +10,7 @@ use palisade::checks::catalog;
 use palisade::cli::scan::{self, Scanned};
 use palisade::engine::Check;
 use palisade::loader::{Input, Loader, split_documents};
-use palisade::output::{self, Evaluated, Format, Options, Report};
+use palisade::output::{self, Evaluated, Format, Options, Report, ReportFindings};
 use palisade::policy::Policy;
 
 const FORMATS: [Format; 6] = [
@@ -66,8 +66,10 @@ fn render(
     let report = Report {
         errors: &[],
         skipped_inputs: &[],
-        findings: &scanned.findings,
-        definitions: &scanned.definitions,
+        findings: ReportFindings::InMemory {
+            findings: &scanned.findings,
+            definitions: &scanned.definitions,
+        },
         sources: &scanned.sources,
         checks,
         policy,

@@ -15,7 +15,7 @@ use crate::loader::{
     read_policy,
 };
 use crate::model::{Inventory, KindTable, KubernetesVersion, ObjectRef, PathSegment};
-use crate::output::{self, Evaluated, Format, Options, Report, Summary};
+use crate::output::{self, Evaluated, Format, Options, Report, ReportFindings, Summary};
 use crate::policy::Policy;
 
 use super::stream::{self, Streamed};
@@ -278,8 +278,10 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
         posture: &posture,
         errors: &errors,
         skipped_inputs: &skipped_inputs,
-        findings: &scanned.findings,
-        definitions: &scanned.definitions,
+        findings: ReportFindings::InMemory {
+            findings: &scanned.findings,
+            definitions: &scanned.definitions,
+        },
         sources: &scanned.sources,
         checks: &checks,
         policy,

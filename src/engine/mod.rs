@@ -5,6 +5,7 @@
 
 mod check;
 mod finding;
+pub mod spool;
 
 use std::sync::{Arc, OnceLock};
 

@@ -1,8 +1,10 @@
 //! The JSON report (and the same document as YAML). Field order is fixed by
 //! the structs below; docs/ci.md documents every field.
 
+use std::cell::Cell;
 use std::io::{self, Write};
 
+use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 
 use super::{Report, Summary};
@@ -25,16 +27,40 @@ struct Document<'a, 'r> {
     namespaces: Vec<super::posture::JsonPosture<'a>>,
 }
 
-struct Findings<'a, 'r>(&'a Report<'r>);
+/// The shown findings, serialized as they are read; a read error stops
+/// the document and is kept for [`write_json`] to return.
+struct Findings<'a, 'r> {
+    report: &'a Report<'r>,
+    read_error: &'a ReadError,
+}
 
 impl Serialize for Findings<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let report = self.0;
-        serializer.collect_seq(
-            report
-                .shown_with_sources()
-                .map(|(f, source)| finding(f, source)),
-        )
+        let mut seq = serializer.serialize_seq(None)?;
+        for item in self.report.shown_with_sources() {
+            let (f, source) = item.map_err(|e| self.read_error.keep::<S::Error>(e))?;
+            seq.serialize_element(&finding(&f, source.as_deref()))?;
+        }
+        seq.end()
+    }
+}
+
+/// An error reading findings while a serializer writes them: serializers
+/// only carry their own error type, so the original is kept here.
+#[derive(Default)]
+pub(crate) struct ReadError(Cell<Option<io::Error>>);
+
+impl ReadError {
+    /// Keeps `error`; the serializer gets a copy of its message.
+    pub(crate) fn keep<E: serde::ser::Error>(&self, error: io::Error) -> E {
+        let custom = E::custom(&error);
+        self.0.set(Some(error));
+        custom
+    }
+
+    /// The read error if there was one, else `error` as an I/O error.
+    pub(crate) fn or(self, error: impl Into<io::Error>) -> io::Error {
+        self.0.into_inner().unwrap_or_else(|| error.into())
     }
 }
 
@@ -79,10 +105,10 @@ struct JsonSource<'a> {
     document: usize,
 }
 
-fn document<'a, 'r>(report: &'a Report<'r>) -> Document<'a, 'r> {
+fn document<'a, 'r>(report: &'a Report<'r>, read_error: &'a ReadError) -> Document<'a, 'r> {
     Document {
         summary: &report.summary,
-        findings: Findings(report),
+        findings: Findings { report, read_error },
         errors: report.errors,
         skipped_inputs: report.skipped_inputs,
         namespaces: super::posture::json(report.posture),
@@ -136,12 +162,18 @@ fn object(o: &ObjectRef) -> JsonObject<'_> {
 }
 
 pub fn write_json(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &document(report))?;
+    let read_error = ReadError::default();
+    let written = serde_json::to_writer_pretty(&mut *out, &document(report, &read_error));
+    if let Err(e) = written {
+        return Err(read_error.or(e));
+    }
     out.write_all(b"\n")
 }
 
 pub fn write_yaml(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
-    serde_norway::to_writer(&mut *out, &document(report)).map_err(io::Error::other)
+    let read_error = ReadError::default();
+    let written = serde_norway::to_writer(&mut *out, &document(report, &read_error));
+    written.map_err(|e| read_error.or(io::Error::other(e)))
 }
 
 #[cfg(test)]

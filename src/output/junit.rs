@@ -2,7 +2,7 @@
 //! ran on it. A check with unsuppressed findings fails; one whose findings
 //! are all suppressed is skipped; the rest pass.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -24,36 +24,20 @@ struct Case<'a> {
 }
 
 pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let mut by_object: BTreeMap<(&ObjectRef, &str), Vec<&Finding>> = BTreeMap::new();
-    for finding in report.findings {
-        by_object
-            .entry((&finding.object, finding.check.id))
-            .or_default()
-            .push(finding);
-    }
-    let cases_of = |evaluated: &Evaluated| -> Vec<Case<'_>> {
-        report
-            .checks
-            .iter()
-            .filter(|c| c.applies.covers(evaluated.applies))
-            .filter_map(|&check| {
-                let findings = by_object
-                    .get(&(&evaluated.object, check.id))
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                case(report, check, findings)
-            })
-            .collect()
-    };
     // The totals head the document: count first, then write suite by suite
-    // (a large scan has far too many test cases to hold as text).
+    // (a large scan has far too many test cases to hold as text), reading
+    // the findings again.
     let (mut tests, mut failures, mut skipped) = (0, 0, 0);
-    for evaluated in report.evaluated {
-        let cases = cases_of(evaluated);
-        tests += cases.len();
-        failures += count(&cases, |o| matches!(o, Outcome::Failed(_)));
-        skipped += count(&cases, |o| matches!(o, Outcome::Skipped(_)));
-    }
+    report.by_evaluated_object(
+        |evaluated, findings, _| {
+            let cases = cases_of(report, evaluated, findings);
+            tests += cases.len();
+            failures += count(&cases, |o| matches!(o, Outcome::Failed(_)));
+            skipped += count(&cases, |o| matches!(o, Outcome::Skipped(_)));
+            Ok(())
+        },
+        |_| Ok(()),
+    )?;
     let errors = report.errors.len();
     let tests = tests + errors;
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
@@ -67,18 +51,43 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(suite.as_bytes())?;
     }
     let mut suite = String::new();
-    for evaluated in report.evaluated {
-        let object = &evaluated.object;
-        suite.clear();
-        write_suite(
-            &mut suite,
-            object,
-            report.source(object),
-            &cases_of(evaluated),
-        );
-        out.write_all(suite.as_bytes())?;
-    }
+    report.by_evaluated_object(
+        |evaluated, findings, _| {
+            let object = &evaluated.object;
+            suite.clear();
+            write_suite(
+                &mut suite,
+                object,
+                report.source(object),
+                &cases_of(report, evaluated, findings),
+            );
+            out.write_all(suite.as_bytes())
+        },
+        |_| Ok(()),
+    )?;
     writeln!(out, "</testsuites>")
+}
+
+/// The test cases of one evaluated object: one per check that applies to
+/// it, with the object's findings of that check.
+fn cases_of<'a>(
+    report: &Report<'_>,
+    evaluated: &Evaluated,
+    findings: &'a [Cow<'_, Finding>],
+) -> Vec<Case<'a>> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.applies.covers(evaluated.applies))
+        .filter_map(|&check| {
+            let of_check: Vec<&Finding> = findings
+                .iter()
+                .map(|f| &**f)
+                .filter(|f| f.check.id == check.id)
+                .collect();
+            case(report, check, &of_check)
+        })
+        .collect()
 }
 
 /// The test case of `check` on one object; `None` when every finding is

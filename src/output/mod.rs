@@ -8,14 +8,19 @@ mod junit;
 pub mod openreports;
 pub mod posture;
 mod sarif;
+#[cfg(test)]
+mod spooled_tests;
 mod table;
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::engine::spool::SpooledFindings;
 use crate::engine::{Applies, Check, Finding, Severity};
 use crate::loader::{ErrorEntry, Skipped, Source, SourceIndex};
 use crate::model::ObjectRef;
@@ -54,18 +59,18 @@ pub struct Report<'a> {
     /// Inputs skipped because they are not manifests (unrendered templates).
     pub skipped_inputs: &'a [ErrorEntry],
     /// Every finding of the scan, suppressed ones included, in engine order.
-    pub findings: &'a [Finding],
-    /// Which definition of its object each finding is at (0 the first, for
-    /// objects defined in several places), parallel to `findings`; empty
-    /// when every finding is at its object's first definition.
-    pub definitions: &'a [u32],
+    pub findings: ReportFindings<'a>,
+    /// Where each object was read: the first definition of the object a
+    /// group of findings is about, and (for findings held in memory) the
+    /// definition each finding is at.
     pub sources: &'a SourceIndex,
     /// The checks that ran, sorted by id.
     pub checks: &'a [&'static Check],
     /// Gives the checks' effective severities.
     pub policy: &'a Policy,
-    /// Every evaluated object (JUnit lists a test case for each of its
-    /// checks); may be empty for the other formats.
+    /// Every evaluated object, sorted by object (JUnit lists a test case
+    /// for each of its checks, read along with the findings, which come in
+    /// the same order); may be empty for the other formats.
     pub evaluated: &'a [Evaluated],
     pub summary: Summary,
     pub options: Options,
@@ -73,6 +78,29 @@ pub struct Report<'a> {
     /// and YAML show it; may be empty for the other formats).
     pub posture: &'a [(String, crate::crd::cluster_scan_report::NamespacePosture)],
 }
+
+/// The findings of a report: held in memory, or read back from a spool
+/// when there are too many to hold. Either way they come sorted (by
+/// [`Finding`]'s order, then definition) without duplicates.
+#[derive(Clone, Copy)]
+pub enum ReportFindings<'a> {
+    InMemory {
+        findings: &'a [Finding],
+        /// Which definition of its object each finding is at (0 the
+        /// first, for objects defined in several places), parallel to
+        /// `findings`; empty when every finding is at its object's first
+        /// definition.
+        definitions: &'a [u32],
+    },
+    /// Findings with their definitions' sources, from a spool.
+    Spooled(&'a SpooledFindings),
+}
+
+/// A finding of a report and its definition: borrowed when held in
+/// memory, owned when read back from a spool.
+type FoundItem<'r> = io::Result<(Cow<'r, Finding>, u32)>;
+/// A finding of a report and where its definition was read.
+type SourcedItem<'r> = io::Result<(Cow<'r, Finding>, Option<Cow<'r, Source>>)>;
 
 /// How findings are shown.
 #[derive(Clone, Debug)]
@@ -149,14 +177,19 @@ impl Summary {
             ..Summary::default()
         };
         for finding in findings {
-            if finding.is_suppressed() {
-                summary.suppressed += 1;
-                continue;
-            }
-            summary.findings += 1;
-            *summary.count_mut(finding.severity) += 1;
+            summary.add(finding);
         }
         summary
+    }
+
+    /// Counts one more finding (for findings counted as they stream by).
+    pub fn add(&mut self, finding: &Finding) {
+        if finding.is_suppressed() {
+            self.suppressed += 1;
+            return;
+        }
+        self.findings += 1;
+        *self.count_mut(finding.severity) += 1;
     }
 
     pub fn count(&self, severity: Severity) -> usize {
@@ -180,43 +213,121 @@ impl Summary {
     }
 }
 
-impl Report<'_> {
-    /// Findings at or above `--min-severity`, suppressed ones included.
-    fn shown(&self) -> impl Iterator<Item = &Finding> {
-        self.findings
-            .iter()
-            .filter(|f| f.severity >= self.options.min_severity)
+impl<'r> Report<'r> {
+    /// Every finding, suppressed ones and those below `--min-severity`
+    /// included, with the definition of its object it is at. A spool that
+    /// cannot be read ends the sequence with its error.
+    fn all(&self) -> Box<dyn Iterator<Item = FoundItem<'r>> + 'r> {
+        match self.findings {
+            ReportFindings::InMemory {
+                findings,
+                definitions,
+            } => Box::new(findings.iter().enumerate().map(|(i, finding)| {
+                let definition = definitions.get(i).copied().unwrap_or(0);
+                Ok((Cow::Borrowed(finding), definition))
+            })),
+            ReportFindings::Spooled(spooled) => Box::new(
+                spooled
+                    .iter()
+                    .map(|read| read.map(|r| (Cow::Owned(r.finding), r.definition))),
+            ),
+        }
     }
 
-    fn source(&self, object: &ObjectRef) -> Option<&Source> {
+    fn source(&self, object: &ObjectRef) -> Option<&'r Source> {
         self.sources.locate(object)
     }
 
-    /// [`Self::shown`] with each finding's source: the definition of its
-    /// object it was found in, looked up once per object and definition
-    /// (findings come grouped by object).
-    fn shown_with_sources(&self) -> impl Iterator<Item = (&Finding, Option<&Source>)> {
-        let mut last: Option<(&ObjectRef, u32, Option<&Source>)> = None;
-        self.findings
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.severity >= self.options.min_severity)
-            .map(move |(i, finding)| {
-                let definition = self.definitions.get(i).copied().unwrap_or(0);
-                let source = match last {
-                    Some((object, d, source)) if *object == *finding.object && d == definition => {
-                        source
+    /// Every finding with its source: the definition of its object it was
+    /// found in (looked up once per object and definition for findings
+    /// held in memory: they come grouped by object).
+    fn all_with_sources(&self) -> Box<dyn Iterator<Item = SourcedItem<'r>> + 'r> {
+        let sources = self.sources;
+        match self.findings {
+            ReportFindings::InMemory { .. } => {
+                let mut last: Option<(Cow<'r, Finding>, u32, Option<&'r Source>)> = None;
+                Box::new(self.all().map(move |item| {
+                    let (finding, definition) = item?;
+                    let source = match &last {
+                        Some((previous, d, source))
+                            if *previous.object == *finding.object && *d == definition =>
+                        {
+                            *source
+                        }
+                        _ => {
+                            let source = sources.definition(&finding.object, definition as usize);
+                            last = Some((finding.clone(), definition, source));
+                            source
+                        }
+                    };
+                    Ok((finding, source.map(Cow::Borrowed)))
+                }))
+            }
+            ReportFindings::Spooled(spooled) => Box::new(
+                spooled
+                    .iter()
+                    .map(|read| read.map(|r| (Cow::Owned(r.finding), r.source.map(Cow::Owned)))),
+            ),
+        }
+    }
+
+    /// [`Self::all_with_sources`] at or above `--min-severity`.
+    fn shown_with_sources(&self) -> impl Iterator<Item = SourcedItem<'r>> + 'r {
+        let min_severity = self.options.min_severity;
+        self.all_with_sources().filter(move |item| {
+            item.as_ref()
+                .map_or(true, |(f, _)| f.severity >= min_severity)
+        })
+    }
+
+    /// Reads the findings along with [`Report::evaluated`] (both sorted by
+    /// object): calls `each` with every evaluated object and its findings
+    /// (all of them, whatever their severity; `first` is false for an
+    /// object listed again), and `other` with each finding of an object
+    /// that was not evaluated.
+    fn by_evaluated_object(
+        &self,
+        mut each: impl FnMut(&'r Evaluated, &[Cow<'r, Finding>], bool) -> io::Result<()>,
+        mut other: impl FnMut(Cow<'r, Finding>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut findings = self.all().map(|item| item.map(|(finding, _)| finding));
+        let mut pending: Option<Cow<'r, Finding>> = None;
+        let mut group: Vec<Cow<'r, Finding>> = Vec::new();
+        let mut previous: Option<&'r ObjectRef> = None;
+        for evaluated in self.evaluated {
+            let object = &evaluated.object;
+            // Objects compare as a map keyed by them would.
+            let first = previous.is_none_or(|p| p.cmp(object) != Ordering::Equal);
+            if first {
+                group.clear();
+                loop {
+                    let next = match pending.take() {
+                        Some(finding) => finding,
+                        None => match findings.next() {
+                            Some(item) => item?,
+                            None => break,
+                        },
+                    };
+                    match (*next.object).cmp(object) {
+                        Ordering::Less => other(next)?,
+                        Ordering::Equal => group.push(next),
+                        Ordering::Greater => {
+                            pending = Some(next);
+                            break;
+                        }
                     }
-                    _ => {
-                        let source = self
-                            .sources
-                            .definition(&finding.object, definition as usize);
-                        last = Some((&finding.object, definition, source));
-                        source
-                    }
-                };
-                (finding, source)
-            })
+                }
+            }
+            previous = Some(object);
+            each(evaluated, &group, first)?;
+        }
+        if let Some(finding) = pending {
+            other(finding)?;
+        }
+        for item in findings {
+            other(item?)?;
+        }
+        Ok(())
     }
 
     /// A check's severity after the policy's overrides.
@@ -367,8 +478,10 @@ spec:
             let report = Report {
                 errors: &self.errors,
                 skipped_inputs: &[],
-                findings: &self.findings,
-                definitions: &[],
+                findings: ReportFindings::InMemory {
+                    findings: &self.findings,
+                    definitions: &[],
+                },
                 sources: &self.sources,
                 checks: &self.checks,
                 policy: &self.policy,

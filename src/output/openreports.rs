@@ -465,45 +465,47 @@ fn cap_results(results: Vec<ReportResult>, budget: usize) -> Vec<ReportResult> {
 }
 
 /// The reports of a scan, ClusterReport first, then Reports by namespace.
-fn scan_reports(report: &Report<'_>) -> Vec<OpenReport> {
+fn scan_reports(report: &Report<'_>) -> io::Result<Vec<OpenReport>> {
     let checks: Vec<(&'static Check, Severity)> = report
         .checks
         .iter()
         .filter(|c| report.severity_of(c) >= report.options.min_severity)
         .map(|c| (*c, report.severity_of(c)))
         .collect();
-    let mut by_object: BTreeMap<&ObjectRef, Vec<&Finding>> = BTreeMap::new();
-    for f in report.shown() {
-        by_object.entry(&f.object).or_default().push(f);
-    }
-    // A check that found something below --min-severity did not pass.
-    let mut flagged: BTreeMap<&ObjectRef, Vec<&str>> = BTreeMap::new();
-    for f in report.findings {
-        flagged.entry(&f.object).or_default().push(f.check.id);
-    }
+    let min_severity = report.options.min_severity;
     let mut scopes: BTreeMap<ReportScope, ScopeResults> = BTreeMap::new();
-    for evaluated in report.evaluated {
-        let findings = by_object.remove(&evaluated.object).unwrap_or_default();
-        let flagged = flagged.get(&evaluated.object);
-        let scope = scopes
-            .entry(ReportScope::of(&evaluated.object))
-            .or_default();
-        for f in &findings {
-            scope.add_finding(f, None);
-        }
-        for (check, severity) in &checks {
-            let found = flagged.is_some_and(|ids| ids.contains(&check.id));
-            if check.applies.covers(evaluated.applies) && !found {
-                scope.add_pass(check, *severity, &evaluated.object);
+    let mut not_evaluated = Vec::new();
+    report.by_evaluated_object(
+        |evaluated, findings, first| {
+            let scope = scopes
+                .entry(ReportScope::of(&evaluated.object))
+                .or_default();
+            // An object listed twice shows its findings once.
+            if first {
+                for f in findings.iter().filter(|f| f.severity >= min_severity) {
+                    scope.add_finding(f, None);
+                }
             }
-        }
-    }
-    // Findings of objects not in `evaluated` (none in practice) still show.
-    for (object, findings) in by_object {
-        let scope = scopes.entry(ReportScope::of(object)).or_default();
-        for f in findings {
-            scope.add_finding(f, None);
-        }
+            // A check that found something below --min-severity did not pass.
+            for (check, severity) in &checks {
+                let found = findings.iter().any(|f| f.check.id == check.id);
+                if check.applies.covers(evaluated.applies) && !found {
+                    scope.add_pass(check, *severity, &evaluated.object);
+                }
+            }
+            Ok(())
+        },
+        |f| {
+            if f.severity >= min_severity {
+                not_evaluated.push(f);
+            }
+            Ok(())
+        },
+    )?;
+    // Findings of objects not evaluated (none in practice) still show.
+    for f in &not_evaluated {
+        let scope = scopes.entry(ReportScope::of(&f.object)).or_default();
+        scope.add_finding(f, None);
     }
     if !report.errors.is_empty() {
         let cluster = scopes.entry(ReportScope::Cluster).or_default();
@@ -511,18 +513,18 @@ fn scan_reports(report: &Report<'_>) -> Vec<OpenReport> {
             cluster.add_error(error_result(entry));
         }
     }
-    scopes
+    Ok(scopes
         .into_iter()
         .map(|(scope, results)| {
             let (results, summary) = results.finish();
             build_report(&scope, results, summary)
         })
-        .collect()
+        .collect())
 }
 
 /// `palisade scan --output openreports`: a YAML stream of the reports.
 pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
-    for document in scan_reports(report) {
+    for document in scan_reports(report)? {
         out.write_all(b"---\n")?;
         serde_norway::to_writer(&mut *out, &document).map_err(io::Error::other)?;
     }

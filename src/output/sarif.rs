@@ -5,12 +5,13 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Report;
-use super::json::suppression_source;
+use super::json::{ReadError, suppression_source};
 use crate::engine::{Check, Finding, Severity, SuppressionSource};
 use crate::loader::{ErrorEntry, Source};
 
@@ -57,16 +58,21 @@ struct Run<'a, 'r> {
     results: Results<'a, 'r>,
 }
 
-struct Results<'a, 'r>(&'a Report<'r>);
+/// The shown findings, serialized as they are read; a read error stops
+/// the log and is kept for [`write`] to return.
+struct Results<'a, 'r> {
+    report: &'a Report<'r>,
+    read_error: &'a ReadError,
+}
 
 impl Serialize for Results<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let report = self.0;
-        serializer.collect_seq(
-            report
-                .shown_with_sources()
-                .map(|(f, source)| result(report, f, source)),
-        )
+        let mut seq = serializer.serialize_seq(None)?;
+        for item in self.report.shown_with_sources() {
+            let (f, source) = item.map_err(|e| self.read_error.keep::<S::Error>(e))?;
+            seq.serialize_element(&result(self.report, &f, source.as_deref()))?;
+        }
+        seq.end()
     }
 }
 
@@ -81,6 +87,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
     if !REPOSITORY.is_empty() {
         driver["informationUri"] = json!(REPOSITORY);
     }
+    let read_error = ReadError::default();
     let log = Log {
         schema: SCHEMA,
         version: "2.1.0",
@@ -88,10 +95,15 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
             tool: json!({"driver": driver}),
             invocations: [invocation(report)],
             column_kind: "unicodeCodePoints",
-            results: Results(report),
+            results: Results {
+                report,
+                read_error: &read_error,
+            },
         }],
     };
-    serde_json::to_writer_pretty(&mut *out, &log)?;
+    if let Err(e) = serde_json::to_writer_pretty(&mut *out, &log) {
+        return Err(read_error.or(e));
+    }
     out.write_all(b"\n")
 }
 

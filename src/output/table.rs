@@ -1,5 +1,6 @@
 //! The table for people: findings grouped by object, then a summary line.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::Report;
@@ -35,29 +36,51 @@ impl Paint {
     }
 }
 
+/// A finding to show and where its definition is.
+type Row<'r> = (Cow<'r, Finding>, Option<Cow<'r, Source>>);
+
 pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
     let paint = Paint {
         on: report.options.color,
     };
-    let shown: Vec<(&Finding, Option<&Source>)> = report
-        .shown_with_sources()
-        .filter(|(f, _)| report.options.show_suppressed || !f.is_suppressed())
-        .collect();
-    // Findings come sorted by object, so each object's findings are adjacent.
-    for group in shown.chunk_by(|a, b| a.0.object == b.0.object) {
-        write_group(report, group, &paint, out)?;
+    let min_severity = report.options.min_severity;
+    // Findings come sorted by object: one object's rows at a time.
+    let mut group: Vec<Row<'_>> = Vec::new();
+    let mut any_shown = false;
+    let mut hidden = 0;
+    for item in report.all_with_sources() {
+        let (finding, source) = item?;
+        if finding.severity < min_severity {
+            hidden += usize::from(!finding.is_suppressed());
+            continue;
+        }
+        if !report.options.show_suppressed && finding.is_suppressed() {
+            continue;
+        }
+        if group
+            .first()
+            .is_some_and(|(first, _)| first.object != finding.object)
+        {
+            write_group(report, &group, &paint, out)?;
+            group.clear();
+        }
+        any_shown = true;
+        group.push((finding, source));
     }
-    if shown.is_empty() {
+    if !group.is_empty() {
+        write_group(report, &group, &paint, out)?;
+    }
+    if !any_shown {
         writeln!(out, "No findings.")?;
     }
     write_problems(report, &paint, out)?;
     super::posture::write_table(report.posture, out)?;
-    writeln!(out, "{}", summary_line(report))
+    writeln!(out, "{}", summary_line(report, hidden))
 }
 
 fn write_group(
     report: &Report<'_>,
-    group: &[(&Finding, Option<&Source>)],
+    group: &[Row<'_>],
     paint: &Paint,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -88,8 +111,8 @@ fn write_group(
         writeln!(out, "{}", line.trim_end())?;
         let indent = 2 + 8 + 2 + id_width + 2;
         // A finding of another definition of the object says where it is.
-        let elsewhere = match source {
-            Some(source) if Some(*source) != first => format!(" in {source}"),
+        let elsewhere = match source.as_deref() {
+            Some(source) if Some(source) != first => format!(" in {source}"),
             _ => String::new(),
         };
         writeln!(
@@ -134,8 +157,9 @@ fn write_problems(report: &Report<'_>, paint: &Paint, out: &mut dyn Write) -> io
     Ok(())
 }
 
-/// `1 critical, 0 high, … · 1 suppressed · 3 objects in 2 files · 4 documents skipped (…)`
-fn summary_line(report: &Report<'_>) -> String {
+/// `1 critical, 0 high, … · 1 suppressed · 3 objects in 2 files · 4 documents skipped (…)`;
+/// `hidden` unsuppressed findings were below `--min-severity`.
+fn summary_line(report: &Report<'_>, hidden: usize) -> String {
     let summary = &report.summary;
     let counts: Vec<String> = Severity::ALL_WORST_FIRST
         .iter()
@@ -150,11 +174,6 @@ fn summary_line(report: &Report<'_>) -> String {
         };
         parts.push(format!("{} suppressed{hint}", summary.suppressed));
     }
-    let hidden = report
-        .findings
-        .iter()
-        .filter(|f| !f.is_suppressed() && f.severity < report.options.min_severity)
-        .count();
     if hidden > 0 {
         parts.push(format!(
             "{hidden} below {} not shown",

@@ -412,15 +412,33 @@ fn through_admins(
     None
 }
 
-/// Whether a rule has a verb that some way through an admin account needs
-/// first: `create` (pods, workloads, tokens, exec, secrets, bindings),
-/// `impersonate`, `bind`, `escalate`, or `get` on secrets.
+/// Whether a rule could allow the first request of some way through an
+/// admin account: `create` on pods, workloads, tokens, exec, secrets or
+/// bindings, `impersonate` on service accounts, `bind` or `escalate` on
+/// roles. A wildcard in a verb or resource counts as a match.
 fn may_borrow_an_identity(rule: &Rule) -> bool {
-    let has = |list: &[String], word: &str| list.iter().any(|w| w == word || w == "*");
-    ["create", "impersonate", "bind", "escalate"]
-        .iter()
-        .any(|verb| has(&rule.verbs, verb))
-        || (has(&rule.verbs, "get") && has(&rule.resources, "secrets"))
+    const CREATED: &[&str] = &[
+        "pods",
+        "pods/exec",
+        "serviceaccounts/token",
+        "secrets",
+        "deployments",
+        "daemonsets",
+        "statefulsets",
+        "replicasets",
+        "jobs",
+        "cronjobs",
+        "replicationcontrollers",
+        "rolebindings",
+        "clusterrolebindings",
+    ];
+    let verb = |v: &str| rule.verbs.iter().any(|w| w == v || w == "*");
+    let resource = |among: &[&str]| {
+        (rule.resources.iter()).any(|r| r.contains('*') || among.contains(&r.as_str()))
+    };
+    (verb("create") && resource(CREATED))
+        || (verb("impersonate") && resource(&["serviceaccounts"]))
+        || ((verb("bind") || verb("escalate")) && resource(&["roles", "clusterroles"]))
 }
 
 /// The accounts of `namespace` among `accounts`.

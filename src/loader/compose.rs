@@ -278,6 +278,25 @@ impl<'a> Composer<'a> {
     }
 }
 
+/// The value of an untagged plain scalar; `None` for `.nan` and `.inf`,
+/// which have no JSON form.
+pub fn plain_scalar(text: &str) -> Option<Value> {
+    match resolve_plain(text) {
+        Resolved::Value(value) => Some(value),
+        Resolved::NotJson => None,
+    }
+}
+
+/// A scalar mapping key as `YAMLToJSON` writes it; `None` for a null.
+pub fn key_text(value: Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
 /// `<<` written plainly (or tagged `!!merge`) is a merge key.
 fn is_merge_key(event: &Event<'_>) -> bool {
     match event {

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::LoadError;
 use super::compose::{ComposeError, compose};
+use super::fast;
 use super::split::{RawDocument, split_documents};
 use crate::model::PathSegment;
 
@@ -93,6 +94,17 @@ fn parse_document<'a>(
     raw: &RawDocument<'a>,
 ) -> Option<Result<Document<'a>, LoadError>> {
     let line = raw.content_line?;
+    // Most manifests are plain block YAML, which the quick reading reads
+    // alone; the rest, and every error, are the full parser's.
+    if let Some(value) = fast::compose(raw.text) {
+        return Some(Ok(Document {
+            value,
+            index: raw.index,
+            line,
+            text: raw.text,
+            text_line: raw.first_line,
+        }));
+    }
     if let Some((line, column)) = flow_depth_exceeded(raw.text, raw.first_line) {
         return Some(Err(LoadError::InvalidYaml {
             file: file.to_owned(),

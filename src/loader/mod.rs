@@ -18,6 +18,7 @@ mod chunked_tests;
 mod compose;
 mod documents;
 mod error;
+mod fast;
 mod jobs;
 mod outcome;
 mod parallel;

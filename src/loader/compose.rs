@@ -329,6 +329,15 @@ fn matches_core_tag(value: &Resolved, tag: &str) -> bool {
 
 /// go-yaml v2's `resolve` for an untagged plain scalar.
 fn resolve_plain(text: &str) -> Resolved {
+    // Most scalars are words that start with a letter no boolean, null or
+    // number starts with: text, without comparing it to every spelling.
+    if text
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() && !b"yYnNtTfFoO".contains(b))
+    {
+        return Resolved::Value(Value::String(text.to_owned()));
+    }
     let value = match text {
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
             Value::Bool(true)

@@ -210,30 +210,43 @@ fn split_entry(text: &str) -> Option<(String, Option<&str>)> {
     if text.starts_with(['\'', '"']) {
         return None;
     }
-    let (key, rest) = match text.find(": ") {
-        Some(i) if !text[..i].contains(" #") => {
-            (&text[..i], Some(text[i + 2..].trim_start_matches(' ')))
-        }
-        _ => (strip_comment(text).strip_suffix(':')?, None),
-    };
-    let key = key.trim_end_matches(' ');
+    // The first `: ` or final `:`; a comment before it means no entry.
+    let bytes = text.as_bytes();
+    let colon = (0..bytes.len()).find(|&i| match bytes[i] {
+        b':' => bytes.get(i + 1).is_none_or(|&b| b == b' '),
+        b'#' => i > 0 && bytes[i - 1] == b' ',
+        _ => false,
+    })?;
+    if bytes[colon] != b':' {
+        return None;
+    }
+    let key = text[..colon].trim_end_matches(' ');
+    let rest = text[colon + 1..].trim_start_matches(' ');
     // Long keys, indicators, merge keys and anything that needs quoting
     // rules are for the parser.
-    if key.is_empty() || key.len() > 1000 || key == "<<" || !plain_start(key) || key.contains(" #")
-    {
+    if key.is_empty() || key.len() > 1000 || key == "<<" || !plain_start(key) {
         return None;
     }
     let key = key_text(plain_scalar(key)?)?;
-    let rest = rest.filter(|r| !r.is_empty() && !r.starts_with('#'));
+    let rest = (!rest.is_empty() && !rest.starts_with('#')).then_some(rest);
     Some((key, rest))
 }
 
-/// A plain scalar's text before a comment.
-fn strip_comment(text: &str) -> &str {
-    match text.find(" #") {
-        Some(i) => text[..i].trim_end_matches(' '),
-        None => text,
+/// A plain scalar's text before a comment, and whether that text holds a
+/// `: ` (which a plain scalar in a value cannot).
+fn plain_text(text: &str) -> (&str, bool) {
+    let bytes = text.as_bytes();
+    let mut colon = false;
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'#' if i > 0 && bytes[i - 1] == b' ' => {
+                return (text[..i].trim_end_matches(' '), colon);
+            }
+            b':' if bytes.get(i + 1) == Some(&b' ') => colon = true,
+            _ => {}
+        }
     }
+    (text, colon)
 }
 
 /// A plain scalar may start with this text: not an indicator, or `-`, `?`
@@ -257,13 +270,13 @@ fn scalar(text: &str) -> Read<Value> {
         b'\'' => single_quoted(text).map(Value::String),
         b'"' => double_quoted(text).map(Value::String),
         _ => {
-            let text = strip_comment(text);
+            let (text, colon) = plain_text(text);
             match text {
                 "{}" => return Ok(Value::Object(Map::new())),
                 "[]" => return Ok(Value::Array(Vec::new())),
                 _ => {}
             }
-            if !plain_start(text) || text.contains(": ") || text.ends_with(':') {
+            if !plain_start(text) || colon || text.ends_with(':') {
                 return Err(Decline);
             }
             plain_scalar(text).ok_or(Decline)

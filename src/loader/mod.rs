@@ -152,8 +152,8 @@ impl Input {
 ///   Kubernetes object at all is an error.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    /// The decoded objects in input order (empty after [`Loader::load_each`],
-    /// which hands them over one by one).
+    /// The decoded objects in input order (empty after [`Loader::load_each`]
+    /// and [`Loader::load_each_mapped`], which hand them over one by one).
     pub objects: Vec<LoadedObject>,
     pub skipped: Skipped,
     /// Files (and standard input) read.

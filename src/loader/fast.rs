@@ -42,14 +42,26 @@ pub fn compose(text: &str) -> Option<Value> {
 /// The lines with content, without blank and comment lines and without the
 /// document's leading `---`.
 fn content_lines(text: &str) -> Read<Vec<Line<'_>>> {
-    // Tabs, carriage returns, control and non-ASCII characters all have
-    // rules of their own.
-    if text.bytes().any(|b| b >= 0x7F || (b < 0x20 && b != b'\n')) {
-        return Err(Decline);
-    }
-    let mut lines = Vec::new();
+    let bytes = text.as_bytes();
+    let mut lines = Vec::with_capacity(bytes.len() / 32);
     let mut started = false;
-    for raw in text.lines() {
+    let mut start = 0;
+    while start < bytes.len() {
+        // One pass finds the end of the line and refuses tabs, carriage
+        // returns, control and non-ASCII characters, which all have rules
+        // of their own.
+        let mut end = start;
+        while let Some(&byte) = bytes.get(end) {
+            if byte == b'\n' {
+                break;
+            }
+            if !(0x20..0x7F).contains(&byte) {
+                return Err(Decline);
+            }
+            end += 1;
+        }
+        let raw = &text[start..end];
+        start = end + 1;
         let text = raw.trim_start_matches(' ');
         if text.is_empty() || text.starts_with('#') {
             continue;

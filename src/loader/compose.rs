@@ -278,6 +278,25 @@ impl<'a> Composer<'a> {
     }
 }
 
+/// The value of an untagged plain scalar; `None` for `.nan` and `.inf`,
+/// which have no JSON form.
+pub fn plain_scalar(text: &str) -> Option<Value> {
+    match resolve_plain(text) {
+        Resolved::Value(value) => Some(value),
+        Resolved::NotJson => None,
+    }
+}
+
+/// A scalar mapping key as `YAMLToJSON` writes it; `None` for a null.
+pub fn key_text(value: Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
 /// `<<` written plainly (or tagged `!!merge`) is a merge key.
 fn is_merge_key(event: &Event<'_>) -> bool {
     match event {
@@ -310,6 +329,15 @@ fn matches_core_tag(value: &Resolved, tag: &str) -> bool {
 
 /// go-yaml v2's `resolve` for an untagged plain scalar.
 fn resolve_plain(text: &str) -> Resolved {
+    // Most scalars are words that start with a letter no boolean, null or
+    // number starts with: text, without comparing it to every spelling.
+    if text
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() && !b"yYnNtTfFoO".contains(b))
+    {
+        return Resolved::Value(Value::String(text.to_owned()));
+    }
     let value = match text {
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
             Value::Bool(true)

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::LoadError;
 use super::compose::{ComposeError, compose};
+use super::fast;
 use super::split::{RawDocument, split_documents};
 use crate::model::PathSegment;
 
@@ -51,12 +52,8 @@ pub fn each_yaml_document<'a>(
 ) {
     let mut errors = 0;
     for raw in split_documents(text) {
-        match parse_document(file, &raw) {
-            Some(Err(_)) if is_template(raw.text) => handle(Err(LoadError::Template {
-                file: file.to_owned(),
-                line: raw.content_line.unwrap_or(raw.first_line),
-            })),
-            Some(Err(err)) => {
+        match parse_raw_document(file, &raw) {
+            Some(Err(err)) if !matches!(err, LoadError::Template { .. }) => {
                 handle(Err(err));
                 errors += 1;
                 if errors == MAX_ERRORS_PER_FILE {
@@ -66,6 +63,22 @@ pub fn each_yaml_document<'a>(
             Some(document) => handle(document),
             None => {}
         }
+    }
+}
+
+/// Parses one document of a YAML stream; `None` for an empty one. A
+/// document that does not parse is an error, or [`LoadError::Template`]
+/// when it has template actions.
+pub fn parse_raw_document<'a>(
+    file: &str,
+    raw: &RawDocument<'a>,
+) -> Option<Result<Document<'a>, LoadError>> {
+    match parse_document(file, raw)? {
+        Err(_) if is_template(raw.text) => Some(Err(LoadError::Template {
+            file: file.to_owned(),
+            line: raw.content_line.unwrap_or(raw.first_line),
+        })),
+        parsed => Some(parsed),
     }
 }
 
@@ -81,6 +94,17 @@ fn parse_document<'a>(
     raw: &RawDocument<'a>,
 ) -> Option<Result<Document<'a>, LoadError>> {
     let line = raw.content_line?;
+    // Most manifests are plain block YAML, which the quick reading reads
+    // alone; the rest, and every error, are the full parser's.
+    if let Some(value) = fast::compose(raw.text) {
+        return Some(Ok(Document {
+            value,
+            index: raw.index,
+            line,
+            text: raw.text,
+            text_line: raw.first_line,
+        }));
+    }
     if let Some((line, column)) = flow_depth_exceeded(raw.text, raw.first_line) {
         return Some(Err(LoadError::InvalidYaml {
             file: file.to_owned(),

@@ -13,22 +13,25 @@
 //! Which problems stop a scan and which only skip a file is described on
 //! [`Loaded`].
 
+#[cfg(test)]
+mod chunked_tests;
 mod compose;
 mod documents;
 mod error;
+mod fast;
+mod jobs;
+mod outcome;
 mod parallel;
 mod policy;
 mod read;
+mod reader;
 mod split;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use serde_json::Value;
 
 pub use documents::MAX_ERRORS_PER_FILE;
 
@@ -44,9 +47,8 @@ pub use read::MAX_FILE_SIZE;
 pub use split::{RawDocument, split_documents};
 
 use crate::model::{KindTable, ObjectRef, PathSegment, Resource};
-use documents::{
-    Document, each_json_document, each_yaml_document, field_line, is_template, list_item_lines,
-};
+use jobs::{Jobs, Step};
+use outcome::Tally;
 
 /// The name standard input is reported under.
 pub const STDIN_NAME: &str = "<stdin>";
@@ -150,8 +152,8 @@ impl Input {
 ///   Kubernetes object at all is an error.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    /// The decoded objects in input order (empty after [`Loader::load_each`],
-    /// which hands them over one by one).
+    /// The decoded objects in input order (empty after [`Loader::load_each`]
+    /// and [`Loader::load_each_mapped`], which hand them over one by one).
     pub objects: Vec<LoadedObject>,
     pub skipped: Skipped,
     /// Files (and standard input) read.
@@ -174,13 +176,25 @@ pub struct Loader {
     max_file_size: u64,
     /// The workload kinds decoded (the built-in ones and a policy's).
     kinds: KindTable,
+    /// Threads that parse; 0 for one per core.
+    threads: usize,
+    /// YAML texts longer than this are split into chunks of about this
+    /// size, parsed in parallel.
+    chunk_bytes: usize,
 }
+
+/// Large enough that handing out a chunk costs little beside parsing it
+/// (a few hundred documents), small enough that two threads share even a
+/// file of a few megabytes evenly and that the chunks in flight stay small.
+const CHUNK_BYTES: usize = 128 * 1024;
 
 impl Default for Loader {
     fn default() -> Self {
         Loader {
             max_file_size: MAX_FILE_SIZE,
             kinds: KindTable::default(),
+            threads: 0,
+            chunk_bytes: CHUNK_BYTES,
         }
     }
 }
@@ -225,57 +239,65 @@ impl Loader {
         stdin: impl Read,
         on_object: impl FnMut(LoadedObject),
     ) -> Loaded {
-        let mut state = State::new(self, on_object);
-        let (steps, files) = state.plan(inputs);
-        let mut stdin = Some(stdin);
-        parallel::in_order(
-            &files,
-            |(path, origin)| self.load_file(path, *origin),
-            |next_file| {
-                for step in steps {
-                    match step {
-                        Step::Error(err) => state.loaded.errors.push(err),
-                        Step::Warning(err) => state.loaded.warnings.push(err),
-                        Step::Stdin => match stdin.take() {
-                            Some(reader) => state.read_stdin(reader),
-                            None => state.loaded.errors.push(LoadError::StdinTwice),
-                        },
-                        Step::File => state.absorb(next_file()),
-                    }
-                }
-            },
-        );
-        let names: Vec<String> = inputs.iter().map(Input::name).collect();
-        state.finish(&names.join(", "))
+        self.load_each_mapped(inputs, stdin, |object| object, on_object)
     }
 
-    /// Reads one file on its own, objects kept in order in the result.
-    fn load_file(&self, path: &Path, origin: Origin) -> FileLoad {
-        let mut objects = Vec::new();
-        let mut state = State::new(self, |object| objects.push(object));
-        state.read_file(path, origin);
-        let State {
-            mut loaded,
-            kubernetes_documents,
-            ..
-        } = state;
-        loaded.objects = objects;
-        FileLoad {
-            loaded,
-            kubernetes_documents,
-        }
+    /// Like [`Loader::load_each`], but `map` runs on the parsing threads,
+    /// right after each object is decoded; `on_item` gets map's results in
+    /// input order (the same order `load_each` gives). Only a few chunks'
+    /// results are held at once, however large the input.
+    pub fn load_each_mapped<T: Send>(
+        &self,
+        inputs: &[Input],
+        stdin: impl Read,
+        map: impl Fn(LoadedObject) -> T + Sync,
+        on_item: impl FnMut(T),
+    ) -> Loaded {
+        let mut steps = jobs::plan(inputs);
+        jobs::read_stdin(&mut steps, stdin, self.max_file_size);
+        let names: Vec<String> = inputs.iter().map(Input::name).collect();
+        self.run(steps, map, on_item).finish(&names.join(", "))
     }
 
     /// Reads manifests from text, as if from a file called `name` (JSON
     /// when the text starts with `{` or `[`).
     pub fn load_text(&self, name: &str, text: &str) -> Loaded {
         let mut objects = Vec::new();
-        let mut state = State::new(self, |object| objects.push(object));
-        state.loaded.files += 1;
-        state.read_text(name, text, looks_like_json(text), Origin::Named);
-        let mut loaded = state.finish(name);
+        let step = Step::Text {
+            file: Arc::from(name),
+            text: Ok(text.to_owned()),
+        };
+        let mut loaded = self
+            .run(vec![step], |object| object, |object| objects.push(object))
+            .finish(name);
         loaded.objects = objects;
         loaded
+    }
+
+    /// Parses threads at once (0, the default, for one per core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    fn run<T: Send>(
+        &self,
+        steps: Vec<Step>,
+        map: impl Fn(LoadedObject) -> T + Sync,
+        mut on_item: impl FnMut(T),
+    ) -> Tally {
+        let mut tally = Tally::default();
+        parallel::in_order(
+            Jobs::new(steps, self.max_file_size, self.chunk_bytes),
+            parallel::threads(self.threads),
+            |job| jobs::run(self, &map, job),
+            |outcomes| {
+                for outcome in outcomes {
+                    tally.take(outcome, &mut on_item);
+                }
+            },
+        );
+        tally
     }
 }
 
@@ -289,376 +311,6 @@ fn is_json_name(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-}
-
-struct State<'l, F> {
-    loader: &'l Loader,
-    on_object: F,
-    loaded: Loaded,
-    /// Kubernetes documents seen, scanned or not: none at all is an error.
-    kubernetes_documents: usize,
-}
-
-impl<'l, F: FnMut(LoadedObject)> State<'l, F> {
-    fn new(loader: &'l Loader, on_object: F) -> Self {
-        State {
-            loader,
-            on_object,
-            loaded: Loaded::default(),
-            kubernetes_documents: 0,
-        }
-    }
-
-    fn finish(mut self, inputs: &str) -> Loaded {
-        if self.kubernetes_documents == 0 && self.loaded.errors.is_empty() {
-            self.loaded.errors.push(LoadError::NoObjects {
-                inputs: inputs.to_owned(),
-            });
-        }
-        self.loaded
-    }
-
-    /// What to read, in input order: files named or found by walking
-    /// directories (each real file once), standard input, and the problems
-    /// met on the way; and the files alone, which are read afterwards,
-    /// possibly in parallel.
-    fn plan(&mut self, inputs: &[Input]) -> (Vec<Step>, Vec<(PathBuf, Origin)>) {
-        let mut steps = Vec::new();
-        let mut files = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut add_file = |steps: &mut Vec<Step>, path: PathBuf, origin: Origin| {
-            let real = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if seen.insert(real) {
-                steps.push(Step::File);
-                files.push((path, origin));
-            }
-        };
-        for input in inputs {
-            let path = match input {
-                Input::Stdin => {
-                    steps.push(Step::Stdin);
-                    continue;
-                }
-                Input::Path(path) => path,
-            };
-            let name = path.display().to_string();
-            match fs::metadata(path) {
-                Err(source) => steps.push(Step::Error(read::unreadable(&name, source))),
-                Ok(meta) if meta.is_dir() => {
-                    let mut warnings = Vec::new();
-                    let found = read::walk(path, &mut warnings);
-                    steps.extend(warnings.into_iter().map(Step::Warning));
-                    if found.is_empty() {
-                        steps.push(Step::Error(LoadError::EmptyDirectory { dir: name }));
-                    }
-                    for file in found {
-                        add_file(&mut steps, file, Origin::Walked);
-                    }
-                }
-                Ok(_) => add_file(&mut steps, path.clone(), Origin::Named),
-            }
-        }
-        (steps, files)
-    }
-
-    /// Takes in what reading one file gave, as if read here.
-    fn absorb(&mut self, file: FileLoad) {
-        let FileLoad {
-            loaded,
-            kubernetes_documents,
-        } = file;
-        self.kubernetes_documents += kubernetes_documents;
-        self.loaded.files += loaded.files;
-        self.loaded.warnings.extend(loaded.warnings);
-        self.loaded.errors.extend(loaded.errors);
-        self.loaded.skipped.non_kubernetes += loaded.skipped.non_kubernetes;
-        self.loaded.skipped.files += loaded.skipped.files;
-        self.loaded.skipped.templates += loaded.skipped.templates;
-        for (kind, count) in loaded.skipped.kinds {
-            *self.loaded.skipped.kinds.entry(kind).or_default() += count;
-        }
-        for object in loaded.objects {
-            (self.on_object)(object);
-        }
-    }
-
-    fn read_stdin(&mut self, reader: impl Read) {
-        let text = read::read_limited(reader, STDIN_NAME, self.loader.max_file_size)
-            .and_then(|bytes| read::decode_text(bytes, STDIN_NAME));
-        match text {
-            Ok(text) => {
-                self.loaded.files += 1;
-                self.read_text(STDIN_NAME, &text, looks_like_json(&text), Origin::Named);
-            }
-            Err(err) => self.loaded.errors.push(err),
-        }
-    }
-
-    fn read_file(&mut self, path: &Path, origin: Origin) {
-        let name = path.display().to_string();
-        let text = read::read_file(path, &name, self.loader.max_file_size)
-            .and_then(|bytes| read::decode_text(bytes, &name));
-        match (text, origin) {
-            (Ok(text), _) => {
-                self.loaded.files += 1;
-                let json =
-                    is_json_name(path) || (!read::is_manifest_name(path) && looks_like_json(&text));
-                self.read_text(&name, &text, json, origin);
-            }
-            (Err(err), Origin::Named) => self.loaded.errors.push(err),
-            (Err(err), Origin::Walked) => {
-                self.loaded.warnings.push(err);
-                self.loaded.skipped.files += 1;
-            }
-        }
-    }
-
-    fn read_text(&mut self, name: &str, text: &str, json: bool, origin: Origin) {
-        let file: Arc<str> = Arc::from(name);
-        let (mut documents, mut errors) = (0, 0);
-        let mut handle = |document| {
-            documents += 1;
-            match document {
-                Ok(document) => self.add_document(&file, document),
-                Err(template @ LoadError::Template { .. }) => self.skip_template(template),
-                Err(err) => {
-                    self.loaded.errors.push(err);
-                    errors += 1;
-                }
-            }
-        };
-        if json {
-            each_json_document(name, text, &mut handle);
-        } else {
-            each_yaml_document(name, text, &mut handle);
-        }
-        if documents == 0 && origin == Origin::Named {
-            self.loaded.warnings.push(LoadError::EmptyFile {
-                file: name.to_owned(),
-            });
-        }
-        if errors >= MAX_ERRORS_PER_FILE {
-            self.loaded.errors.push(LoadError::TooManyErrors {
-                file: name.to_owned(),
-                shown: errors,
-            });
-        }
-    }
-
-    fn skip_template(&mut self, warning: LoadError) {
-        self.loaded.skipped.templates += 1;
-        self.loaded.warnings.push(warning);
-    }
-
-    fn add_document(&mut self, file: &Arc<str>, mut document: Document<'_>) {
-        let value = std::mem::take(&mut document.value);
-        let at = At {
-            line: document.line,
-            document: document.index,
-            item: None,
-        };
-        self.add_value(file, &document, value, at);
-    }
-
-    /// Adds one document or List item.
-    fn add_value(&mut self, file: &Arc<str>, document: &Document<'_>, value: Value, at: At) {
-        let Some((api_version, kind)) = self.type_meta(file, &value, at) else {
-            return;
-        };
-        if is_list(&kind, &value) {
-            self.add_list(file, document, value, at, &api_version, &kind);
-            return;
-        }
-        self.kubernetes_documents += 1;
-        match Resource::decode_with(&self.loader.kinds, &api_version, &kind, value) {
-            Ok(Some(resource)) => {
-                (self.on_object)(LoadedObject {
-                    resource,
-                    source: Source {
-                        file: Arc::clone(file),
-                        line: at.line,
-                        document: at.document,
-                    },
-                    api_version,
-                });
-            }
-            Ok(None) => {
-                *self
-                    .loaded
-                    .skipped
-                    .kinds
-                    .entry(qualified_kind(&api_version, &kind))
-                    .or_default() += 1;
-            }
-            Err(_) if is_template(document.text) => self.skip_template(LoadError::Template {
-                file: file.to_string(),
-                line: at.line,
-            }),
-            Err(source) => {
-                let line = self.decode_error_line(document, at, &source.segments);
-                self.loaded.errors.push(LoadError::Decode {
-                    file: file.to_string(),
-                    line,
-                    document: at.document,
-                    item: at.item,
-                    source: Box::new(source),
-                });
-            }
-        }
-    }
-
-    /// The line of the field that failed to decode; the object's own line
-    /// when the field cannot be found in the text.
-    fn decode_error_line(&self, document: &Document<'_>, at: At, path: &[PathSegment]) -> usize {
-        let in_document = match at.item {
-            None => field_line(document.text, document.text_line, path),
-            Some(item) => {
-                let mut full = vec![PathSegment::Key("items".into()), PathSegment::Index(item)];
-                full.extend_from_slice(path);
-                field_line(document.text, document.text_line, &full)
-            }
-        };
-        in_document
-            .filter(|&line| line >= at.line)
-            .unwrap_or(at.line)
-    }
-
-    /// `apiVersion` and `kind` of a Kubernetes object; `None` (counted or
-    /// reported) for anything else.
-    fn type_meta(&mut self, file: &Arc<str>, value: &Value, at: At) -> Option<(String, String)> {
-        let Value::Object(map) = value else {
-            self.loaded.skipped.non_kubernetes += 1;
-            return None;
-        };
-        let error = |message: String| LoadError::TypeMeta {
-            file: file.to_string(),
-            line: at.line,
-            document: at.document,
-            message: match at.item {
-                Some(i) => format!("List item {i}: {message}"),
-                None => message,
-            },
-        };
-        let (api_version, kind) = match (map.get("apiVersion"), map.get("kind")) {
-            (None, None) => {
-                self.loaded.skipped.non_kubernetes += 1;
-                return None;
-            }
-            // Helm's Chart.yaml and other tools' files have an `apiVersion`
-            // of their own but are not objects: no `kind`, no `metadata`.
-            (Some(_), None) if !map.contains_key("metadata") => {
-                self.loaded.skipped.non_kubernetes += 1;
-                return None;
-            }
-            (Some(_), None) => {
-                self.loaded.errors.push(error(
-                    "has `apiVersion` and `metadata` but no `kind`".into(),
-                ));
-                return None;
-            }
-            (None, Some(_)) => {
-                self.loaded
-                    .errors
-                    .push(error("has `kind` but no `apiVersion`".into()));
-                return None;
-            }
-            (Some(api_version), Some(kind)) => (api_version, kind),
-        };
-        match (api_version, kind) {
-            (Value::String(a), Value::String(k)) if !a.is_empty() && !k.is_empty() => {
-                Some((a.clone(), k.clone()))
-            }
-            _ => {
-                self.loaded.errors.push(error(format!(
-                    "`apiVersion` and `kind` must be non-empty strings, found {api_version} and {kind}"
-                )));
-                None
-            }
-        }
-    }
-
-    fn add_list(
-        &mut self,
-        file: &Arc<str>,
-        document: &Document<'_>,
-        value: Value,
-        at: At,
-        api_version: &str,
-        kind: &str,
-    ) {
-        let Value::Object(mut map) = value else {
-            return;
-        };
-        let items = match map.remove("items") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
-        // Items of a typed list (`DeploymentList`) may leave out their type.
-        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
-        // Item lines come from the source text; a List nested in a List
-        // item reports the outer item's line for its own items.
-        let lines = match at.item {
-            None => list_item_lines(document.text, document.text_line),
-            Some(_) => None,
-        };
-        for (i, mut item) in items.into_iter().enumerate() {
-            if let (Some(item_kind), Value::Object(fields)) = (item_kind, &mut item) {
-                fields
-                    .entry("apiVersion")
-                    .or_insert_with(|| api_version.into());
-                fields.entry("kind").or_insert_with(|| item_kind.into());
-            }
-            let line = lines
-                .as_ref()
-                .and_then(|lines| lines.get(i).copied())
-                .unwrap_or(at.line);
-            let item_at = At {
-                line,
-                document: at.document,
-                item: Some(at.item.unwrap_or(i)),
-            };
-            self.add_value(file, document, item, item_at);
-        }
-    }
-}
-
-/// One thing to do, in input order, when loading.
-enum Step {
-    /// Take in the next file of the plan.
-    File,
-    Stdin,
-    Error(LoadError),
-    Warning(LoadError),
-}
-
-/// What reading one file gave.
-struct FileLoad {
-    loaded: Loaded,
-    kubernetes_documents: usize,
-}
-
-/// Where in a file a value is.
-#[derive(Clone, Copy, Debug)]
-struct At {
-    line: usize,
-    document: usize,
-    item: Option<usize>,
-}
-
-/// A List document: `kind: List` always, `<Kind>List` when it has `items`
-/// (a custom kind may end in `List` without being one).
-fn is_list(kind: &str, value: &Value) -> bool {
-    kind == "List"
-        || (kind.ends_with("List")
-            && matches!(value.get("items"), Some(Value::Array(_) | Value::Null)))
-}
-
-/// `Kind` for the core group, `Kind.group` otherwise.
-fn qualified_kind(api_version: &str, kind: &str) -> String {
-    match api_version.rsplit_once('/') {
-        Some((group, _)) if !group.is_empty() => format!("{kind}.{group}"),
-        _ => kind.to_owned(),
-    }
 }
 
 /// The source of each object, for outputs that say where a finding is.
@@ -723,6 +375,8 @@ impl SourceIndex {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn load(text: &str) -> Loaded {

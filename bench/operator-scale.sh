@@ -34,6 +34,9 @@
 #   --resync-interval D    operator --resync-interval (default 10m); the wait
 #                          for the idle resync is this plus a minute
 #   --skip-resync          no idle resync measurement
+#   --keep-reports         keep the reports already in the cluster (with
+#                          --reuse-cluster): measures a restart, whose writes
+#                          should be none
 #   --changes N            change-to-report latency samples (default 50; 0: none)
 #   --change-gap S         seconds between changes (default 0.5)
 #   --binary PATH          measure this palisade binary (default: build one in
@@ -42,8 +45,10 @@
 #                          from its Go module (bench/trivy-operator) into
 #                          target/bench/, its CRDs from that module, only its
 #                          config-audit and RBAC-assessment scanners, the
-#                          checks embedded in it; its run ends when no new
-#                          report came for --trivy-settle seconds (default 60)
+#                          checks embedded in it
+#   --trivy-settle S       trivy-operator's run ends when no new report came
+#                          for S seconds (default 60),
+#                          or after --scan-timeout
 #   --skip-palisade        run trivy-operator alone
 # Cluster lifetime:
 #   --keep-cluster         leave the cluster running at the end
@@ -73,7 +78,7 @@ while [ $# -gt 0 ]; do
             pass+=("$1" "$2")
             shift 2
             ;;
-        --skip-resync | --skip-palisade | --no-controllers) pass+=("$1"); shift ;;
+        --skip-resync | --skip-palisade | --no-controllers | --keep-reports) pass+=("$1"); shift ;;
         --with-trivy-operator) trivy=true; shift ;;
         --keep-cluster) keep=true; shift ;;
         --reuse-cluster) reuse=true; keep=true; shift ;;

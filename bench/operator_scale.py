@@ -730,6 +730,11 @@ def wait_queue_idle(operator, timeout, settle=3.0):
             raise RuntimeError(f"the operator exited; see {operator.log_path}")
         metrics = operator.metrics()
         operator.status()
+        if metrics is None:
+            # No answer (a busy operator): that is not an empty queue.
+            since = time.monotonic()
+            time.sleep(0.5)
+            continue
         evals = metric_sum(metrics, "palisade_evaluations_total")
         queue_depth = metric_sum(metrics, "palisade_queue_depth")
         if evals != last or queue_depth:
@@ -740,6 +745,19 @@ def wait_queue_idle(operator, timeout, settle=3.0):
     log(f"the operator's queue did not settle within {timeout}s "
         f"(depth {metric_sum(operator.metrics(), 'palisade_queue_depth')})")
     return None
+
+
+def metrics_answer(operator, timeout=120):
+    """The operator's metrics, asked again until it answers (at most
+    `timeout` seconds; then an empty set)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metrics = operator.metrics()
+        if metrics is not None:
+            return metrics
+        time.sleep(1)
+    log(f"the operator's /metrics did not answer within {timeout}s")
+    return {}
 
 
 def parse_duration(text):
@@ -762,7 +780,7 @@ def idle_resync(cluster, operator, args, result):
     """Waits for the next periodic full resync and counts the report writes
     it makes."""
     before_versions = all_report_versions(cluster)
-    m0 = operator.metrics()
+    m0 = metrics_answer(operator)
     last = metric_sum(m0, "palisade_last_full_resync_timestamp_seconds")
     evals0 = metric_sum(m0, "palisade_evaluations_total")
     writes0 = metric_sum(m0, "palisade_api_writes_total")
@@ -777,7 +795,8 @@ def idle_resync(cluster, operator, args, result):
             raise RuntimeError(f"the operator exited; see {operator.log_path}")
         m = operator.metrics()
         operator.status()
-        if metric_sum(m, "palisade_last_full_resync_timestamp_seconds") != last:
+        if m is not None and metric_sum(
+                m, "palisade_last_full_resync_timestamp_seconds") != last:
             break
         time.sleep(0.5)
     else:
@@ -787,7 +806,7 @@ def idle_resync(cluster, operator, args, result):
     t0 = time.monotonic()
     settled = wait_queue_idle(operator, args.settle_timeout)
     seconds = time.monotonic() - t0
-    m1 = operator.metrics()
+    m1 = metrics_answer(operator)
     after_versions = all_report_versions(cluster)
     changed = sum(1 for k, v in after_versions.items() if before_versions.get(k) != v)
     gone = sum(1 for k in before_versions if k not in after_versions)
@@ -1056,6 +1075,9 @@ def operator_rows(result, op):
     if c:
         rows.append((f"Change to report, {c['changes']} changes: p50 / p99",
                      f"{c['p50_seconds']:.2f} s / {c['p99_seconds']:.2f} s (target p99 < 2)"))
+    if op.get("report_writes_to_idle") is not None:
+        rows.append(("Report writes from start until the queue was empty",
+                     f"{op['report_writes_to_idle']:,}"))
     if op.get("report_writes_per_second") is not None:
         rows.append(("Report writes (PATCH, CREATE) to the initial scan / per second",
                      f"{op['report_writes']:,} / {op['report_writes_per_second']:.0f}"))
@@ -1117,6 +1139,29 @@ def print_table(result):
     print()
 
 
+def wait_first_resync(operator, timeout):
+    """Waits (at most `timeout` seconds) for the full evaluation the
+    operator queues once its caches have synced."""
+    log(f"waiting up to {timeout}s for the operator's first full evaluation to be queued")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not operator.alive():
+            raise RuntimeError(f"the operator exited; see {operator.log_path}")
+        operator.status()
+        metrics = operator.metrics()
+        if metric_sum(metrics, "palisade_last_full_resync_timestamp_seconds") > 0:
+            return
+        time.sleep(0.5)
+    log(f"TIMED OUT: no full evaluation queued within {timeout}s")
+
+
+def count_report_writes(requests):
+    return sum(n for key, n in requests.items()
+               if key.split(" ", 1)[0] in ("PATCH", "CREATE", "APPLY", "UPDATE")
+               and f" {GROUP}/" in f" {key.split(' ', 1)[1]}"
+               and "scanpolicies" not in key)
+
+
 def palisade_run(cluster, args, result, save):
     """Runs the operator to all reports, then the idle resync and changes.
     Each phase's numbers are saved as soon as they are measured."""
@@ -1124,7 +1169,11 @@ def palisade_run(cluster, args, result, save):
     expected = expected_reports(cluster)
     total_expected = sum(expected.values())
     log(f"expecting {total_expected} reports: {expected}")
-    delete_reports(cluster, args.parallel)
+    if args.keep_reports:
+        log("keeping the reports already in the cluster (--keep-reports): the operator "
+            "starts on a cluster it has scanned before")
+    else:
+        delete_reports(cluster, args.parallel)
 
     api_before = cluster.request_totals()
     load_before = os.getloadavg()[0]
@@ -1143,10 +1192,7 @@ def palisade_run(cluster, args, result, save):
         background = other_writes(delta(api_after, api_before))
         # Every report is one write (object and status in one apply): what
         # the API server took per second during the scan.
-        report_writes = sum(n for key, n in requests.items()
-                            if key.split(" ", 1)[0] in ("PATCH", "CREATE", "APPLY")
-                            and f" {GROUP}/" in f" {key.split(' ', 1)[1]}"
-                            and "scanpolicies" not in key)
+        report_writes = count_report_writes(requests)
         op.update({
             "reports": count,
             "initial_scan_seconds": round(scan_seconds, 1) if scan_seconds else None,
@@ -1162,14 +1208,20 @@ def palisade_run(cluster, args, result, save):
             if scan_seconds else None,
         })
         save()
+        if scan_seconds is not None and args.keep_reports:
+            # The reports were there before it started: its work is the
+            # full evaluation that follows the caches' sync.
+            wait_first_resync(operator, args.scan_timeout)
         if scan_seconds is not None:
             log(f"waiting up to {args.settle_timeout}s for the operator's queue to empty")
             settle = wait_queue_idle(operator, args.settle_timeout)
             op["queue_empty_after_seconds"] = round(settle, 1) if settle is not None else None
             op["cpu_seconds_to_idle"] = round(operator.cpu_seconds(), 1)
+            op["report_writes_to_idle"] = count_report_writes(
+                operator_requests(delta(cluster.request_totals(), api_before)))
             rss, hwm = operator.status()
             op["idle_rss_mib"] = round(rss / 1024, 1)
-            op["operator_metrics_writes"] = metric_by_label(operator.metrics(),
+            op["operator_metrics_writes"] = metric_by_label(metrics_answer(operator),
                                                             "palisade_api_writes_total")
             save()
             if not args.skip_resync:
@@ -1223,6 +1275,8 @@ def parse_args():
     parser.add_argument("--reuse", action="store_true",
                         help="keep objects already in the cluster when the counts match")
     parser.add_argument("--skip-resync", action="store_true")
+    parser.add_argument("--keep-reports", action="store_true",
+                        help="do not delete the reports first: measure a restart")
     parser.add_argument("--trivy-operator", help="trivy-operator binary: run it after Palisade")
     parser.add_argument("--trivy-operator-crds", help="its CRDs (deploy/helm/crds of its module)")
     parser.add_argument("--trivy-operator-version", default="unknown")
@@ -1258,7 +1312,8 @@ def main():
     result = {
         "config": {k: getattr(args, k) for k in
                    ("workloads", "namespaces", "roles", "service_accounts", "replicas",
-                    "no_controllers", "changes", "resync_interval", "parallel")},
+                    "no_controllers", "changes", "resync_interval", "parallel",
+                    "keep_reports")},
         "binary": args.binary,
         "machine": machine(),
         "load": {"start": os.getloadavg()[0]},

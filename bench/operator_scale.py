@@ -384,13 +384,18 @@ def operator_requests(d):
     return dict(sorted(out.items()))
 
 
+# Verbs of apiserver_request_total that write (an update shows as PUT).
+WRITE_VERBS = ("POST", "CREATE", "PUT", "UPDATE", "PATCH", "APPLY", "DELETE",
+               "DELETECOLLECTION")
+
+
 def other_writes(d):
     """Writes neither on palisade.dev nor of Events (which the operator
     writes too) in a request-count delta: during a scan, the controller
     manager's, as nothing else writes then."""
     out = {}
     for (verb, group, resource), n in d.items():
-        if (verb in ("CREATE", "UPDATE", "PATCH", "APPLY", "DELETE") and group != GROUP
+        if (verb in WRITE_VERBS and group != GROUP
                 and not resource.startswith("events")):
             out[f"{verb} {group + '/' if group else ''}{resource}"] = n
     return dict(sorted(out.items()))
@@ -1157,7 +1162,7 @@ def wait_first_resync(operator, timeout):
 
 def count_report_writes(requests):
     return sum(n for key, n in requests.items()
-               if key.split(" ", 1)[0] in ("PATCH", "CREATE", "APPLY", "UPDATE")
+               if key.split(" ", 1)[0] in WRITE_VERBS and not key.startswith("DELETE")
                and f" {GROUP}/" in f" {key.split(' ', 1)[1]}"
                and "scanpolicies" not in key)
 

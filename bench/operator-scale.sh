@@ -20,7 +20,7 @@
 #                          manager creates a ReplicaSet and N Pods for each
 #                          (Pods stay Pending: there is no scheduler)
 #   --no-controllers       paused Deployments: the controller manager creates
-#                          no ReplicaSets or Pods (two status updates each),
+#                          no ReplicaSets or Pods (one status update each),
 #                          so 50,000 workloads fill in minutes
 #   --parallel N           concurrent applies while filling (default 8)
 # Waits (each gives up after its timeout, says so, and the run goes on or

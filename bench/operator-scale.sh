@@ -18,7 +18,10 @@
 #   --service-accounts N   ServiceAccounts (default: N/10)
 #   --replicas N           replicas per Deployment (default 1): the controller
 #                          manager creates a ReplicaSet and N Pods for each
-#                          (Pods stay Pending: there is no scheduler)
+#                          (Pods stay Pending: there is no scheduler); 0 and
+#                          --no-controllers are refused with
+#                          --with-trivy-operator, which then audits no
+#                          Deployment
 #   --no-controllers       paused Deployments: the controller manager creates
 #                          no ReplicaSets or Pods (one status update each),
 #                          so 50,000 workloads fill in minutes
@@ -91,6 +94,17 @@ while [ $# -gt 0 ]; do
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
+
+if [ "$trivy" = true ]; then
+    # (The Python side checks this too; failing here saves a cluster start.)
+    for ((i = 0; i < ${#pass[@]}; i++)); do
+        if [ "${pass[i]}" = --no-controllers ] ||
+            { [ "${pass[i]}" = --replicas ] && [ "${pass[i + 1]:-}" = 0 ]; }; then
+            echo "--with-trivy-operator needs ReplicaSets with replicas: not with --no-controllers or --replicas 0" >&2
+            exit 2
+        fi
+    done
+fi
 
 python3 -c 'import yaml' 2>/dev/null || {
     echo "operator-scale.sh needs PyYAML (apt-get install python3-yaml or pip install pyyaml)" >&2

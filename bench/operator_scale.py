@@ -1084,7 +1084,7 @@ def operator_rows(result, op):
         rows.append(("Report writes from start until the queue was empty",
                      f"{op['report_writes_to_idle']:,}"))
     if op.get("report_writes_per_second") is not None:
-        rows.append(("Report writes (PATCH, CREATE) to the initial scan / per second",
+        rows.append(("Report writes to the initial scan / per second",
                      f"{op['report_writes']:,} / {op['report_writes_per_second']:.0f}"))
     if op.get("other_writes_during_scan") is not None:
         rows.append(("Controller manager's writes meanwhile (Events left out)",
@@ -1304,9 +1304,10 @@ def parse_args():
         parse_duration(args.resync_interval)
     except ValueError as e:
         parser.error(f"--resync-interval: {e}")
-    if args.no_controllers and args.trivy_operator:
-        parser.error("--no-controllers leaves no ReplicaSets, which is what trivy-operator "
-                     "audits for a Deployment: the comparison needs the controller manager")
+    if args.trivy_operator and (args.no_controllers or args.replicas == 0):
+        parser.error("trivy-operator audits a Deployment through its ReplicaSet, and skips "
+                     "ReplicaSets without replicas: with --no-controllers or --replicas 0 "
+                     "it would leave the Deployments out of the comparison")
     return args
 
 

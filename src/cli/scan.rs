@@ -216,11 +216,13 @@ pub fn load_streaming(
     kubernetes_version: Option<KubernetesVersion>,
 ) -> Option<Scanned> {
     let mut streamed = Streamed::default();
-    let loaded = Loader::new()
-        .kinds(kinds.clone())
-        .load_each(inputs, io::empty(), |object| {
-            streamed.add(stream::digest(object, policy))
-        });
+    // Each workload's own checks run on the parsing threads.
+    let loaded = Loader::new().kinds(kinds.clone()).load_each_mapped(
+        inputs,
+        io::empty(),
+        |object| stream::digest(object, policy),
+        |digested| streamed.add(digested),
+    );
     streamed.evaluate(loaded, policy, kubernetes_version)
 }
 

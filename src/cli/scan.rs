@@ -447,13 +447,23 @@ impl Collected {
 }
 
 /// Adds a loaded object to `inventory`, noting an old `apiVersion`.
-fn add_to(inventory: &mut Inventory, reference: ObjectRef, object: LoadedObject) {
-    if object.api_version != reference.api_version {
+pub(super) fn add_to(inventory: &mut Inventory, reference: ObjectRef, object: LoadedObject) {
+    note_written_api_version(inventory, reference, object.api_version);
+    inventory.insert(object.resource);
+}
+
+/// Notes that `reference` was written with `api_version` when that is an
+/// old one read in its current shape.
+pub(super) fn note_written_api_version(
+    inventory: &mut Inventory,
+    reference: ObjectRef,
+    api_version: String,
+) {
+    if api_version != reference.api_version {
         inventory
             .written_api_versions
-            .insert(reference, object.api_version);
+            .insert(reference, api_version);
     }
-    inventory.insert(object.resource);
 }
 
 /// Evaluates the objects of `loaded` (see [`Collected::evaluate`]).

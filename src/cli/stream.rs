@@ -18,7 +18,7 @@ use crate::output::Summary;
 use crate::policy::Policy;
 use crate::posture::TemplateVerdict;
 
-use super::scan::Scanned;
+use super::scan::{Scanned, add_to, note_written_api_version};
 
 /// A loaded object after the work that needs only the object itself.
 pub enum Digested {
@@ -46,7 +46,8 @@ pub struct Reduced {
 /// Runs the checks of a workload that read nothing else and keeps its
 /// facts; other objects pass through. Runs on the parsing threads.
 pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
-    if !is_plain_workload(&object.resource) {
+    let resource = &object.resource;
+    if !resource.is_workload() || resource.runs_another_template() {
         return Digested::Whole(Box::new(object));
     }
     let LoadedObject {
@@ -68,24 +69,6 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
         reduced,
         source,
         api_version,
-    }
-}
-
-/// Whether the inventory would take `resource` in as a workload.
-fn is_plain_workload(resource: &Resource) -> bool {
-    match resource {
-        Resource::Pod(_)
-        | Resource::PodTemplate(_)
-        | Resource::Deployment(_)
-        | Resource::ReplicaSet(_)
-        | Resource::StatefulSet(_)
-        | Resource::DaemonSet(_)
-        | Resource::Job(_)
-        | Resource::CronJob(_)
-        | Resource::ReplicationController(_)
-        | Resource::DeploymentConfig(_) => true,
-        Resource::Custom(c) => c.template.is_some() || c.workload_ref.is_none(),
-        _ => false,
     }
 }
 
@@ -122,11 +105,7 @@ impl Streamed {
                     self.needs_whole = true;
                     return;
                 }
-                if object.api_version != reference.api_version {
-                    let written = &mut self.inventory.written_api_versions;
-                    written.insert(reference, object.api_version);
-                }
-                self.inventory.insert(object.resource);
+                add_to(&mut self.inventory, reference, object);
             }
             Digested::Workload {
                 object,
@@ -138,10 +117,7 @@ impl Streamed {
                     self.needs_whole = true;
                     return;
                 }
-                if api_version != object.api_version {
-                    let written = &mut self.inventory.written_api_versions;
-                    written.insert(object, api_version);
-                }
+                note_written_api_version(&mut self.inventory, object, api_version);
                 if let Some(reduced) = reduced {
                     let Reduced {
                         facts,
@@ -168,10 +144,8 @@ impl Streamed {
         }
         self.inventory.shrink_to_fit();
         self.inventory.kubernetes_version = kubernetes_version;
-        let mut findings = engine::evaluate(&self.inventory, catalog(), policy);
-        findings.append(&mut self.findings);
-        findings.sort_unstable();
-        findings.dedup();
+        let earlier = std::mem::take(&mut self.findings);
+        let findings = engine::evaluate_adding(&self.inventory, catalog(), policy, earlier);
         let summary = Summary::new(&findings, self.objects, loaded.files, &loaded.skipped);
         Some(Scanned {
             inventory: self.inventory,
@@ -188,10 +162,11 @@ impl Streamed {
 
 /// Objects that make the whole scan need whole objects.
 fn needs_whole(resource: &Resource) -> bool {
-    matches!(
+    let admission = matches!(
         resource,
         Resource::AdmissionPolicy(_) | Resource::AdmissionPolicyBinding(_)
-    ) || matches!(resource, Resource::Custom(c) if c.template.is_none() && c.workload_ref.is_some())
+    );
+    admission || resource.runs_another_template()
 }
 
 /// The digest runs on the parsing threads, which share the policy.

@@ -167,6 +167,17 @@ pub fn evaluate(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> Vec<Finding> {
+    evaluate_adding(inventory, catalog, policy, Vec::new())
+}
+
+/// [`evaluate`], with `earlier` findings (those of workloads' own checks,
+/// run as they were read) sorted in among the rest.
+pub fn evaluate_adding(
+    inventory: &Inventory,
+    catalog: &[&'static Check],
+    policy: &Policy,
+    earlier: Vec<Finding>,
+) -> Vec<Finding> {
     let cx = Context::new(inventory);
     let subjects: Vec<Subject<'_>> = subjects(inventory).collect();
     let facts = &inventory.facts;
@@ -196,25 +207,24 @@ pub fn evaluate(
         }
         findings
     };
-    let findings = if threads == 1 {
-        share(0)
+    let mut findings = earlier;
+    if threads == 1 {
+        findings.extend(share(0));
     } else {
         std::thread::scope(|scope| {
             let share = &share;
             let others: Vec<_> = (1..threads)
                 .map(|t| scope.spawn(move || share(t)))
                 .collect();
-            let mut findings = share(0);
+            findings.extend(share(0));
             for other in others {
-                findings.extend(
-                    other
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                );
+                let found = other
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                findings.extend(found);
             }
-            findings
-        })
-    };
+        });
+    }
     finish(findings)
 }
 

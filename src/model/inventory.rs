@@ -140,7 +140,7 @@ impl Inventory {
             Resource::ConfigMap(c) => self.config_maps.push(c),
             Resource::CiliumPolicy(p) => self.cilium_policies.push(p),
             Resource::CalicoPolicy(p) => self.calico_policies.push(p),
-            Resource::Custom(c) if c.template.is_none() && c.workload_ref.is_some() => {
+            Resource::Custom(c) if c.runs_another_template() => {
                 self.referencing.push(c);
             }
             Resource::AdmissionPolicy(p) => self.admission_policies.push(p),

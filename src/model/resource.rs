@@ -136,7 +136,40 @@ fn default_old_selector(api_version: &str, value: &mut serde_json::Value) {
     );
 }
 
+impl CustomWorkload {
+    /// No pod template of its own, and a reference to the workload whose
+    /// template it runs (an Argo Rollout's `spec.workloadRef`).
+    pub fn runs_another_template(&self) -> bool {
+        self.template.is_none() && self.workload_ref.is_some()
+    }
+}
+
 impl Resource {
+    /// Whether the inventory holds the object as a workload (a pod
+    /// template of its own, or another workload's).
+    pub fn is_workload(&self) -> bool {
+        matches!(
+            self,
+            Resource::Pod(_)
+                | Resource::PodTemplate(_)
+                | Resource::Deployment(_)
+                | Resource::ReplicaSet(_)
+                | Resource::StatefulSet(_)
+                | Resource::DaemonSet(_)
+                | Resource::Job(_)
+                | Resource::CronJob(_)
+                | Resource::ReplicationController(_)
+                | Resource::DeploymentConfig(_)
+                | Resource::Custom(_)
+        )
+    }
+
+    /// A workload without a pod template of its own that runs the one of
+    /// the workload it names (an Argo Rollout's `spec.workloadRef`).
+    pub fn runs_another_template(&self) -> bool {
+        matches!(self, Resource::Custom(c) if c.runs_another_template())
+    }
+
     /// Decodes a document given its `apiVersion` and `kind`.
     ///
     /// Returns `Ok(None)` for kinds Palisade does not scan (they are counted,

@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use palisade::checks::catalog;
-use palisade::cli::scan::{Scanned, load_streaming, load_whole};
+use palisade::cli::scan::{Scanned, load_streaming_into, load_whole};
 use palisade::engine::Context;
+use palisade::engine::Finding;
+use palisade::engine::spool::{FindingSpool, Reported};
 use palisade::loader::{Input, read_policy};
 use palisade::model::{KindTable, KubernetesVersion};
 use palisade::policy::Policy;
-use palisade::posture::{all_namespaces, all_namespaces_with_facts};
+use palisade::posture::all_namespaces;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -48,18 +50,49 @@ fn assert_same_scan(
     policy: &Policy,
     version: Option<KubernetesVersion>,
 ) -> usize {
+    assert_same_scan_spooled(paths, policy, version, FindingSpool::new()).0
+}
+
+/// [`assert_same_scan`], the streaming scan's findings going to `spool`;
+/// also returns how many runs the spool wrote.
+fn assert_same_scan_spooled(
+    paths: &[PathBuf],
+    policy: &Policy,
+    version: Option<KubernetesVersion>,
+    spool: FindingSpool,
+) -> (usize, usize) {
     let inputs: Vec<Input> = paths.iter().cloned().map(Input::Path).collect();
     let kinds = KindTable::default();
     let whole = load_whole(&inputs, policy, &kinds, version);
-    let Some(streamed) = load_streaming(&inputs, policy, &kinds, version) else {
-        return 0;
+    let Some(streamed) = load_streaming_into(spool, &inputs, policy, &kinds, version) else {
+        return (0, 0);
     };
     let what = format!("{paths:?} (version {version:?})");
+    let spooled = streamed
+        .spooled
+        .as_ref()
+        .expect("a streamed scan spools its findings");
+    let read_back: Vec<Reported> = (spooled.findings.iter())
+        .collect::<std::io::Result<_>>()
+        .expect("reading the spooled findings back");
+    let findings: Vec<Finding> = read_back.iter().map(|r| r.finding.clone()).collect();
+    assert!(
+        streamed.findings.is_empty(),
+        "findings of {what} held in memory"
+    );
     assert_eq!(
-        render(&streamed.findings),
+        render(&findings),
         render(&whole.findings),
         "findings of {what}"
     );
+    for reported in &read_back {
+        assert_eq!(
+            reported.source.as_ref(),
+            whole.sources.locate(&reported.finding.object),
+            "source of {} in {what}",
+            reported.finding.object
+        );
+    }
     assert_eq!(streamed.summary, whole.summary, "summary of {what}");
     assert_eq!(
         messages(&streamed.errors),
@@ -80,7 +113,7 @@ fn assert_same_scan(
             finding.object
         );
     }
-    streamed.inventory.facts.len()
+    (streamed.inventory.facts.len(), spooled.findings.spills())
 }
 
 fn render(findings: &[palisade::engine::Finding]) -> Vec<String> {
@@ -103,9 +136,7 @@ fn posture(
     scanned: &Scanned,
     policy: &Policy,
 ) -> Vec<(String, palisade::crd::cluster_scan_report::NamespacePosture)> {
-    let cx = Context::new(&scanned.inventory);
-    let verdicts = &scanned.fact_verdicts;
-    all_namespaces_with_facts(&cx, &scanned.findings, verdicts, catalog(), policy)
+    scanned.posture(policy)
 }
 
 fn posture_whole(
@@ -193,7 +224,13 @@ fn generated_corpora_scan_the_same_held_whole() {
             .expect("python3 runs bench/gen.py");
         assert!(status.success(), "bench/gen.py failed for seed {seed}");
         let files = manifests_under(&dir);
-        let streamed = assert_same_scan(&files, &policy, None);
+        // A budget this small writes dozens of runs and merges them.
+        let spool = FindingSpool::with_budget(16 * 1024);
+        let (streamed, spills) = assert_same_scan_spooled(&files, &policy, None, spool);
+        assert!(
+            spills > 10,
+            "seed {seed}: the spool wrote only {spills} runs"
+        );
         assert!(
             streamed > 100,
             "seed {seed}: only {streamed} workloads kept as facts"

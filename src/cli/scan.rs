@@ -9,6 +9,8 @@ use clap::{Args, ValueEnum};
 use std::process::ExitCode;
 
 use crate::checks::catalog;
+use crate::crd::cluster_scan_report::NamespacePosture;
+use crate::engine::spool::FindingSpool;
 use crate::engine::{self, Check, Context, Finding, Severity};
 use crate::loader::{
     ErrorEntry, Input, LoadError, Loaded, LoadedObject, Loader, SourceIndex, line_of_field,
@@ -17,6 +19,7 @@ use crate::loader::{
 use crate::model::{Inventory, KindTable, KubernetesVersion, ObjectRef, PathSegment};
 use crate::output::{self, Evaluated, Format, Options, Report, ReportFindings, Summary};
 use crate::policy::Policy;
+use crate::posture;
 
 use super::stream::{self, Streamed};
 
@@ -173,7 +176,7 @@ fn exit_code(args: &ScanArgs, scanned: &Scanned) -> u8 {
     let failed = args
         .fail_on
         .threshold()
-        .is_some_and(|threshold| fails(&scanned.findings, threshold));
+        .is_some_and(|threshold| scanned.fails(threshold));
     if failed { EXIT_FINDINGS } else { EXIT_OK }
 }
 
@@ -215,7 +218,19 @@ pub fn load_streaming(
     kinds: &KindTable,
     kubernetes_version: Option<KubernetesVersion>,
 ) -> Option<Scanned> {
-    let mut streamed = Streamed::default();
+    let spool = FindingSpool::new();
+    load_streaming_into(spool, inputs, policy, kinds, kubernetes_version)
+}
+
+/// [`load_streaming`], the findings going to `spool`.
+pub fn load_streaming_into(
+    spool: FindingSpool,
+    inputs: &[Input],
+    policy: &Policy,
+    kinds: &KindTable,
+    kubernetes_version: Option<KubernetesVersion>,
+) -> Option<Scanned> {
+    let mut streamed = Streamed::new(spool);
     // Each workload's own checks run on the parsing threads.
     let loaded = Loader::new().kinds(kinds.clone()).load_each_mapped(
         inputs,
@@ -269,21 +284,14 @@ fn write_report(args: &ScanArgs, policy: &Policy, scanned: &Scanned) -> Result<(
         .map(LoadError::entry)
         .collect();
     let posture = match args.output {
-        Format::Table | Format::Json | Format::Yaml => {
-            let cx = Context::new(&scanned.inventory);
-            let (findings, verdicts) = (&scanned.findings, &scanned.fact_verdicts);
-            crate::posture::all_namespaces_with_facts(&cx, findings, verdicts, catalog(), policy)
-        }
+        Format::Table | Format::Json | Format::Yaml => scanned.posture(policy),
         _ => Vec::new(),
     };
     let report = Report {
         posture: &posture,
         errors: &errors,
         skipped_inputs: &skipped_inputs,
-        findings: ReportFindings::InMemory {
-            findings: &scanned.findings,
-            definitions: &scanned.definitions,
-        },
+        findings: scanned.report_findings(),
         sources: &scanned.sources,
         checks: &checks,
         policy,
@@ -337,7 +345,11 @@ fn policy(args: &ScanArgs) -> Result<(Policy, KindTable), String> {
 pub struct Scanned {
     pub inventory: Inventory,
     pub sources: SourceIndex,
+    /// Every finding, sorted; empty when they were spooled.
     pub findings: Vec<Finding>,
+    /// The findings of a scan that kept workloads as facts, which are not
+    /// held in memory.
+    pub spooled: Option<stream::Spooled>,
     /// Which definition of its object each finding is at (0 the first),
     /// parallel to `findings`; empty when no object is defined twice.
     pub definitions: Vec<u32>,
@@ -350,6 +362,46 @@ pub struct Scanned {
     /// Skipped inputs (templates, unreadable walked files) and objects
     /// defined more than once.
     pub warnings: Vec<LoadError>,
+}
+
+impl Scanned {
+    /// The findings for the report, wherever they are.
+    pub fn report_findings(&self) -> ReportFindings<'_> {
+        match &self.spooled {
+            Some(spooled) => ReportFindings::Spooled(&spooled.findings),
+            None => ReportFindings::InMemory {
+                findings: &self.findings,
+                definitions: &self.definitions,
+            },
+        }
+    }
+
+    /// Whether an unsuppressed finding is at or above `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        Severity::ALL_WORST_FIRST
+            .into_iter()
+            .filter(|s| *s >= threshold)
+            .any(|s| self.summary.count(s) > 0)
+    }
+
+    /// The posture of every namespace of the input.
+    pub fn posture(&self, policy: &Policy) -> Vec<(String, NamespacePosture)> {
+        let cx = Context::new(&self.inventory);
+        let verdicts = &self.fact_verdicts;
+        match &self.spooled {
+            Some(spooled) => {
+                let judged = posture::Judged {
+                    subjects: &spooled.subject_standings,
+                    fact_verdicts: verdicts,
+                    fact_standings: &spooled.fact_standings,
+                };
+                posture::all_namespaces_judged(&cx, &judged, catalog(), policy)
+            }
+            None => {
+                posture::all_namespaces_with_facts(&cx, &self.findings, verdicts, catalog(), policy)
+            }
+        }
+    }
 }
 
 /// Loaded objects gathered for one evaluation: the inventory and where each
@@ -409,6 +461,7 @@ impl Collected {
             inventory: self.inventory,
             sources: self.sources,
             findings,
+            spooled: None,
             definitions,
             fact_verdicts: Vec::new(),
             summary,

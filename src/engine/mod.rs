@@ -178,6 +178,40 @@ pub fn evaluate_adding(
     policy: &Policy,
     earlier: Vec<Finding>,
 ) -> Vec<Finding> {
+    let all = std::sync::Mutex::new(earlier);
+    evaluate_each(inventory, catalog, policy, &|_, mut found| {
+        let mut all = all
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.append(&mut found);
+    });
+    finish(
+        all.into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
+/// Which object of an inventory [`evaluate_each`] hands findings of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evaluated {
+    /// The subject at this index of [`subjects`].
+    Subject(usize),
+    /// The workload kept as facts at this index of `inventory.facts`
+    /// (findings of its [`Scope::Inventory`] checks only).
+    Facts(usize),
+}
+
+/// Evaluates every subject of the inventory, on every core for a large
+/// one, and hands each object's findings (sorted, without duplicates) to
+/// `sink` as soon as they are known, so that no thread holds them all.
+/// Objects without findings are not handed; the calls come in no
+/// particular order.
+pub fn evaluate_each(
+    inventory: &Inventory,
+    catalog: &[&'static Check],
+    policy: &Policy,
+    sink: &(dyn Fn(Evaluated, Vec<Finding>) + Sync),
+) {
     let cx = Context::new(inventory);
     let subjects: Vec<Subject<'_>> = subjects(inventory).collect();
     let facts = &inventory.facts;
@@ -194,38 +228,41 @@ pub fn evaluate_adding(
     // Thread `t` takes every `threads`-th subject and workload, which
     // spreads the costly kinds (RBAC) evenly.
     let share = |t: usize| {
-        let mut findings = Vec::new();
-        for subject in subjects.iter().skip(t).step_by(threads) {
-            evaluate_into(subject, &cx, catalog, policy, None, &mut findings);
+        for (index, subject) in subjects.iter().enumerate().skip(t).step_by(threads) {
+            let mut found = Vec::new();
+            evaluate_into(subject, &cx, catalog, policy, None, &mut found);
+            if !found.is_empty() {
+                sink(Evaluated::Subject(index), finish(found));
+            }
         }
         // Workloads kept as facts have had their own checks run already.
-        for facts in facts.iter().skip(t).step_by(threads) {
+        for (index, facts) in facts.iter().enumerate().skip(t).step_by(threads) {
             let workload = facts.workload();
             let subject = Subject::Workload(&workload);
             let scope = Some(Scope::Inventory);
-            evaluate_into(&subject, &cx, catalog, policy, scope, &mut findings);
-        }
-        findings
-    };
-    let mut findings = earlier;
-    if threads == 1 {
-        findings.extend(share(0));
-    } else {
-        std::thread::scope(|scope| {
-            let share = &share;
-            let others: Vec<_> = (1..threads)
-                .map(|t| scope.spawn(move || share(t)))
-                .collect();
-            findings.extend(share(0));
-            for other in others {
-                let found = other
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                findings.extend(found);
+            let mut found = Vec::new();
+            evaluate_into(&subject, &cx, catalog, policy, scope, &mut found);
+            if !found.is_empty() {
+                sink(Evaluated::Facts(index), finish(found));
             }
-        });
+        }
+    };
+    if threads == 1 {
+        share(0);
+        return;
     }
-    finish(findings)
+    std::thread::scope(|scope| {
+        let share = &share;
+        let others: Vec<_> = (1..threads)
+            .map(|t| scope.spawn(move || share(t)))
+            .collect();
+        share(0);
+        for other in others {
+            other
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+    });
 }
 
 /// More threads than this gain little on the machines scans run on.

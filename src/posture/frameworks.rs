@@ -36,6 +36,56 @@ enum Standing {
     Failing,
 }
 
+/// Where one object stands in each framework its findings belong to: the
+/// worst standing of its findings of that framework, sorted by framework,
+/// frameworks it passes left out. A few bytes per object, worked out as
+/// its findings are found, so that a scan need not keep the findings to
+/// give the pass rates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Standings(Vec<(&'static str, Standing)>);
+
+impl Standings {
+    /// The standings of one object's findings.
+    pub fn of<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> Standings {
+        let mut standings = Standings::default();
+        for finding in findings {
+            let standing = match finding.is_suppressed() {
+                true => Standing::Suppressed,
+                false => Standing::Failing,
+            };
+            for reference in finding.check.frameworks {
+                standings.raise(framework_of(reference), standing);
+            }
+        }
+        standings
+    }
+
+    /// Adds the standings of more findings of the same object.
+    pub fn merge(&mut self, other: &Standings) {
+        for &(framework, standing) in &other.0 {
+            self.raise(framework, standing);
+        }
+    }
+
+    fn raise(&mut self, framework: &'static str, standing: Standing) {
+        match self.0.binary_search_by(|(f, _)| (*f).cmp(framework)) {
+            Ok(at) => self.0[at].1 = self.0[at].1.max(standing),
+            Err(at) => self.0.insert(at, (framework, standing)),
+        }
+    }
+
+    fn get(&self, framework: &str) -> Standing {
+        match self.0.binary_search_by(|(f, _)| (*f).cmp(framework)) {
+            Ok(at) => self.0[at].1,
+            Err(_) => Standing::Passing,
+        }
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+}
+
 /// Pass rates over `subjects` (the objects of one namespace) of every
 /// framework whose enabled checks apply to at least one of them, from the
 /// `findings` of those objects; sorted by framework.
@@ -49,6 +99,26 @@ pub fn rates<'f>(
     for finding in findings {
         by_object.entry(&finding.object).or_default().push(finding);
     }
+    let standings: Vec<(Applies, Standings)> = subjects
+        .into_iter()
+        .map(|(object, applies)| {
+            let found = by_object
+                .get(&object)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            (applies, Standings::of(found.iter().copied()))
+        })
+        .collect();
+    let items = standings.iter().map(|(applies, s)| (*applies, s));
+    rates_of_standings(items, catalog, policy)
+}
+
+/// [`rates`] from each subject's kind and [`Standings`].
+pub fn rates_of_standings<'s>(
+    subjects: impl IntoIterator<Item = (Applies, &'s Standings)>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> Vec<NamespaceFrameworkRate> {
     let enabled: Vec<&'static Check> = catalog
         .iter()
         .copied()
@@ -57,11 +127,7 @@ pub fn rates<'f>(
     // The frameworks that apply to each kind of subject, worked out once.
     let mut applying: Vec<(Applies, BTreeSet<&'static str>)> = Vec::new();
     let mut tallies: BTreeMap<&'static str, [u32; 3]> = BTreeMap::new();
-    for (object, applies) in subjects {
-        let found = by_object
-            .get(&object)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+    for (applies, standings) in subjects {
         let frameworks = match applying.iter().position(|(a, _)| *a == applies) {
             Some(index) => &applying[index].1,
             None => {
@@ -70,7 +136,7 @@ pub fn rates<'f>(
             }
         };
         for &framework in frameworks {
-            let standing = standing(framework, found);
+            let standing = standings.get(framework);
             let tally = tallies.entry(framework).or_default();
             tally[standing as usize] = tally[standing as usize].saturating_add(1);
         }
@@ -99,27 +165,6 @@ fn frameworks_applying(enabled: &[&'static Check], applies: Applies) -> BTreeSet
         .filter(|c| c.applies.covers(applies))
         .flat_map(|c| c.frameworks.iter().map(|r| framework_of(r)))
         .collect()
-}
-
-/// Worst standing of the object's findings of `framework`.
-fn standing(framework: &str, findings: &[&Finding]) -> Standing {
-    findings
-        .iter()
-        .filter(|f| {
-            f.check
-                .frameworks
-                .iter()
-                .any(|r| framework_of(r) == framework)
-        })
-        .map(|f| {
-            if f.is_suppressed() {
-                Standing::Suppressed
-            } else {
-                Standing::Failing
-            }
-        })
-        .max()
-        .unwrap_or(Standing::Passing)
 }
 
 /// `part` as a whole percentage of `total`, rounded down; 100 of nothing.

@@ -18,7 +18,7 @@ mod level;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use frameworks::{framework_of, rates};
+pub use frameworks::{Standings, framework_of, rates, rates_of_standings};
 pub use labels::{EVALUATED_VERSION, LABEL_PREFIX, MODES};
 pub use level::TemplateVerdict;
 
@@ -38,10 +38,17 @@ pub fn namespace_posture(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> NamespacePosture {
+    let by_object = standings_by_object(findings);
+    let passing = Standings::default();
+    let subjects: Vec<(Subject<'_>, &Standings)> = subjects_in(cx.inventory, name)
+        .map(|s| {
+            let standings = by_object.get(&s.object_ref()).unwrap_or(&passing);
+            (s, standings)
+        })
+        .collect();
     let members = Members {
-        subjects: subjects_in(cx.inventory, name).collect(),
+        subjects,
         judged: Vec::new(),
-        findings: findings.iter().collect(),
     };
     posture_of(name, cx, &members, catalog, policy)
 }
@@ -68,34 +75,64 @@ pub fn all_namespaces_with_facts(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> Vec<(String, NamespacePosture)> {
-    let mut members: BTreeMap<String, Members<'_, '_>> = manifest_namespaces(cx.inventory)
+    let by_object = standings_by_object(findings);
+    let passing = Standings::default();
+    let of = |object: &ObjectRef| by_object.get(object).unwrap_or(&passing).clone();
+    let subject_standings: Vec<Standings> = subjects(cx.inventory)
+        .map(|s| of(&s.object_ref()))
+        .collect();
+    let fact_standings: Vec<Standings> = cx.inventory.facts.iter().map(|f| of(&f.object)).collect();
+    let judged = Judged {
+        subjects: &subject_standings,
+        fact_verdicts,
+        fact_standings: &fact_standings,
+    };
+    all_namespaces_judged(cx, &judged, catalog, policy)
+}
+
+/// What a scan worked out about each object as it went, for the posture:
+/// where each stands in the frameworks, and each workload kept as facts'
+/// Pod Security verdict.
+pub struct Judged<'j> {
+    /// `subjects[i]` is that of the `i`-th of [`subjects`] (passing where
+    /// it is shorter).
+    pub subjects: &'j [Standings],
+    /// `fact_verdicts[i]` is that of `inventory.facts[i]`.
+    pub fact_verdicts: &'j [TemplateVerdict],
+    /// `fact_standings[i]` is that of `inventory.facts[i]` (passing where
+    /// it is shorter).
+    pub fact_standings: &'j [Standings],
+}
+
+/// [`all_namespaces`] from what was judged of each object, without the
+/// findings.
+pub fn all_namespaces_judged(
+    cx: &Context<'_>,
+    judged: &Judged<'_>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+) -> Vec<(String, NamespacePosture)> {
+    let passing = Standings::default();
+    let mut members: BTreeMap<String, Members<'_>> = manifest_namespaces(cx.inventory)
         .into_iter()
         .map(|name| (name, Members::default()))
         .collect();
-    for subject in subjects(cx.inventory) {
+    for (index, subject) in subjects(cx.inventory).enumerate() {
         if let Some(m) = namespace_of(&subject).and_then(|ns| members.get_mut(ns)) {
-            m.subjects.push(subject);
+            let standings = judged.subjects.get(index).unwrap_or(&passing);
+            m.subjects.push((subject, standings));
         }
     }
-    for (facts, verdict) in cx.inventory.facts.iter().zip(fact_verdicts) {
+    let facts = cx.inventory.facts.iter().zip(judged.fact_verdicts);
+    for (index, (facts, verdict)) in facts.enumerate() {
         let namespace = facts
             .object
             .namespace
             .as_deref()
             .filter(|ns| !ns.is_empty());
         if let Some(m) = namespace.and_then(|ns| members.get_mut(ns)) {
-            m.judged.push((&facts.object, verdict));
-        }
-    }
-    for finding in findings {
-        let object = &finding.object;
-        let namespace = match (&object.namespace, object.kind.as_str()) {
-            (Some(ns), _) => Some(ns.as_str()),
-            (None, "Namespace") => Some(object.name.as_str()),
-            (None, _) => None,
-        };
-        if let Some(m) = namespace.and_then(|ns| members.get_mut(ns)) {
-            m.findings.push(finding);
+            let standings = judged.fact_standings.get(index).unwrap_or(&passing);
+            m.judged.push((&facts.object, verdict, standings));
         }
     }
     members
@@ -104,30 +141,45 @@ pub fn all_namespaces_with_facts(
         .collect()
 }
 
-/// A namespace and the objects in it, with their findings.
+/// The standings of each object with findings.
+fn standings_by_object(findings: &[Finding]) -> BTreeMap<&ObjectRef, Standings> {
+    let mut by_object: BTreeMap<&ObjectRef, Vec<&Finding>> = BTreeMap::new();
+    for finding in findings {
+        by_object.entry(&finding.object).or_default().push(finding);
+    }
+    (by_object.into_iter())
+        .map(|(object, found)| (object, Standings::of(found)))
+        .collect()
+}
+
+/// A namespace and the objects in it, with where they stand.
 #[derive(Default)]
-struct Members<'a, 'f> {
-    subjects: Vec<Subject<'a>>,
+struct Members<'a> {
+    subjects: Vec<(Subject<'a>, &'a Standings)>,
     /// Workloads kept as facts, with their Pod Security verdicts.
-    judged: Vec<(&'a ObjectRef, &'a TemplateVerdict)>,
-    findings: Vec<&'f Finding>,
+    judged: Vec<(&'a ObjectRef, &'a TemplateVerdict, &'a Standings)>,
 }
 
 fn posture_of(
     name: &str,
     cx: &Context<'_>,
-    members: &Members<'_, '_>,
+    members: &Members<'_>,
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> NamespacePosture {
     let mut verdicts: Vec<(&ObjectRef, Cow<'_, TemplateVerdict>)> = members
         .subjects
         .iter()
-        .filter_map(|s| match s {
+        .filter_map(|(s, _)| match s {
             Subject::Workload(w) => Some((&w.object, Cow::Owned(TemplateVerdict::of(w, cx)))),
             _ => None,
         })
-        .chain(members.judged.iter().map(|(o, v)| (*o, Cow::Borrowed(*v))))
+        .chain(
+            members
+                .judged
+                .iter()
+                .map(|(o, v, _)| (*o, Cow::Borrowed(*v))),
+        )
         .collect();
     verdicts.sort_by(|a, b| a.0.cmp(b.0));
     let level_met = level_met(verdicts.iter().map(|(_, v)| v.as_ref()));
@@ -162,18 +214,13 @@ fn posture_of(
         blocking_total: count(blocking.len()),
         blocking: blocking.into_iter().take(MAX_BLOCKING_WORKLOADS).collect(),
         warnings,
-        frameworks: rates(
-            (members
-                .subjects
-                .iter()
-                .map(|s| (s.object_ref(), s.applies())))
-            .chain(
+        frameworks: rates_of_standings(
+            (members.subjects.iter().map(|(s, st)| (s.applies(), *st))).chain(
                 members
                     .judged
                     .iter()
-                    .map(|(o, _)| ((*o).clone(), Applies::Workload)),
+                    .map(|(_, _, st)| (Applies::Workload, *st)),
             ),
-            members.findings.iter().copied(),
             catalog,
             policy,
         ),

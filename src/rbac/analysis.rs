@@ -392,24 +392,85 @@ fn through_admins(
             &reachable
         }
     };
-    for (ns, name) in admins {
-        if let Some(step) = borrow_identity(index, user, ns, name, running) {
-            return Some(step);
+    let openings = Openings::of(user);
+    if openings.borrow() {
+        for (ns, name) in admins {
+            if let Some(step) = borrow_identity(index, user, &openings, ns, name, running) {
+                return Some(step);
+            }
         }
     }
     // Running code in a namespace does not depend on which of its admin
     // accounts it runs as: ask once per namespace.
-    for (ns, name) in namespaces_of(admins) {
-        if let Some(step) = run_as_account(index, user, ns, name) {
-            return Some(step);
+    if openings.run {
+        for (ns, name) in namespaces_of(admins) {
+            if let Some(step) = run_as_account(index, user, ns, name) {
+                return Some(step);
+            }
         }
     }
-    for (ns, name) in namespaces_of(admins) {
-        if let Some(step) = take_over_namespace(index, user, ns, name) {
-            return Some(step);
+    if openings.bind || openings.escalate {
+        for (ns, name) in namespaces_of(admins) {
+            if let Some(step) = take_over_namespace(index, user, &openings, ns, name) {
+                return Some(step);
+            }
         }
     }
     None
+}
+
+/// The kinds whose creation in a namespace runs code as any of its
+/// accounts, in the order they are tried.
+const CREATORS: [(&str, &str); 8] = [
+    ("", "pods"),
+    ("apps", "deployments"),
+    ("apps", "daemonsets"),
+    ("apps", "statefulsets"),
+    ("apps", "replicasets"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+    ("", "replicationcontrollers"),
+];
+
+/// Which ways through an admin account some rule of the user could open,
+/// whatever the name and namespace. A way none of its rules opens is
+/// denied everywhere, so it is not asked admin by admin: that keeps the
+/// search near linear when thousands of accounts meet thousands of admins.
+struct Openings {
+    impersonate: bool,
+    token: bool,
+    exec: bool,
+    run: bool,
+    bind: bool,
+    escalate: bool,
+}
+
+impl Openings {
+    fn of(user: &PreparedUser<'_>) -> Openings {
+        let may = |verb: &str, group: &str, resource: &str, sub: &str| {
+            user.may_somewhere(verb, group, resource, sub)
+        };
+        let on_roles =
+            |verb: &str| may(verb, RBAC, "roles", "") || may(verb, RBAC, "clusterroles", "");
+        Openings {
+            impersonate: may("impersonate", "", "serviceaccounts", ""),
+            token: may("create", "", "serviceaccounts", "token"),
+            exec: may("create", "", "pods", "exec"),
+            run: CREATORS
+                .iter()
+                .any(|(group, resource)| may("create", group, resource, ""))
+                || (may("create", "", "secrets", "") && may("get", "", "secrets", "")),
+            bind: (may("create", RBAC, "rolebindings", "")
+                || may("create", RBAC, "clusterrolebindings", ""))
+                && on_roles("bind"),
+            escalate: on_roles("escalate") && (on_roles("update") || on_roles("patch")),
+        }
+    }
+
+    /// Whether acting as an admin account itself could be allowed.
+    fn borrow(&self) -> bool {
+        self.impersonate || self.token || self.exec
+    }
 }
 
 /// Whether a rule could allow the first request of some way through an
@@ -467,11 +528,22 @@ fn namespaces_of(admins: &BTreeSet<AccountKey>) -> Vec<&AccountKey> {
 fn take_over_namespace(
     index: &RbacIndex,
     user: &PreparedUser<'_>,
+    openings: &Openings,
     ns: &str,
     name: &str,
 ) -> Option<Step> {
-    let (how, bootstrap) =
-        bind_in_namespace(index, user, ns).or_else(|| escalate_in_namespace(index, user, ns))?;
+    let bound = || {
+        openings
+            .bind
+            .then(|| bind_in_namespace(index, user, ns))
+            .flatten()
+    };
+    let escalated = || {
+        (openings.escalate)
+            .then(|| escalate_in_namespace(index, user, ns))
+            .flatten()
+    };
+    let (how, bootstrap) = bound().or_else(escalated)?;
     let text =
         format!("can {how}, so create pods in `{ns}` that run as ServiceAccount {ns}/{name}");
     Some(account_step(ns, name, text, bootstrap))
@@ -514,7 +586,8 @@ fn bind_in_namespace(
     user: &PreparedUser<'_>,
     ns: &str,
 ) -> Option<(String, bool)> {
-    let roles = pod_creating_roles(index, ns);
+    // Worked out only once a binding can be created: it reads every role.
+    let mut roles = None;
     for (bindings, binding_ns, place) in [
         ("rolebindings", ns, format!("in `{ns}`")),
         ("clusterrolebindings", "", "cluster-wide".to_owned()),
@@ -526,7 +599,10 @@ fn bind_in_namespace(
         ) else {
             continue;
         };
-        for role in &roles {
+        for role in roles
+            .get_or_insert_with(|| pod_creating_roles(index, ns))
+            .iter()
+        {
             let resource = match role {
                 RoleKey::ClusterRole(_) => "clusterroles",
                 RoleKey::Role { .. } if binding_ns.is_empty() => continue,
@@ -667,47 +743,48 @@ fn account_step(ns: &str, name: &str, text: String, bootstrap: bool) -> Step {
 fn borrow_identity(
     index: &RbacIndex,
     user: &PreparedUser<'_>,
+    openings: &Openings,
     ns: &str,
     name: &str,
     running: &RunningByAccount<'_>,
 ) -> Option<Step> {
-    let who = format!("ServiceAccount {ns}/{name}");
-    if let Some(g) = allowed(
-        index,
-        user,
-        &req("impersonate", "", "serviceaccounts", "", name, ns),
-    ) {
+    let who = || format!("ServiceAccount {ns}/{name}");
+    let impersonate = || req("impersonate", "", "serviceaccounts", "", name, ns);
+    if openings.impersonate
+        && let Some(g) = allowed(index, user, &impersonate())
+    {
         return Some(account_step(
             ns,
             name,
-            format!("can impersonate {who} ({})", g.text()),
+            format!("can impersonate {} ({})", who(), g.text()),
             g.bootstrap,
         ));
     }
-    if let Some(g) = allowed(
-        index,
-        user,
-        &req("create", "", "serviceaccounts", "token", name, ns),
-    ) {
+    let token = || req("create", "", "serviceaccounts", "token", name, ns);
+    if openings.token
+        && let Some(g) = allowed(index, user, &token())
+    {
         return Some(account_step(
             ns,
             name,
-            format!("can request a token for {who} ({})", g.text()),
+            format!("can request a token for {} ({})", who(), g.text()),
             g.bootstrap,
         ));
     }
+    if !openings.exec {
+        return None;
+    }
+    // Exec is allowed or not whichever pod it is: name the first workload.
     let target = (ns.to_owned(), name.to_owned());
-    for running_as in running.as_account(&target) {
-        if let Some(g) = allowed(index, user, &req("create", "", "pods", "exec", "", ns)) {
-            let text = format!(
-                "can exec into the pods of {} in `{ns}`, which run as {who} ({})",
-                running_as.workload,
-                g.text()
-            );
-            return Some(account_step(ns, name, text, g.bootstrap));
-        }
-    }
-    None
+    let running_as = running.as_account(&target).first()?;
+    let g = allowed(index, user, &req("create", "", "pods", "exec", "", ns))?;
+    let text = format!(
+        "can exec into the pods of {} in `{ns}`, which run as {} ({})",
+        running_as.workload,
+        who(),
+        g.text()
+    );
+    Some(account_step(ns, name, text, g.bootstrap))
 }
 
 /// Running new code as any account of namespace `ns` (here the admin
@@ -720,17 +797,7 @@ fn run_as_account(
     name: &str,
 ) -> Option<Step> {
     let who = format!("ServiceAccount {ns}/{name}");
-    let creators = [
-        ("", "pods"),
-        ("apps", "deployments"),
-        ("apps", "daemonsets"),
-        ("apps", "statefulsets"),
-        ("apps", "replicasets"),
-        ("batch", "jobs"),
-        ("batch", "cronjobs"),
-        ("", "replicationcontrollers"),
-    ];
-    for (group, resource) in creators {
+    for (group, resource) in CREATORS {
         if let Some(g) = allowed(index, user, &req("create", group, resource, "", "", ns)) {
             let text = format!(
                 "can create {resource} in `{ns}` that run as {who} ({})",

@@ -87,7 +87,7 @@ fn assert_same_scan_spooled(
     );
     for reported in &read_back {
         assert_eq!(
-            reported.source.as_ref(),
+            reported.source,
             whole.sources.locate(&reported.finding.object),
             "source of {} in {what}",
             reported.finding.object

@@ -203,7 +203,8 @@ impl Streamed {
         if self.needs_whole {
             return None;
         }
-        self.inventory.shrink_to_fit();
+        // No `shrink_to_fit`: moving the large lists to buffers of their
+        // exact size would copy them while both are held.
         self.inventory.kubernetes_version = kubernetes_version;
         let subjects = engine::subjects(&self.inventory).count();
         let mut found = std::mem::take(&mut self.found);
@@ -220,7 +221,7 @@ impl Streamed {
                 Evaluated::Subject(index) => found.subject_standings[index] = standings,
                 Evaluated::Facts(index) => found.fact_standings[index].merge(&standings),
             }
-            found.add(findings, source);
+            found.add(findings, source.as_ref());
         });
         let found = found.into_inner().unwrap_or_else(PoisonError::into_inner);
         let findings = match found.spool.finish() {

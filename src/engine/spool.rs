@@ -26,8 +26,10 @@ use super::{Check, Finding, Severity, Suppression, SuppressionSource};
 use crate::loader::Source;
 use crate::model::ObjectRef;
 
-/// What [`FindingSpool::new`] holds in memory before writing a run.
-pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+/// What [`FindingSpool::new`] holds in memory before writing a run: the
+/// findings of about 5,000 workloads (a scan of 10,000 objects writes a
+/// few runs and stays near 50 MB all told).
+pub const DEFAULT_BUDGET_BYTES: usize = 8 * 1024 * 1024;
 
 /// Read buffer per run while merging, at most (shrunk when there are many
 /// runs, so that the merge stays within the budget too).
@@ -36,8 +38,8 @@ const MIN_READ_BUFFER: usize = 4 * 1024;
 
 /// Runs kept before they are merged into one: files open at once, and
 /// inputs of the merge. The default budget reaches it past about
-/// ten million findings.
-pub const MAX_RUNS: usize = 64;
+/// five million findings.
+pub const MAX_RUNS: usize = 128;
 
 /// A finding as the report carries it: which definition of its object it
 /// was found in (0 the first) and where that definition was read.

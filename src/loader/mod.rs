@@ -25,9 +25,10 @@ mod parallel;
 mod policy;
 mod read;
 mod reader;
+mod sources;
 mod split;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -44,9 +45,10 @@ pub fn line_of_field(file: &Path, path: &[PathSegment]) -> Option<usize> {
 pub use error::{ErrorEntry, LoadError};
 pub use policy::read_policy;
 pub use read::MAX_FILE_SIZE;
+pub use sources::SourceIndex;
 pub use split::{RawDocument, split_documents};
 
-use crate::model::{KindTable, ObjectRef, PathSegment, Resource};
+use crate::model::{KindTable, PathSegment, Resource};
 use jobs::{Jobs, Step};
 use outcome::Tally;
 
@@ -311,66 +313,6 @@ fn is_json_name(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-}
-
-/// The source of each object, for outputs that say where a finding is.
-#[derive(Clone, Debug, Default)]
-pub struct SourceIndex {
-    by_object: HashMap<ObjectRef, Source>,
-    /// Second and later definitions of an object, in input order.
-    later: HashMap<ObjectRef, Vec<Source>>,
-    /// The first object read in each namespace, where findings about a
-    /// namespace that is not itself in the input are shown.
-    first_in_namespace: HashMap<String, Source>,
-}
-
-impl SourceIndex {
-    /// Records where `object` is; returns the first source if the same
-    /// object was already read (this one is kept as a later definition).
-    pub fn insert(&mut self, object: ObjectRef, source: &Source) -> Option<&Source> {
-        if let Some(ns) = &object.namespace
-            && !self.first_in_namespace.contains_key(ns)
-        {
-            self.first_in_namespace.insert(ns.clone(), source.clone());
-        }
-        match self.by_object.entry(object) {
-            std::collections::hash_map::Entry::Occupied(first) => {
-                self.later
-                    .entry(first.key().clone())
-                    .or_default()
-                    .push(source.clone());
-                Some(first.into_mut())
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(source.clone());
-                None
-            }
-        }
-    }
-
-    /// How many definitions of `object` were read.
-    pub fn definitions(&self, object: &ObjectRef) -> usize {
-        let first = usize::from(self.by_object.contains_key(object));
-        first + self.later.get(object).map_or(0, Vec::len)
-    }
-
-    /// Where definition `index` (0 the first) of `object` was read.
-    pub fn definition(&self, object: &ObjectRef, index: usize) -> Option<&Source> {
-        match index {
-            0 => self.locate(object),
-            _ => self.later.get(object)?.get(index - 1),
-        }
-    }
-
-    /// Where `object` was read; for a Namespace not in the input, where its
-    /// first object was.
-    pub fn locate(&self, object: &ObjectRef) -> Option<&Source> {
-        self.by_object.get(object).or_else(|| {
-            (object.kind == "Namespace" && object.namespace.is_none())
-                .then(|| self.first_in_namespace.get(&object.name))
-                .flatten()
-        })
-    }
 }
 
 #[cfg(test)]
@@ -650,31 +592,5 @@ mod tests {
         assert_eq!(loaded.objects.len(), 1);
         assert!(matches!(loaded.errors[..], [LoadError::StdinTwice]));
         assert_eq!(loaded.objects[0].source.file.as_ref(), "<stdin>");
-    }
-
-    #[test]
-    fn source_index_keeps_the_first_and_locates_namespaces() {
-        let mut index = SourceIndex::default();
-        let source = |line| Source {
-            file: Arc::from("f.yaml"),
-            line,
-            document: 0,
-        };
-        let loaded = load(&format!("{}---\n{}", pod("a"), pod("a")));
-        let object = loaded.objects[0].resource.object_ref();
-        assert!(index.insert(object.clone(), &source(1)).is_none());
-        assert_eq!(index.insert(object.clone(), &source(6)), Some(&source(1)));
-        assert_eq!(index.locate(&object), Some(&source(1)));
-        let mut with_ns = object.clone();
-        with_ns.namespace = Some("shop".into());
-        index.insert(with_ns, &source(9));
-        let namespace = ObjectRef {
-            api_version: "v1".into(),
-            kind: "Namespace".into(),
-            namespace: None,
-            name: "shop".into(),
-            uid: None,
-        };
-        assert_eq!(index.locate(&namespace), Some(&source(9)));
     }
 }

@@ -14,7 +14,21 @@ pub const MAX_FILE_SIZE: u64 = 32 * 1024 * 1024;
 
 /// Reads at most `limit` bytes from `reader`, refusing anything longer.
 pub fn read_limited(reader: impl Read, name: &str, limit: u64) -> Result<Vec<u8>, LoadError> {
-    let mut bytes = Vec::new();
+    read_limited_sized(reader, name, limit, 0)
+}
+
+/// [`read_limited`] into a buffer of `expected` bytes to start with: the
+/// size a file says it has, so that reading it does not double the buffer
+/// past it (a 10 MB file would otherwise take 16 MB).
+fn read_limited_sized(
+    reader: impl Read,
+    name: &str,
+    limit: u64,
+    expected: u64,
+) -> Result<Vec<u8>, LoadError> {
+    // One byte more: reading up to the end needs room to see the end.
+    let capacity = usize::try_from(expected.min(limit)).map_or(0, |n| n.saturating_add(1));
+    let mut bytes = Vec::with_capacity(capacity);
     reader
         .take(limit + 1)
         .read_to_end(&mut bytes)
@@ -30,13 +44,14 @@ pub fn read_file(path: &Path, name: &str, limit: u64) -> Result<Vec<u8>, LoadErr
     let file = fs::File::open(path).map_err(|source| unreadable(name, source))?;
     // Regular files say their size up front: refuse without reading. Pipes
     // and devices don't, and `read_limited` stops at the limit instead.
-    if let Ok(meta) = file.metadata()
-        && meta.is_file()
-        && meta.len() > limit
-    {
-        return Err(too_large(name, meta.len(), limit));
+    let size = match file.metadata() {
+        Ok(meta) if meta.is_file() => meta.len(),
+        _ => 0,
+    };
+    if size > limit {
+        return Err(too_large(name, size, limit));
     }
-    read_limited(file, name, limit)
+    read_limited_sized(file, name, limit, size)
 }
 
 fn too_large(name: &str, size: u64, limit: u64) -> LoadError {

@@ -58,7 +58,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
             write_suite(
                 &mut suite,
                 object,
-                report.source(object),
+                report.source(object).as_ref(),
                 &cases_of(report, evaluated, findings),
             );
             out.write_all(suite.as_bytes())

@@ -234,7 +234,7 @@ impl<'r> Report<'r> {
         }
     }
 
-    fn source(&self, object: &ObjectRef) -> Option<&'r Source> {
+    fn source(&self, object: &ObjectRef) -> Option<Source> {
         self.sources.locate(object)
     }
 
@@ -245,22 +245,22 @@ impl<'r> Report<'r> {
         let sources = self.sources;
         match self.findings {
             ReportFindings::InMemory { .. } => {
-                let mut last: Option<(Cow<'r, Finding>, u32, Option<&'r Source>)> = None;
+                let mut last: Option<(Cow<'r, Finding>, u32, Option<Source>)> = None;
                 Box::new(self.all().map(move |item| {
                     let (finding, definition) = item?;
                     let source = match &last {
                         Some((previous, d, source))
                             if *previous.object == *finding.object && *d == definition =>
                         {
-                            *source
+                            source.clone()
                         }
                         _ => {
                             let source = sources.definition(&finding.object, definition as usize);
-                            last = Some((finding.clone(), definition, source));
+                            last = Some((finding.clone(), definition, source.clone()));
                             source
                         }
                     };
-                    Ok((finding, source.map(Cow::Borrowed)))
+                    Ok((finding, source.map(Cow::Owned)))
                 }))
             }
             ReportFindings::Spooled(spooled) => Box::new(

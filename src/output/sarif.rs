@@ -221,8 +221,9 @@ fn result(report: &Report<'_>, finding: &Finding, source: Option<&Source>) -> Va
     let object = &finding.object;
     // A later definition of the object (the same object in another file)
     // is another place to fix: its findings must not merge with the first's.
+    let first = report.source(object);
     let elsewhere = source
-        .filter(|s| Some(*s) != report.source(object))
+        .filter(|s| Some(*s) != first.as_ref())
         .map(|s| s.file.as_ref());
     let mut result = json!({
         "ruleId": finding.check.id,

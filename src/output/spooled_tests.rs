@@ -57,8 +57,7 @@ impl Scan {
             let source = self
                 .scanned
                 .sources
-                .definition(&finding.object, definition as usize)
-                .cloned();
+                .definition(&finding.object, definition as usize);
             // Twice: the spool drops repeats.
             for _ in 0..1 + i % 2 {
                 spool.push(Reported {

@@ -86,7 +86,7 @@ fn write_group(
 ) -> io::Result<()> {
     let object = &group[0].0.object;
     let first = report.source(object);
-    let location = first.map(|s| format!("  {s}")).unwrap_or_default();
+    let location = first.as_ref().map(|s| format!("  {s}")).unwrap_or_default();
     writeln!(out, "{}{location}", paint.style(BOLD, &object.to_string()))?;
     let id_width = group
         .iter()
@@ -112,7 +112,7 @@ fn write_group(
         let indent = 2 + 8 + 2 + id_width + 2;
         // A finding of another definition of the object says where it is.
         let elsewhere = match source.as_deref() {
-            Some(source) if Some(source) != first => format!(" in {source}"),
+            Some(source) if Some(source) != first.as_ref() => format!(" in {source}"),
             _ => String::new(),
         };
         writeln!(

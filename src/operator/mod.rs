@@ -147,6 +147,8 @@ pub enum Error {
     Event(String),
     #[error("lost the leader lease; exiting so that only one replica writes")]
     LeadershipLost,
+    #[error("evaluation of {0} stopped: the operator is shutting down")]
+    Stopped(String),
 }
 
 impl Error {
@@ -156,7 +158,7 @@ impl Error {
             Error::Kubeconfig { .. } | Error::InferConfig(_) | Error::Client(_) => "config",
             Error::LogFilter(_) => "config",
             Error::Listen { .. } => "http",
-            Error::NoPodTemplate(_) | Error::CachedObject { .. } => "evaluate",
+            Error::NoPodTemplate(_) | Error::CachedObject { .. } | Error::Stopped(_) => "evaluate",
             Error::WriteReport { source, .. } | Error::DeleteReport { source, .. } => {
                 match source {
                     kube::Error::Api(e) if e.code == 403 => "forbidden",
@@ -264,20 +266,19 @@ pub async fn run_until(
         move || kinds_ctx.policy.active().kinds.clone(),
         Arc::new(triggers::CustomTriggers(ctx.clone())),
     ));
-    let listener = http::bind(args.metrics_addr)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: args.metrics_addr,
-            source,
-        })?;
-    tracing::info!(addr = %listener.local_addr().map_or(args.metrics_addr, |a| a), "serving /metrics, /healthz, /readyz");
-    background.spawn(http::serve(
-        listener,
+    // On a thread of its own (see `http`); stopped when this function returns.
+    let http = http::start(
+        args.metrics_addr,
         http::Health {
             metrics: metrics.clone(),
             sync: sync.clone(),
         },
-    ));
+    )
+    .map_err(|source| Error::Listen {
+        addr: args.metrics_addr,
+        source,
+    })?;
+    tracing::info!(addr = %http.local_addr(), "serving /metrics, /healthz, /readyz");
 
     let mut elector = args.leader_election.then(|| {
         LeaderElector::new(
@@ -313,6 +314,7 @@ pub async fn run_until(
     }
     watch_tasks.shutdown().await;
     background.shutdown().await;
+    drop(http);
     result
 }
 

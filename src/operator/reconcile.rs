@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
+use tokio::sync::Semaphore;
 
 use super::Error;
 use super::context::Context;
@@ -61,17 +62,26 @@ struct Prepared {
 /// Everything that only computes (reading the caches, the RBAC analysis,
 /// the engine, building the report) runs on the runtime's blocking pool:
 /// at scale one evaluation takes milliseconds to seconds of CPU, and on the
-/// async worker threads it would hold back the watches, the lease renewal
-/// and the API calls of other evaluations. Each of the `--concurrency`
-/// workers awaits its one blocking evaluation, so no more than that many
-/// evaluations compute at once; the API calls (each with its own timeout,
-/// `api::GuardLayer`) stay on the async workers.
-pub async fn reconcile(ctx: &Arc<Context>, key: &TargetKey) -> Result<Outcome, Error> {
+/// async worker threads it would hold back the watches, the lease renewal,
+/// the API calls of other evaluations and, before they had a thread of
+/// their own, the health endpoints. It runs only with a permit of
+/// `computing` (as many as cores, at most `--concurrency`): the blocking
+/// pool itself is not bounded that tightly. The API calls (each with its
+/// own timeout, `api::GuardLayer`) stay on the async workers.
+pub async fn reconcile(
+    ctx: &Arc<Context>,
+    key: &TargetKey,
+    computing: &Semaphore,
+) -> Result<Outcome, Error> {
     if !ctx.scope.owns(key) {
         // Another operator instance (limited to other namespaces) may own it.
         return Ok(Outcome::Skipped);
     }
     let plan = {
+        let Ok(_permit) = computing.acquire().await else {
+            // Closed only when the operator stops.
+            return Err(Error::Stopped(key.to_string()));
+        };
         let (shared, owned) = (ctx.clone(), key.clone());
         match tokio::task::spawn_blocking(move || plan(&shared, &owned)).await {
             Ok(plan) => plan?,

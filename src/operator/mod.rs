@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -147,6 +147,8 @@ pub enum Error {
     Event(String),
     #[error("lost the leader lease; exiting so that only one replica writes")]
     LeadershipLost,
+    #[error("evaluation of {0} stopped: the operator is shutting down")]
+    Stopped(String),
 }
 
 impl Error {
@@ -156,7 +158,7 @@ impl Error {
             Error::Kubeconfig { .. } | Error::InferConfig(_) | Error::Client(_) => "config",
             Error::LogFilter(_) => "config",
             Error::Listen { .. } => "http",
-            Error::NoPodTemplate(_) | Error::CachedObject { .. } => "evaluate",
+            Error::NoPodTemplate(_) | Error::CachedObject { .. } | Error::Stopped(_) => "evaluate",
             Error::WriteReport { source, .. } | Error::DeleteReport { source, .. } => {
                 match source {
                     kube::Error::Api(e) if e.code == 403 => "forbidden",
@@ -264,20 +266,19 @@ pub async fn run_until(
         move || kinds_ctx.policy.active().kinds.clone(),
         Arc::new(triggers::CustomTriggers(ctx.clone())),
     ));
-    let listener = http::bind(args.metrics_addr)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: args.metrics_addr,
-            source,
-        })?;
-    tracing::info!(addr = %listener.local_addr().map_or(args.metrics_addr, |a| a), "serving /metrics, /healthz, /readyz");
-    background.spawn(http::serve(
-        listener,
+    // On a thread of its own (see `http`); stopped when this function returns.
+    let http = http::start(
+        args.metrics_addr,
         http::Health {
             metrics: metrics.clone(),
             sync: sync.clone(),
         },
-    ));
+    )
+    .map_err(|source| Error::Listen {
+        addr: args.metrics_addr,
+        source,
+    })?;
+    tracing::info!(addr = %http.local_addr(), "serving /metrics, /healthz, /readyz");
 
     let mut elector = args.leader_election.then(|| {
         LeaderElector::new(
@@ -313,6 +314,7 @@ pub async fn run_until(
     }
     watch_tasks.shutdown().await;
     background.shutdown().await;
+    drop(http);
     result
 }
 
@@ -374,9 +376,10 @@ async fn lead_and_work(
     triggers::refresh_policy(ctx);
     resync::full_resync(ctx);
 
+    let computing = Arc::new(Semaphore::new(computing_at_once(args.concurrency)));
     let mut workers = JoinSet::new();
     for _ in 0..args.concurrency.max(1) {
-        workers.spawn(work(ctx.clone(), cancel.clone()));
+        workers.spawn(work(ctx.clone(), computing.clone(), cancel.clone()));
     }
     tokio::select! {
         () = &mut hold => {
@@ -402,9 +405,18 @@ async fn emit_openreports(ctx: &Context) {
     }
 }
 
+/// How many evaluations may compute at once: `--concurrency`, but no more
+/// than there are cores. The other evaluations in flight wait for the API
+/// server meanwhile; more threads computing than cores would only contend
+/// for them and for the allocator's arenas (see [`limit_malloc_arenas`]).
+fn computing_at_once(concurrency: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    concurrency.clamp(1, cores)
+}
+
 /// One worker: takes keys from the queue until cancelled. A key being
 /// evaluated is finished before the worker stops.
-async fn work(ctx: Arc<Context>, cancel: CancellationToken) {
+async fn work(ctx: Arc<Context>, computing: Arc<Semaphore>, cancel: CancellationToken) {
     loop {
         let key = tokio::select! {
             biased;
@@ -412,7 +424,7 @@ async fn work(ctx: Arc<Context>, cancel: CancellationToken) {
             key = ctx.queue.next() => key,
         };
         let started = tokio::time::Instant::now();
-        let result = reconcile::reconcile(&ctx, &key).await;
+        let result = reconcile::reconcile(&ctx, &key, &computing).await;
         ctx.metrics
             .evaluation_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -540,6 +552,15 @@ mod tests {
         assert_eq!(retry_after(&undecodable), None);
         assert_eq!(retry_after(&Error::NoPodTemplate("x".into())), None);
         assert_eq!(retry_after(&write_error(422)), None);
+    }
+
+    #[test]
+    fn evaluations_compute_at_most_one_per_core_and_at_least_one() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(computing_at_once(0), 1);
+        assert_eq!(computing_at_once(1), 1);
+        assert_eq!(computing_at_once(cores + 3), cores);
+        assert_eq!(computing_at_once(usize::MAX), cores);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! One evaluation: fetch from the caches → evaluate (pure) → build the report
 //! (pure) → apply by server-side apply → Events and metrics.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
+use tokio::sync::Semaphore;
 
 use super::Error;
 use super::context::Context;
@@ -39,11 +42,62 @@ impl Outcome {
     }
 }
 
-pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error> {
+/// What the CPU-bound part of an evaluation decided; the rest talks to the
+/// API server.
+enum Plan {
+    /// The target is gone or out of scope: remove its report if it has one.
+    Remove { report_exists: bool },
+    /// Apply this report (when it differs from what is stored).
+    Apply(Box<Prepared>),
+}
+
+struct Prepared {
+    desired: report::DesiredReport,
+    existing: Option<ExistingReport>,
+    target_uid: Option<String>,
+}
+
+/// Evaluates `key` and brings its report up to date.
+///
+/// Everything that only computes (reading the caches, the RBAC analysis,
+/// the engine, building the report) runs on the runtime's blocking pool:
+/// at scale one evaluation takes milliseconds to seconds of CPU, and on the
+/// async worker threads it would hold back the watches, the lease renewal,
+/// the API calls of other evaluations and, before they had a thread of
+/// their own, the health endpoints. It runs only with a permit of
+/// `computing` (as many as cores, at most `--concurrency`): the blocking
+/// pool itself is not bounded that tightly. The API calls (each with its
+/// own timeout, `api::GuardLayer`) stay on the async workers.
+pub async fn reconcile(
+    ctx: &Arc<Context>,
+    key: &TargetKey,
+    computing: &Semaphore,
+) -> Result<Outcome, Error> {
     if !ctx.scope.owns(key) {
         // Another operator instance (limited to other namespaces) may own it.
         return Ok(Outcome::Skipped);
     }
+    let plan = {
+        let Ok(_permit) = computing.acquire().await else {
+            // Closed only when the operator stops.
+            return Err(Error::Stopped(key.to_string()));
+        };
+        let (shared, owned) = (ctx.clone(), key.clone());
+        match tokio::task::spawn_blocking(move || plan(&shared, &owned)).await {
+            Ok(plan) => plan?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only a runtime that is shutting down drops a blocking task.
+            Err(_) => return Err(Error::Stopped(key.to_string())),
+        }
+    };
+    match plan {
+        Plan::Remove { report_exists } => remove_report(ctx, key, report_exists).await,
+        Plan::Apply(prepared) => apply(ctx, key, *prepared).await,
+    }
+}
+
+/// The CPU-bound part of an evaluation: no API call, no await.
+fn plan(ctx: &Context, key: &TargetKey) -> Result<Plan, Error> {
     let policy = ctx.policy.active();
     let existing = existing_report(ctx, key)?;
     // The caches hold only top-level workloads: an owned one is absent.
@@ -57,7 +111,9 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
         if let Some(openreports) = &ctx.openreports {
             openreports.forget(key);
         }
-        return remove_report(ctx, key, existing.is_some()).await;
+        return Ok(Plan::Remove {
+            report_exists: existing.is_some(),
+        });
     };
 
     let now = Timestamp::now();
@@ -109,7 +165,21 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
             &engine_policy,
         );
     }
+    Ok(Plan::Apply(Box::new(Prepared {
+        desired,
+        existing,
+        target_uid: meta.uid.clone(),
+    })))
+}
 
+/// Applies a prepared report, then publishes the Events its changes call for.
+async fn apply(ctx: &Context, key: &TargetKey, prepared: Prepared) -> Result<Outcome, Error> {
+    let Prepared {
+        desired,
+        existing,
+        target_uid,
+    } = prepared;
+    let previous_status = existing.as_ref().and_then(|e| e.status.as_ref());
     let metrics = ctx.metrics.clone();
     let resource_name = if key.namespace.is_some() {
         "scanreports"
@@ -145,7 +215,7 @@ pub async fn reconcile(ctx: &Context, key: &TargetKey) -> Result<Outcome, Error>
     tracing::debug!(target = %key, digest = ?desired.status.findings_digest, "report written");
     let planned = report::planned_events(previous_status, &desired.status);
     if !planned.is_empty() {
-        let reference = object_reference(key, meta.uid.clone());
+        let reference = object_reference(key, target_uid);
         match ctx.events.publish(key, &reference, &planned).await {
             Ok(sent) => {
                 for _ in 0..sent {

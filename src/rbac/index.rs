@@ -1002,6 +1002,61 @@ rules:
 "#;
 
     #[test]
+    fn may_somewhere_is_every_name_and_namespace_a_rule_could_allow() {
+        let idx = index(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: one-account, namespace: shop}
+rules:
+- {apiGroups: [""], resources: [serviceaccounts], verbs: [impersonate], resourceNames: [builder]}
+- {apiGroups: [""], resources: [pods/exec], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: rb, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: one-account}
+subjects: [{kind: User, name: alice}]
+"#,
+        );
+        let alice = idx.prepare(&UserInfo::new("alice", &[]));
+        // A name or a namespace does not narrow it: what is allowed for
+        // one of them counts.
+        assert!(alice.may_somewhere("impersonate", "", "serviceaccounts", ""));
+        assert!(alice.may_somewhere("create", "", "pods", "exec"));
+        // Anything no rule names is denied everywhere.
+        assert!(!alice.may_somewhere("create", "", "pods", ""));
+        assert!(!alice.may_somewhere("create", "", "serviceaccounts", "token"));
+        assert!(!alice.may_somewhere("impersonate", "", "users", ""));
+        let mallory = idx.prepare(&UserInfo::new("mallory", &[]));
+        assert!(!mallory.may_somewhere("create", "", "pods", "exec"));
+        let admin = idx.prepare(&UserInfo::new("root", &[SYSTEM_MASTERS]));
+        assert!(admin.may_somewhere("create", "", "pods", ""));
+    }
+
+    #[test]
+    fn binding_keys_stay_sorted_and_once_each() {
+        let key = |name: &str| BindingKey {
+            namespace: None,
+            name: name.to_owned(),
+        };
+        let mut keys = BindingKeys::default();
+        for name in ["b", "a", "c", "a"] {
+            keys.insert(key(name));
+        }
+        let names = |keys: &BindingKeys| -> Vec<String> {
+            keys.into_iter().map(|k| k.name.clone()).collect()
+        };
+        assert_eq!(names(&keys), ["a", "b", "c"]);
+        keys.remove(&key("b"));
+        keys.remove(&key("x"));
+        assert_eq!(names(&keys), ["a", "c"]);
+        keys.remove(&key("a"));
+        keys.remove(&key("c"));
+        assert!(keys.is_empty());
+    }
+
+    #[test]
     fn cluster_role_binding_grants_everywhere() {
         let idx = index(&format!(
             "{POD_READER}---
@@ -1446,9 +1501,10 @@ rules: [{apiGroups: [example.com], resources: [widgets], verbs: [get]}]
                     .collect()
             };
             assert_eq!(own(&live), own(&fresh));
-            let sorted = |m: &HashMap<Principal, BTreeSet<BindingKey>>| -> BTreeMap<Principal, BTreeSet<BindingKey>> {
-                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-            };
+            let sorted =
+                |m: &HashMap<Principal, BindingKeys>| -> BTreeMap<Principal, Vec<BindingKey>> {
+                    m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+                };
             assert_eq!(sorted(&live.by_principal), sorted(&fresh.by_principal));
         }
     }

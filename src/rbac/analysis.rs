@@ -298,20 +298,24 @@ fn admin_paths(
     let mut newest: BTreeSet<AccountKey> = paths.keys().cloned().collect();
     let mut first_round = true;
     while !waiting.is_empty() {
-        let mut added = Vec::new();
-        waiting.retain(|(account, user)| {
+        let try_one = |user: &PreparedUser<'_>| {
             let own_way = match first_round {
                 true => own_way_to_admin(index, user),
                 false => None,
             };
-            match own_way.or_else(|| through_admins(index, user, &newest, &running)) {
-                Some(step) => {
-                    added.push(((*account).clone(), AdminPath { step }));
-                    false
-                }
-                None => true,
+            own_way.or_else(|| through_admins(index, user, &newest, &running))
+        };
+        // Each account is tried on its own: on every core, then in order.
+        let steps = map_in_parallel(&waiting, |(_, user)| try_one(user));
+        let mut added = Vec::new();
+        let mut still_waiting = Vec::new();
+        for ((account, user), step) in waiting.into_iter().zip(steps) {
+            match step {
+                Some(step) => added.push((account.clone(), AdminPath { step })),
+                None => still_waiting.push((account, user)),
             }
-        });
+        }
+        waiting = still_waiting;
         if added.is_empty() {
             break;
         }
@@ -320,6 +324,29 @@ fn admin_paths(
         first_round = false;
     }
     paths
+}
+
+/// `f` of each item, in order, worked out on up to four threads when
+/// there are many items.
+fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const PARALLEL_FROM: usize = 256;
+    let threads = match items.len() < PARALLEL_FROM {
+        true => 1,
+        false => std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4)),
+    };
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let parts: Vec<_> = (items.chunks(chunk))
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        (parts.into_iter())
+            .flat_map(|part| part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// The workloads whose pods hold each account's token, in input order.

@@ -1358,3 +1358,38 @@ fn each_definition_of_an_object_is_evaluated_where_it_is() {
         "{table}"
     );
 }
+
+/// Findings past the spool's budget go to temporary files; where none can
+/// be written, the scan says so and still writes the whole report, the
+/// same as with them.
+#[test]
+fn findings_that_cannot_be_spooled_still_give_the_whole_report() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let corpus = work.path().join("corpus");
+    let generated = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/gen.py"))
+        .args(["--seed", "3", "10000"])
+        .arg(&corpus)
+        .output()
+        .expect("python3 runs bench/gen.py");
+    assert!(generated.status.success(), "{generated:?}");
+    let scan_with_tmpdir = |tmpdir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["scan", "-o", "json", "--fail-on", "none"])
+            .arg(&corpus)
+            .env("TMPDIR", tmpdir)
+            .output()
+            .expect("palisade runs")
+    };
+    let spooled = scan_with_tmpdir(work.path());
+    let nowhere = scan_with_tmpdir(&work.path().join("no-such-directory"));
+    let warning = "cannot write findings to a temporary file";
+    assert_eq!(code(&spooled), 0, "{}", stderr(&spooled));
+    assert!(!stderr(&spooled).contains(warning), "{}", stderr(&spooled));
+    assert_eq!(code(&nowhere), 0, "{}", stderr(&nowhere));
+    assert!(stderr(&nowhere).contains(warning), "{}", stderr(&nowhere));
+    assert!(stdout(&spooled) == stdout(&nowhere), "the reports differ");
+    let report: Value = serde_json::from_str(&stdout(&spooled)).expect("JSON report");
+    let findings = report["findings"].as_array().map_or(0, Vec::len);
+    assert!(findings > 50_000, "only {findings} findings");
+}

@@ -2,6 +2,7 @@
 //! permissions with their provenance, and whether it can become cluster
 //! admin through a chain of permissions (an attack path).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -295,7 +296,7 @@ fn admin_paths(
     // Each round tries the accounts still waiting against the admins the
     // previous round found: they already failed against every older one,
     // and the ways that need no other admin do not change between rounds.
-    let mut newest: BTreeSet<AccountKey> = paths.keys().cloned().collect();
+    let mut newest = Admins::new(paths.keys().cloned().collect(), &running);
     let mut first_round = true;
     while !waiting.is_empty() {
         let try_one = |user: &PreparedUser<'_>| {
@@ -319,7 +320,7 @@ fn admin_paths(
         if added.is_empty() {
             break;
         }
-        newest = added.iter().map(|(account, _)| account.clone()).collect();
+        newest = Admins::new(added.iter().map(|(a, _)| a.clone()).collect(), &running);
         paths.extend(added);
         first_round = false;
     }
@@ -402,42 +403,44 @@ fn own_way_to_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> 
 fn through_admins(
     index: &RbacIndex,
     user: &PreparedUser<'_>,
-    admins: &BTreeSet<AccountKey>,
+    admins: &Admins,
     running: &RunningByAccount<'_>,
 ) -> Option<Step> {
+    let openings = Openings::of(user);
+    if !(openings.borrow() || openings.run || openings.bind || openings.escalate) {
+        return None;
+    }
     // Every way through an admin account needs a permission in its
     // namespace: only the admins of the user's namespaces can be reached.
-    let reachable: BTreeSet<AccountKey>;
-    let admins = match user.namespaces_where(may_borrow_an_identity) {
-        None => admins,
-        Some(namespaces) => {
-            reachable = namespaces
-                .into_iter()
-                .flat_map(|ns| admins_in(admins, ns))
-                .cloned()
-                .collect();
-            &reachable
-        }
-    };
-    let openings = Openings::of(user);
+    let namespaces = user.namespaces_where(may_borrow_an_identity);
+    let reached = |among| within(among, namespaces.as_ref());
     if openings.borrow() {
-        for (ns, name) in admins {
+        // Exec alone reaches only the admins some workload runs as.
+        let borrowable = match openings.impersonate || openings.token {
+            true => reached(&admins.all),
+            false => reached(&admins.running),
+        };
+        for (ns, name) in borrowable.iter() {
             if let Some(step) = borrow_identity(index, user, &openings, ns, name, running) {
                 return Some(step);
             }
         }
     }
+    if !(openings.run || openings.bind || openings.escalate) {
+        return None;
+    }
+    let admins = reached(&admins.all);
     // Running code in a namespace does not depend on which of its admin
     // accounts it runs as: ask once per namespace.
     if openings.run {
-        for (ns, name) in namespaces_of(admins) {
+        for (ns, name) in namespaces_of(&admins) {
             if let Some(step) = run_as_account(index, user, ns, name) {
                 return Some(step);
             }
         }
     }
     if openings.bind || openings.escalate {
-        for (ns, name) in namespaces_of(admins) {
+        for (ns, name) in namespaces_of(&admins) {
             if let Some(step) = take_over_namespace(index, user, &openings, ns, name) {
                 return Some(step);
             }
@@ -541,10 +544,49 @@ fn admins_in<'a>(
 }
 
 /// One admin account per namespace, the first by name.
-fn namespaces_of(admins: &BTreeSet<AccountKey>) -> Vec<&AccountKey> {
-    let mut namespaces: Vec<&AccountKey> = admins.iter().collect();
-    namespaces.dedup_by(|a, b| a.0 == b.0);
-    namespaces
+fn namespaces_of(admins: &BTreeSet<AccountKey>) -> impl Iterator<Item = &AccountKey> {
+    let mut last: Option<&str> = None;
+    admins.iter().filter(move |(ns, _)| {
+        let first = last != Some(ns.as_str());
+        last = Some(ns);
+        first
+    })
+}
+
+/// The admin accounts one round of the search tries accounts against.
+struct Admins {
+    all: BTreeSet<AccountKey>,
+    /// Those some workload's pods run as (with their token).
+    running: BTreeSet<AccountKey>,
+}
+
+impl Admins {
+    fn new(all: BTreeSet<AccountKey>, running: &RunningByAccount<'_>) -> Admins {
+        let with_pods = (all.iter())
+            .filter(|account| !running.as_account(account).is_empty())
+            .cloned()
+            .collect();
+        Admins {
+            all,
+            running: with_pods,
+        }
+    }
+}
+
+/// The accounts of `accounts` in `namespaces` (all of them for `None`).
+fn within<'a>(
+    accounts: &'a BTreeSet<AccountKey>,
+    namespaces: Option<&BTreeSet<&str>>,
+) -> Cow<'a, BTreeSet<AccountKey>> {
+    match namespaces {
+        None => Cow::Borrowed(accounts),
+        Some(namespaces) => Cow::Owned(
+            (namespaces.iter())
+                .flat_map(|ns| admins_in(accounts, ns))
+                .cloned()
+                .collect(),
+        ),
+    }
 }
 
 /// Granting oneself any permission in namespace `ns`, then running code as

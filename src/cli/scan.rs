@@ -560,10 +560,3 @@ pub(crate) fn write_stdout(
         Err(e) => Err(format!("writing the report: {e}")),
     }
 }
-
-/// Whether any unsuppressed finding is at or above `threshold`.
-pub fn fails(findings: &[Finding], threshold: Severity) -> bool {
-    findings
-        .iter()
-        .any(|f| !f.is_suppressed() && f.severity >= threshold)
-}

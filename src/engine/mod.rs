@@ -167,18 +167,7 @@ pub fn evaluate(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> Vec<Finding> {
-    evaluate_adding(inventory, catalog, policy, Vec::new())
-}
-
-/// [`evaluate`], with `earlier` findings (those of workloads' own checks,
-/// run as they were read) sorted in among the rest.
-pub fn evaluate_adding(
-    inventory: &Inventory,
-    catalog: &[&'static Check],
-    policy: &Policy,
-    earlier: Vec<Finding>,
-) -> Vec<Finding> {
-    let all = std::sync::Mutex::new(earlier);
+    let all = std::sync::Mutex::new(Vec::new());
     evaluate_each(inventory, catalog, policy, &|_, mut found| {
         let mut all = all
             .lock()
@@ -219,12 +208,7 @@ pub fn evaluate_each(
     if !subjects.is_empty() || !facts.is_empty() {
         cx.rbac();
     }
-    let threads = match subjects.len() + facts.len() < PARALLEL_FROM {
-        true => 1,
-        false => (std::thread::available_parallelism())
-            .map_or(1, |n| n.get())
-            .clamp(1, MAX_THREADS),
-    };
+    let threads = threads_for(subjects.len() + facts.len());
     // Thread `t` takes every `threads`-th subject and workload, which
     // spreads the costly kinds (RBAC) evenly.
     let share = |t: usize| {
@@ -267,8 +251,19 @@ pub fn evaluate_each(
 
 /// More threads than this gain little on the machines scans run on.
 const MAX_THREADS: usize = 4;
-/// Fewer subjects than this are evaluated on the calling thread.
+/// Fewer items than this are worked on by the calling thread.
 const PARALLEL_FROM: usize = 256;
+
+/// How many threads to share `items` pieces of work among: one for few,
+/// else one per core up to [`MAX_THREADS`].
+pub(crate) fn threads_for(items: usize) -> usize {
+    match items < PARALLEL_FROM {
+        true => 1,
+        false => (std::thread::available_parallelism())
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_THREADS),
+    }
+}
 
 /// The findings of the checks of `workload` that read nothing but the
 /// workload ([`Scope::Object`]), which can run as soon as it is read; the

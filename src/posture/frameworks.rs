@@ -84,37 +84,23 @@ impl Standings {
     pub fn shrink_to_fit(&mut self) {
         self.0.shrink_to_fit();
     }
-}
 
-/// Pass rates over `subjects` (the objects of one namespace) of every
-/// framework whose enabled checks apply to at least one of them, from the
-/// `findings` of those objects; sorted by framework.
-pub fn rates<'f>(
-    subjects: impl IntoIterator<Item = (ObjectRef, Applies)>,
-    findings: impl IntoIterator<Item = &'f Finding>,
-    catalog: &[&'static Check],
-    policy: &Policy,
-) -> Vec<NamespaceFrameworkRate> {
-    let mut by_object: BTreeMap<&ObjectRef, Vec<&Finding>> = BTreeMap::new();
-    for finding in findings {
-        by_object.entry(&finding.object).or_default().push(finding);
+    /// The standings of each object that has findings.
+    pub fn by_object(findings: &[Finding]) -> BTreeMap<&ObjectRef, Standings> {
+        let mut found: BTreeMap<&ObjectRef, Vec<&Finding>> = BTreeMap::new();
+        for finding in findings {
+            found.entry(&finding.object).or_default().push(finding);
+        }
+        (found.into_iter())
+            .map(|(object, of_object)| (object, Standings::of(of_object)))
+            .collect()
     }
-    let standings: Vec<(Applies, Standings)> = subjects
-        .into_iter()
-        .map(|(object, applies)| {
-            let found = by_object
-                .get(&object)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            (applies, Standings::of(found.iter().copied()))
-        })
-        .collect();
-    let items = standings.iter().map(|(applies, s)| (*applies, s));
-    rates_of_standings(items, catalog, policy)
 }
 
-/// [`rates`] from each subject's kind and [`Standings`].
-pub fn rates_of_standings<'s>(
+/// Pass rates over `subjects` (the objects of one namespace, each by its
+/// kind and [`Standings`]) of every framework whose enabled checks apply
+/// to at least one of them; sorted by framework.
+pub fn rates<'s>(
     subjects: impl IntoIterator<Item = (Applies, &'s Standings)>,
     catalog: &[&'static Check],
     policy: &Policy,
@@ -187,8 +173,17 @@ mod tests {
     fn rates_of(yaml: &str, policy: &Policy) -> Vec<NamespaceFrameworkRate> {
         let inventory = Inventory::from_resources(&resources(yaml));
         let findings = evaluate(&inventory, catalog(), policy);
-        let subjects = subjects(&inventory).map(|s| (s.object_ref(), s.applies()));
-        rates(subjects, &findings, catalog(), policy)
+        let by_object = Standings::by_object(&findings);
+        let passing = Standings::default();
+        let subjects: Vec<(Applies, &Standings)> = subjects(&inventory)
+            .map(|s| {
+                (
+                    s.applies(),
+                    by_object.get(&s.object_ref()).unwrap_or(&passing),
+                )
+            })
+            .collect();
+        rates(subjects, catalog(), policy)
     }
 
     fn rate<'a>(

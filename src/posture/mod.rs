@@ -18,7 +18,7 @@ mod level;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use frameworks::{Standings, framework_of, rates, rates_of_standings};
+pub use frameworks::{Standings, framework_of, rates};
 pub use labels::{EVALUATED_VERSION, LABEL_PREFIX, MODES};
 pub use level::TemplateVerdict;
 
@@ -38,7 +38,7 @@ pub fn namespace_posture(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> NamespacePosture {
-    let by_object = standings_by_object(findings);
+    let by_object = Standings::by_object(findings);
     let passing = Standings::default();
     let subjects: Vec<(Subject<'_>, &Standings)> = subjects_in(cx.inventory, name)
         .map(|s| {
@@ -75,7 +75,7 @@ pub fn all_namespaces_with_facts(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> Vec<(String, NamespacePosture)> {
-    let by_object = standings_by_object(findings);
+    let by_object = Standings::by_object(findings);
     let passing = Standings::default();
     let of = |object: &ObjectRef| by_object.get(object).unwrap_or(&passing).clone();
     let subject_standings: Vec<Standings> = subjects(cx.inventory)
@@ -141,17 +141,6 @@ pub fn all_namespaces_judged(
         .collect()
 }
 
-/// The standings of each object with findings.
-fn standings_by_object(findings: &[Finding]) -> BTreeMap<&ObjectRef, Standings> {
-    let mut by_object: BTreeMap<&ObjectRef, Vec<&Finding>> = BTreeMap::new();
-    for finding in findings {
-        by_object.entry(&finding.object).or_default().push(finding);
-    }
-    (by_object.into_iter())
-        .map(|(object, found)| (object, Standings::of(found)))
-        .collect()
-}
-
 /// A namespace and the objects in it, with where they stand.
 #[derive(Default)]
 struct Members<'a> {
@@ -214,7 +203,7 @@ fn posture_of(
         blocking_total: count(blocking.len()),
         blocking: blocking.into_iter().take(MAX_BLOCKING_WORKLOADS).collect(),
         warnings,
-        frameworks: rates_of_standings(
+        frameworks: rates(
             (members.subjects.iter().map(|(s, st)| (s.applies(), *st))).chain(
                 members
                     .judged

@@ -327,14 +327,10 @@ fn admin_paths(
     paths
 }
 
-/// `f` of each item, in order, worked out on up to four threads when
-/// there are many items.
+/// `f` of each item, in order, worked out on every core when there are
+/// many items.
 fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    const PARALLEL_FROM: usize = 256;
-    let threads = match items.len() < PARALLEL_FROM {
-        true => 1,
-        false => std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4)),
-    };
+    let threads = crate::engine::threads_for(items.len());
     if threads == 1 {
         return items.iter().map(f).collect();
     }
@@ -407,7 +403,7 @@ fn through_admins(
     running: &RunningByAccount<'_>,
 ) -> Option<Step> {
     let openings = Openings::of(user);
-    if !(openings.borrow() || openings.run || openings.bind || openings.escalate) {
+    if !openings.borrow() && !openings.reach_a_namespace() {
         return None;
     }
     // Every way through an admin account needs a permission in its
@@ -426,7 +422,7 @@ fn through_admins(
             }
         }
     }
-    if !(openings.run || openings.bind || openings.escalate) {
+    if !openings.reach_a_namespace() {
         return None;
     }
     let admins = reached(&admins.all);
@@ -439,7 +435,7 @@ fn through_admins(
             }
         }
     }
-    if openings.bind || openings.escalate {
+    if openings.take_over() {
         for (ns, name) in namespaces_of(&admins) {
             if let Some(step) = take_over_namespace(index, user, &openings, ns, name) {
                 return Some(step);
@@ -500,6 +496,17 @@ impl Openings {
     /// Whether acting as an admin account itself could be allowed.
     fn borrow(&self) -> bool {
         self.impersonate || self.token || self.exec
+    }
+
+    /// Whether taking over an admin's namespace could be allowed.
+    fn take_over(&self) -> bool {
+        self.bind || self.escalate
+    }
+
+    /// Whether running code in an admin's namespace, or taking it over,
+    /// could be allowed.
+    fn reach_a_namespace(&self) -> bool {
+        self.run || self.take_over()
     }
 }
 

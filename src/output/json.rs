@@ -1,6 +1,7 @@
 //! The JSON report (and the same document as YAML). Field order is fixed by
 //! the structs below; docs/ci.md documents every field.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::{self, Write};
 
@@ -13,7 +14,8 @@ use crate::loader::{ErrorEntry, Source};
 use crate::model::ObjectRef;
 
 /// The report. Findings are serialized one at a time, never all held as
-/// serializable records at once.
+/// serializable records at once. [`write_json`] writes the same document
+/// with the findings rendered in parallel; YAML serializes this.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Document<'a, 'r> {
@@ -161,13 +163,61 @@ fn object(o: &ObjectRef) -> JsonObject<'_> {
     }
 }
 
+/// The JSON report, as `serde_json`'s pretty printer writes [`Document`]:
+/// written field by field so that the findings, most of its bytes, are
+/// rendered on every core ([`super::ordered`]).
 pub fn write_json(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let read_error = ReadError::default();
-    let written = serde_json::to_writer_pretty(&mut *out, &document(report, &read_error));
-    if let Err(e) = written {
-        return Err(read_error.or(e));
+    out.write_all(b"{\n  \"summary\": ")?;
+    write_nested(&report.summary, 1, out)?;
+    out.write_all(b",\n  \"findings\": [")?;
+    let mut any = false;
+    let findings = report.shown_with_sources().inspect(|_| any = true);
+    super::ordered::write_in_order(findings, render_finding, out)?;
+    out.write_all(if any { b"\n  ]" } else { b"]" })?;
+    out.write_all(b",\n  \"errors\": ")?;
+    write_nested(&report.errors, 1, out)?;
+    out.write_all(b",\n  \"skippedInputs\": ")?;
+    write_nested(&report.skipped_inputs, 1, out)?;
+    out.write_all(b",\n  \"namespaces\": ")?;
+    write_nested(&super::posture::json(report.posture), 1, out)?;
+    out.write_all(b"\n}\n")
+}
+
+/// Element `index` of the findings array, two levels into the document.
+fn render_finding(
+    index: usize,
+    (f, source): &(Cow<'_, Finding>, Option<Cow<'_, Source>>),
+    text: &mut Vec<u8>,
+) -> io::Result<()> {
+    text.extend_from_slice(if index == 0 { b"\n    " } else { b",\n    " });
+    let value = finding(f, source.as_deref());
+    let mut flat = Vec::with_capacity(1024);
+    serde_json::to_writer_pretty(&mut flat, &value)?;
+    indent_into(&flat, 2, text);
+    Ok(())
+}
+
+/// `value` pretty-printed as if `depth` levels into a document.
+fn write_nested(value: &impl Serialize, depth: usize, out: &mut dyn Write) -> io::Result<()> {
+    let flat = serde_json::to_vec_pretty(value)?;
+    let mut text = Vec::with_capacity(flat.len());
+    indent_into(&flat, depth, &mut text);
+    out.write_all(&text)
+}
+
+/// Copies pretty-printed JSON, indenting every line but the first by
+/// `depth` more levels. JSON strings escape their line breaks, so each
+/// `\n` in the text is one the printer put between lines.
+fn indent_into(flat: &[u8], depth: usize, text: &mut Vec<u8>) {
+    let mut lines = flat.split(|byte| *byte == b'\n');
+    if let Some(first) = lines.next() {
+        text.extend_from_slice(first);
     }
-    out.write_all(b"\n")
+    for line in lines {
+        text.push(b'\n');
+        text.extend(std::iter::repeat_n(b' ', 2 * depth));
+        text.extend_from_slice(line);
+    }
 }
 
 pub fn write_yaml(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
@@ -180,8 +230,53 @@ pub fn write_yaml(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
 mod tests {
     use serde_json::Value;
 
-    use crate::output::testing::fixture;
+    use crate::engine::Severity;
+    use crate::output::testing::{fixture, fixture_with_posture};
     use crate::output::{Format, Options};
+
+    /// The report as `serde_json` prints [`super::Document`] whole: what
+    /// [`super::write_json`] must match byte for byte.
+    fn printed_whole(fixture: &crate::output::testing::Fixture, options: Options) -> String {
+        let report = fixture.report(options);
+        let read_error = super::ReadError::default();
+        let mut text = serde_json::to_string_pretty(&super::document(&report, &read_error))
+            .expect("serializes");
+        text.push('\n');
+        text
+    }
+
+    #[test]
+    fn findings_rendered_in_parallel_print_as_the_whole_document_would() {
+        let small = fixture_with_posture();
+        let mut many = fixture_with_posture();
+        // Enough findings for several batches, on several objects, some
+        // with sources and suppressions, some without.
+        let template = many.findings.clone();
+        for copy in 0..900 {
+            for finding in &template {
+                let mut finding = finding.clone();
+                let mut object = (*finding.object).clone();
+                object.name = format!("{}-{copy:04}", object.name);
+                finding.object = object.into();
+                finding.message = format!("{} \"{copy}\"\n", finding.message);
+                many.findings.push(finding);
+            }
+        }
+        many.findings.sort();
+        assert!(many.findings.len() > 1500);
+        let mut none = fixture();
+        none.findings.clear();
+        for fixture in [&small, &many, &none] {
+            for min_severity in [Severity::Info, Severity::Critical] {
+                let options = Options {
+                    min_severity,
+                    ..Options::default()
+                };
+                let text = fixture.render(Format::Json, options.clone());
+                assert_eq!(text, printed_whole(fixture, options));
+            }
+        }
+    }
 
     #[test]
     fn json_report_fields() {

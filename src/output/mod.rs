@@ -6,6 +6,7 @@ pub mod catalog;
 mod json;
 mod junit;
 pub mod openreports;
+mod ordered;
 pub mod posture;
 mod sarif;
 #[cfg(test)]
@@ -475,7 +476,14 @@ spec:
 
     impl Fixture {
         pub fn render(&self, format: Format, options: Options) -> String {
-            let report = Report {
+            let report = self.report(options);
+            let mut out = Vec::new();
+            write(format, &report, &mut out).expect("writes to memory");
+            String::from_utf8(out).expect("UTF-8 output")
+        }
+
+        pub fn report(&self, options: Options) -> Report<'_> {
+            Report {
                 errors: &self.errors,
                 skipped_inputs: &[],
                 findings: ReportFindings::InMemory {
@@ -489,10 +497,7 @@ spec:
                 summary: self.summary.clone(),
                 options,
                 posture: &self.posture,
-            };
-            let mut out = Vec::new();
-            write(format, &report, &mut out).expect("writes to memory");
-            String::from_utf8(out).expect("UTF-8 output")
+            }
         }
     }
 }

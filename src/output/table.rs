@@ -1,6 +1,7 @@
 //! The table for people: findings grouped by object, then a summary line.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::Report;
@@ -27,6 +28,14 @@ struct Paint {
 }
 
 impl Paint {
+    /// Appends `text` to `line`, in `style` when colour is on.
+    fn push(&self, line: &mut String, style: &str, text: std::fmt::Arguments<'_>) {
+        let _ = match self.on {
+            true => write!(line, "{style}{text}{RESET}"),
+            false => line.write_fmt(text),
+        };
+    }
+
     fn style(&self, style: &str, text: &str) -> String {
         if self.on {
             format!("{style}{text}{RESET}")
@@ -93,36 +102,54 @@ fn write_group(
         .map(|(f, _)| f.check.id.len())
         .max()
         .unwrap_or(0);
+    // One buffer for every row: a large report has tens of thousands.
+    let mut line = String::new();
     for (finding, source) in group {
-        let label = format!("{:<8}", finding.severity.as_str().to_uppercase());
-        let severity = if finding.is_suppressed() {
-            paint.style(DIM, &label)
-        } else {
-            paint.style(severity_color(finding.severity), &label)
+        line.clear();
+        line.push_str("  ");
+        let label = severity_label(finding.severity);
+        let style = match finding.is_suppressed() {
+            true => DIM,
+            false => severity_color(finding.severity),
         };
-        let mut line = format!(
-            "  {severity}  {:<id_width$}  {}",
+        paint.push(&mut line, style, format_args!("{label:<8}"));
+        let _ = write!(
+            line,
+            "  {:<id_width$}  {}",
             finding.check.id, finding.message
         );
         if let Some(suppression) = &finding.suppressed {
-            let note = format!(" [suppressed: {}]", suppression.reason);
-            line.push_str(&paint.style(DIM, &note));
+            let reason = &suppression.reason;
+            paint.push(&mut line, DIM, format_args!(" [suppressed: {reason}]"));
         }
-        writeln!(out, "{}", line.trim_end())?;
+        out.write_all(line.trim_end().as_bytes())?;
+        line.clear();
+        line.push('\n');
         let indent = 2 + 8 + 2 + id_width + 2;
+        let _ = write!(line, "{:indent$}", "");
+        let path = &finding.path;
         // A finding of another definition of the object says where it is.
-        let elsewhere = match source.as_deref() {
-            Some(source) if Some(source) != first.as_ref() => format!(" in {source}"),
-            _ => String::new(),
-        };
-        writeln!(
-            out,
-            "{:indent$}{}",
-            "",
-            paint.style(DIM, &format!("at {}{elsewhere}", finding.path))
-        )?;
+        match source.as_deref() {
+            Some(source) if Some(source) != first.as_ref() => {
+                paint.push(&mut line, DIM, format_args!("at {path} in {source}"));
+            }
+            _ => paint.push(&mut line, DIM, format_args!("at {path}")),
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
     }
     writeln!(out)
+}
+
+/// The severity as the table's label.
+fn severity_label(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "CRITICAL",
+        Severity::High => "HIGH",
+        Severity::Medium => "MEDIUM",
+        Severity::Low => "LOW",
+        Severity::Info => "INFO",
+    }
 }
 
 /// Input errors and skipped inputs, after the findings.

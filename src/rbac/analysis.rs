@@ -3,7 +3,7 @@
 //! admin through a chain of permissions (an attack path).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use crate::model::{Inventory, InventoryIndex};
@@ -297,6 +297,7 @@ fn admin_paths(
     // previous round found: they already failed against every older one,
     // and the ways that need no other admin do not change between rounds.
     let mut newest = Admins::new(paths.keys().cloned().collect(), &running);
+    let creators = Creators::new();
     let mut first_round = true;
     while !waiting.is_empty() {
         let try_one = |user: &PreparedUser<'_>| {
@@ -304,7 +305,7 @@ fn admin_paths(
                 true => own_way_to_admin(index, user),
                 false => None,
             };
-            own_way.or_else(|| through_admins(index, user, &newest, &running))
+            own_way.or_else(|| through_admins(index, user, &creators, &newest, &running))
         };
         // Each account is tried on its own: on every core, then in order.
         let steps = map_in_parallel(&waiting, |(_, user)| try_one(user));
@@ -396,9 +397,10 @@ fn own_way_to_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> 
 
 /// Ways to cluster admin through one of `admins`: acting as the account,
 /// or running code as it.
-fn through_admins(
-    index: &RbacIndex,
+fn through_admins<'a>(
+    index: &'a RbacIndex,
     user: &PreparedUser<'_>,
+    creators: &Creators<'a>,
     admins: &Admins,
     running: &RunningByAccount<'_>,
 ) -> Option<Step> {
@@ -437,7 +439,7 @@ fn through_admins(
     }
     if openings.take_over() {
         for (ns, name) in namespaces_of(&admins) {
-            if let Some(step) = take_over_namespace(index, user, &openings, ns, name) {
+            if let Some(step) = take_over_namespace(index, user, creators, &openings, ns, name) {
                 return Some(step);
             }
         }
@@ -601,9 +603,10 @@ fn within<'a>(
 /// `bind` (checked in the namespace of the new RoleBinding, so a RoleBinding
 /// of `ns` can hold it), or adding permissions to a role bound to oneself in
 /// `ns` with `escalate`.
-fn take_over_namespace(
-    index: &RbacIndex,
+fn take_over_namespace<'a>(
+    index: &'a RbacIndex,
     user: &PreparedUser<'_>,
+    creators: &Creators<'a>,
     openings: &Openings,
     ns: &str,
     name: &str,
@@ -611,7 +614,7 @@ fn take_over_namespace(
     let bound = || {
         openings
             .bind
-            .then(|| bind_in_namespace(index, user, ns))
+            .then(|| bind_in_namespace(index, user, creators, ns))
             .flatten()
     };
     let escalated = || {
@@ -625,45 +628,73 @@ fn take_over_namespace(
     Some(account_step(ns, name, text, bootstrap))
 }
 
-/// Roles that let their holder create pods in `ns`, in the order they are
-/// tried: `cluster-admin`, `admin`, `edit`, every other ClusterRole, then
-/// the Roles of `ns`, each by name.
-fn pod_creating_roles<'a>(index: &'a RbacIndex, ns: &str) -> Vec<&'a RoleKey> {
-    let create_pods = req("create", "", "pods", "", "", ns);
-    let rank = |key: &RoleKey| match key {
-        RoleKey::ClusterRole(name) => ["cluster-admin", "admin", "edit"]
-            .iter()
-            .position(|n| n == name)
-            .unwrap_or(3),
-        RoleKey::Role { .. } => 4,
-    };
-    let mut roles: Vec<&RoleKey> = index
-        .roles()
-        .map(|r| &r.key)
-        .filter(|key| match key {
-            RoleKey::ClusterRole(_) => true,
-            RoleKey::Role { namespace, .. } => namespace == ns,
-        })
-        .filter(|key| {
+/// [`PodCreators`], worked out by the first account that needs them.
+type Creators<'a> = std::sync::OnceLock<PodCreators<'a>>;
+
+/// The roles that let their holder create pods, worked out once for the
+/// whole search: asking every role again for each account and namespace
+/// made the search quadratic in the roles. A rule allows creating pods in
+/// every namespace or in none, so one answer per role holds everywhere.
+struct PodCreators<'a> {
+    /// The ClusterRoles: `cluster-admin`, `admin`, `edit`, then every
+    /// other, each by name.
+    cluster: Vec<&'a RoleKey>,
+    /// The Roles of each namespace, by name.
+    by_namespace: HashMap<&'a str, Vec<&'a RoleKey>>,
+}
+
+impl<'a> PodCreators<'a> {
+    fn of(index: &'a RbacIndex) -> PodCreators<'a> {
+        let create_pods = req("create", "", "pods", "", "", "");
+        let rank = |key: &RoleKey| match key {
+            RoleKey::ClusterRole(name) => ["cluster-admin", "admin", "edit"]
+                .iter()
+                .position(|n| n == name)
+                .unwrap_or(3),
+            RoleKey::Role { .. } => 4,
+        };
+        let mut creators = PodCreators {
+            cluster: Vec::new(),
+            by_namespace: HashMap::new(),
+        };
+        let keys = index.roles().map(|r| &r.key).filter(|key| {
             index
                 .effective_rules(key)
                 .is_some_and(|rules| rules.iter().any(|r| r.rule.allows(&create_pods)))
-        })
-        .collect();
-    roles.sort_by_key(|key| rank(key));
-    roles
+        });
+        for key in keys {
+            match key {
+                RoleKey::ClusterRole(_) => creators.cluster.push(key),
+                RoleKey::Role { namespace, .. } => {
+                    creators
+                        .by_namespace
+                        .entry(namespace)
+                        .or_default()
+                        .push(key);
+                }
+            }
+        }
+        creators.cluster.sort_by_key(|key| rank(key));
+        creators
+    }
+
+    /// Roles that let their holder create pods in `ns`, in the order they
+    /// are tried: the ClusterRoles, then the Roles of `ns`.
+    fn in_namespace(&self, ns: &str) -> impl Iterator<Item = &'a RoleKey> + '_ {
+        let roles = self.by_namespace.get(ns).map_or(&[][..], Vec::as_slice);
+        self.cluster.iter().chain(roles).copied()
+    }
 }
 
 /// Binding to oneself a role that creates pods in `ns`: with a RoleBinding
 /// there, or a ClusterRoleBinding, each with `bind` on the role (checked in
 /// the namespace of the binding written, none for a ClusterRoleBinding).
-fn bind_in_namespace(
-    index: &RbacIndex,
+fn bind_in_namespace<'a>(
+    index: &'a RbacIndex,
     user: &PreparedUser<'_>,
+    creators: &Creators<'a>,
     ns: &str,
 ) -> Option<(String, bool)> {
-    // Worked out only once a binding can be created: it reads every role.
-    let mut roles = None;
     for (bindings, binding_ns, place) in [
         ("rolebindings", ns, format!("in `{ns}`")),
         ("clusterrolebindings", "", "cluster-wide".to_owned()),
@@ -675,10 +706,9 @@ fn bind_in_namespace(
         ) else {
             continue;
         };
-        for role in roles
-            .get_or_insert_with(|| pod_creating_roles(index, ns))
-            .iter()
-        {
+        // Worked out only once a binding can be created: it reads every role.
+        let creators = creators.get_or_init(|| PodCreators::of(index));
+        for role in creators.in_namespace(ns) {
             let resource = match role {
                 RoleKey::ClusterRole(_) => "clusterroles",
                 RoleKey::Role { .. } if binding_ns.is_empty() => continue,

@@ -191,20 +191,11 @@ fn default_namespace(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violati
 
 /// Whether a controller (Deployment's ReplicaSet, Job, DaemonSet, a node for
 /// static pods…) owns the object.
-fn has_controller(workload: &Workload) -> bool {
-    workload
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.controller == Some(true))
-}
-
 fn bare_pod(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violations) {
     let Subject::Workload(workload) = subject else {
         return;
     };
-    if workload.object.kind == "Pod" && !has_controller(workload) {
+    if workload.object.kind == "Pod" && !workload.has_controller() {
         let message = format!(
             "Pod `{}` has no controller: it is not recreated if it fails or its node drains",
             workload.object.name
@@ -481,29 +472,12 @@ fn namespace_without_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out
     if namespace_has_policy(cx, name) {
         return;
     }
-    // Whether each workload of the namespace has a controller.
-    let whole = cx
-        .inventory
-        .workloads
-        .iter()
-        .map(|w| (&w.object, has_controller(w)));
-    let facts = cx
-        .inventory
-        .facts
-        .iter()
-        .map(|f| (&f.object, f.has_controller()));
-    let workloads: Vec<bool> = whole
-        .chain(facts)
-        .filter(|(object, _)| object.namespace.as_deref() == Some(name))
-        .map(|(_, controlled)| controlled)
-        .collect();
     // Count what people deploy (Deployments, not also their ReplicaSets and
     // Pods when the objects come from a live cluster).
-    let top_level = workloads.iter().filter(|controlled| !**controlled).count();
-    let count = if top_level > 0 {
-        top_level
-    } else {
-        workloads.len()
+    let workloads = cx.index().workloads_in(name);
+    let count = match workloads.top_level {
+        0 => workloads.all,
+        top_level => top_level,
     };
     let message = match count {
         0 => format!(

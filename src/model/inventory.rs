@@ -237,6 +237,19 @@ pub struct InventoryIndex<'a> {
     service_accounts: HashMap<(&'a str, &'a str), &'a ServiceAccount>,
     /// The NetworkPolicies of each namespace, in inventory order.
     network_policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
+    /// How many workloads each namespace has (objects without a namespace
+    /// are in none).
+    workloads: HashMap<&'a str, WorkloadCount>,
+}
+
+/// The workloads of a namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkloadCount {
+    pub all: usize,
+    /// Those without a controller: what people deploy (Deployments, not
+    /// also their ReplicaSets and Pods when the objects come from a live
+    /// cluster).
+    pub top_level: usize,
 }
 
 impl<'a> InventoryIndex<'a> {
@@ -257,7 +270,28 @@ impl<'a> InventoryIndex<'a> {
                 .or_default()
                 .push(np);
         }
+        let whole = inventory
+            .workloads
+            .iter()
+            .map(|w| (&w.object, w.has_controller()));
+        let facts = inventory
+            .facts
+            .iter()
+            .map(|f| (&f.object, f.has_controller()));
+        for (object, controlled) in whole.chain(facts) {
+            let Some(namespace) = object.namespace.as_deref() else {
+                continue;
+            };
+            let count = index.workloads.entry(namespace).or_default();
+            count.all += 1;
+            count.top_level += usize::from(!controlled);
+        }
         index
+    }
+
+    /// The workloads of `namespace`.
+    pub fn workloads_in(&self, namespace: &str) -> WorkloadCount {
+        self.workloads.get(namespace).copied().unwrap_or_default()
     }
 
     /// ServiceAccount `name` of `namespace` (`""` for objects without one).

@@ -66,6 +66,12 @@ impl ContainerEntry {
 }
 
 impl Workload {
+    /// Whether an owner reference marks the object's controller (a Pod of
+    /// a ReplicaSet, a Job of a CronJob).
+    pub fn has_controller(&self) -> bool {
+        (self.metadata.owner_references.iter().flatten()).any(|o| o.controller == Some(true))
+    }
+
     /// Builds the workload view of a resource; `None` for kinds without a pod template.
     pub fn from_resource(resource: &Resource) -> Option<Workload> {
         Self::from_owned(resource.clone())

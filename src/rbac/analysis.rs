@@ -418,7 +418,12 @@ fn through_admins<'a>(
             true => reached(&admins.all),
             false => reached(&admins.running),
         };
-        for (ns, name) in borrowable.iter() {
+        let borrowable_by = Borrowable::of(user);
+        let may_borrow = |account: &AccountKey| {
+            let running = openings.exec && admins.running.contains(account);
+            borrowable_by.may(account, running)
+        };
+        for (ns, name) in borrowable.iter().filter(|account| may_borrow(account)) {
             if let Some(step) = borrow_identity(index, user, &openings, ns, name, running) {
                 return Some(step);
             }
@@ -445,6 +450,57 @@ fn through_admins<'a>(
         }
     }
     None
+}
+
+/// The admin accounts a user's rules could let it act as, by name and
+/// namespace: a search meeting thousands of admin accounts asks only about
+/// those. A request no rule could allow is denied, so leaving the others
+/// out changes no answer.
+struct Borrowable<'a> {
+    /// Names a rule could allow impersonating or minting a token for
+    /// (`None`: every name), and the namespaces where (`None`: all).
+    names: [Option<BTreeSet<&'a str>>; 2],
+    by_name: Option<BTreeSet<&'a str>>,
+    /// Namespaces where a rule could allow exec into pods.
+    exec: Option<BTreeSet<&'a str>>,
+}
+
+impl<'a> Borrowable<'a> {
+    fn of(user: &'a PreparedUser<'_>) -> Borrowable<'a> {
+        let impersonate = |r: &Rule| {
+            r.verb_matches("impersonate")
+                && r.api_group_matches("")
+                && r.resource_matches("serviceaccounts", "")
+        };
+        let token = |r: &Rule| {
+            r.verb_matches("create")
+                && r.api_group_matches("")
+                && r.resource_matches("serviceaccounts", "token")
+        };
+        let exec = |r: &Rule| {
+            r.verb_matches("create")
+                && r.api_group_matches("")
+                && r.resource_matches("pods", "exec")
+        };
+        Borrowable {
+            names: [
+                user.names_somewhere("impersonate", "", "serviceaccounts", ""),
+                user.names_somewhere("create", "", "serviceaccounts", "token"),
+            ],
+            by_name: user.namespaces_where(|r| impersonate(r) || token(r)),
+            exec: user.namespaces_where(exec),
+        }
+    }
+
+    /// Whether some rule could let the user act as `account`: by name, or
+    /// (with `exec`) by exec into the pods that run as it.
+    fn may(&self, (ns, name): &AccountKey, running: bool) -> bool {
+        let among = |set: &Option<BTreeSet<&str>>, item: &str| {
+            set.as_ref().is_none_or(|s| s.contains(item))
+        };
+        let named = self.names.iter().any(|names| among(names, name));
+        (named && among(&self.by_name, ns)) || (running && among(&self.exec, ns))
+    }
 }
 
 /// The kinds whose creation in a namespace runs code as any of its

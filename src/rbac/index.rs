@@ -401,6 +401,35 @@ impl PreparedUser<'_> {
             })
     }
 
+    /// The names some rule of the user could allow `verb` on the resource
+    /// for, in some namespace; `None` when one allows every name (it lists
+    /// no `resourceNames`). Requests for other names are denied everywhere.
+    pub fn names_somewhere(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        sub: &str,
+    ) -> Option<BTreeSet<&str>> {
+        if self.masters {
+            return None;
+        }
+        let mut names = BTreeSet::new();
+        let rules = self.grants.iter().flat_map(|g| g.rules.iter());
+        for rule in rules.map(|r| &r.rule) {
+            if rule.verb_matches(verb)
+                && rule.api_group_matches(group)
+                && rule.resource_matches(resource, sub)
+            {
+                if rule.resource_names.is_empty() {
+                    return None;
+                }
+                names.extend(rule.resource_names.iter().map(String::as_str));
+            }
+        }
+        Some(names)
+    }
+
     /// Whether the user holds any grant at all (or is in `system:masters`).
     pub fn has_grants(&self) -> bool {
         self.masters || !self.grants.is_empty()
@@ -1032,6 +1061,57 @@ subjects: [{kind: User, name: alice}]
         assert!(!mallory.may_somewhere("create", "", "pods", "exec"));
         let admin = idx.prepare(&UserInfo::new("root", &[SYSTEM_MASTERS]));
         assert!(admin.may_somewhere("create", "", "pods", ""));
+    }
+
+    #[test]
+    fn names_somewhere_are_the_names_rules_list_or_every_name() {
+        let yaml = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: two-accounts, namespace: shop}
+rules:
+- {apiGroups: [""], resources: [serviceaccounts], verbs: [impersonate], resourceNames: [builder]}
+- {apiGroups: [""], resources: [serviceaccounts], verbs: ["*"], resourceNames: [deployer]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: rb, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: two-accounts}
+subjects: [{kind: User, name: alice}]
+"#;
+        let idx = index(yaml);
+        let alice = idx.prepare(&UserInfo::new("alice", &[]));
+        let names = alice.names_somewhere("impersonate", "", "serviceaccounts", "");
+        assert_eq!(names, Some(BTreeSet::from(["builder", "deployer"])));
+        let token = alice.names_somewhere("create", "", "serviceaccounts", "token");
+        assert_eq!(
+            token,
+            Some(BTreeSet::new()),
+            "`*` on serviceaccounts is not on its token"
+        );
+        assert_eq!(
+            alice.names_somewhere("impersonate", "", "users", ""),
+            Some(BTreeSet::new())
+        );
+        // One rule without names allows every name.
+        let open = index(&format!(
+            "{yaml}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n\
+             metadata: {{name: any}}\nrules: [{{apiGroups: [''], resources: [serviceaccounts], \
+             verbs: [impersonate]}}]\n---\napiVersion: rbac.authorization.k8s.io/v1\n\
+             kind: RoleBinding\nmetadata: {{name: any, namespace: other}}\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: any}}\n\
+             subjects: [{{kind: User, name: alice}}]\n"
+        ));
+        let alice = open.prepare(&UserInfo::new("alice", &[]));
+        assert_eq!(
+            alice.names_somewhere("impersonate", "", "serviceaccounts", ""),
+            None
+        );
+        let root = open.prepare(&UserInfo::new("root", &[SYSTEM_MASTERS]));
+        assert_eq!(
+            root.names_somewhere("create", "", "serviceaccounts", "token"),
+            None
+        );
     }
 
     #[test]

@@ -190,33 +190,104 @@ fn render_finding(
     text: &mut Vec<u8>,
 ) -> io::Result<()> {
     text.extend_from_slice(if index == 0 { b"\n    " } else { b",\n    " });
-    let value = finding(f, source.as_deref());
-    let mut flat = Vec::with_capacity(1024);
-    serde_json::to_writer_pretty(&mut flat, &value)?;
-    indent_into(&flat, 2, text);
-    Ok(())
+    write_nested(&finding(f, source.as_deref()), 2, text)
 }
 
 /// `value` pretty-printed as if `depth` levels into a document.
 fn write_nested(value: &impl Serialize, depth: usize, out: &mut dyn Write) -> io::Result<()> {
-    let flat = serde_json::to_vec_pretty(value)?;
-    let mut text = Vec::with_capacity(flat.len());
-    indent_into(&flat, depth, &mut text);
-    out.write_all(&text)
+    let formatter = Nested {
+        depth,
+        has_value: false,
+    };
+    let mut serializer = serde_json::Serializer::with_formatter(out, formatter);
+    value.serialize(&mut serializer).map_err(io::Error::from)
 }
 
-/// Copies pretty-printed JSON, indenting every line but the first by
-/// `depth` more levels. JSON strings escape their line breaks, so each
-/// `\n` in the text is one the printer put between lines.
-fn indent_into(flat: &[u8], depth: usize, text: &mut Vec<u8>) {
-    let mut lines = flat.split(|byte| *byte == b'\n');
-    if let Some(first) = lines.next() {
-        text.extend_from_slice(first);
+/// `serde_json`'s pretty printer (`PrettyFormatter`, two spaces), starting
+/// `depth` levels into a document, so that a part of the document prints
+/// as it would inside the whole.
+struct Nested {
+    depth: usize,
+    /// Whether the array or object being written has an element yet.
+    has_value: bool,
+}
+
+impl Nested {
+    fn new_line<W: ?Sized + Write>(&self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b"\n")?;
+        for _ in 0..self.depth {
+            writer.write_all(b"  ")?;
+        }
+        Ok(())
     }
-    for line in lines {
-        text.push(b'\n');
-        text.extend(std::iter::repeat_n(b' ', 2 * depth));
-        text.extend_from_slice(line);
+
+    fn open<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            self.new_line(writer)?;
+        }
+        writer.write_all(bracket)
+    }
+
+    fn element<W: ?Sized + Write>(&self, writer: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            writer.write_all(b",")?;
+        }
+        self.new_line(writer)
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.open(writer, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.element(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.open(writer, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.element(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 

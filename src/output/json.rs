@@ -3,13 +3,14 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 
 use super::{Report, Summary};
-use crate::engine::{Finding, Severity, SuppressionSource};
+use crate::engine::{Check, Finding, Severity, SuppressionSource};
 use crate::loader::{ErrorEntry, Source};
 use crate::model::ObjectRef;
 
@@ -172,7 +173,11 @@ pub fn write_json(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b",\n  \"findings\": [")?;
     let mut any = false;
     let findings = report.shown_with_sources().inspect(|_| any = true);
-    super::ordered::write_in_order(findings, render_finding, out)?;
+    let texts = CheckTexts::of(report.checks);
+    let render = |index: usize, item: &SourcedFinding<'_>, text: &mut Vec<u8>| {
+        render_finding(index, item, &texts, text)
+    };
+    super::ordered::write_in_order(findings, render, out)?;
     out.write_all(if any { b"\n  ]" } else { b"]" })?;
     out.write_all(b",\n  \"errors\": ")?;
     write_nested(&report.errors, 1, out)?;
@@ -183,14 +188,121 @@ pub fn write_json(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"\n}\n")
 }
 
-/// Element `index` of the findings array, two levels into the document.
+/// A finding of the report and where its definition was read.
+type SourcedFinding<'r> = (Cow<'r, Finding>, Option<Cow<'r, Source>>);
+
+/// Element `index` of the findings array, two levels into the document:
+/// the bytes the pretty printer writes for [`JsonFinding`] (the tests
+/// compare them), written directly, with the check's own text printed
+/// once per check rather than once per finding.
 fn render_finding(
     index: usize,
-    (f, source): &(Cow<'_, Finding>, Option<Cow<'_, Source>>),
+    (f, source): &SourcedFinding<'_>,
+    texts: &CheckTexts,
     text: &mut Vec<u8>,
 ) -> io::Result<()> {
     text.extend_from_slice(if index == 0 { b"\n    " } else { b",\n    " });
-    write_nested(&finding(f, source.as_deref()), 2, text)
+    let Some((head, tail)) = texts.of_check(f.check) else {
+        return write_nested(&finding(f, source.as_deref()), 2, text);
+    };
+    text.extend_from_slice(head);
+    serde_json::to_writer(&mut *text, &f.severity)?;
+    text.extend_from_slice(b",\n      \"category\": ");
+    string(text, f.check.category.as_str())?;
+    field(text, 6, "message", Some(&f.message))?;
+    field(text, 6, "path", Some(&f.path))?;
+    field(text, 6, "container", f.container.as_deref())?;
+    text.extend_from_slice(b",\n      \"suppressed\": ");
+    match &f.suppressed {
+        None => text.extend_from_slice(b"null"),
+        Some(s) => {
+            let (source, exception) = suppression_source(&s.source);
+            text.extend_from_slice(b"{\n        \"source\": ");
+            string(text, source)?;
+            field(text, 8, "exception", exception)?;
+            field(text, 8, "reason", Some(&s.reason))?;
+            text.extend_from_slice(b"\n      }");
+        }
+    }
+    let object = &f.object;
+    text.extend_from_slice(b",\n      \"object\": {\n        \"apiVersion\": ");
+    string(text, &object.api_version)?;
+    field(text, 8, "kind", Some(&object.kind))?;
+    field(text, 8, "namespace", object.namespace.as_deref())?;
+    field(text, 8, "name", Some(&object.name))?;
+    text.extend_from_slice(b"\n      },\n      \"source\": ");
+    match source {
+        None => text.extend_from_slice(b"null"),
+        Some(source) => {
+            text.extend_from_slice(b"{\n        \"file\": ");
+            string(text, &source.file)?;
+            write!(
+                text,
+                ",\n        \"line\": {},\n        \"document\": {}\n      }}",
+                source.line, source.document
+            )?;
+        }
+    }
+    text.extend_from_slice(tail);
+    Ok(())
+}
+
+/// `,` then `"key": value` on a new line `indent` spaces in (`null` for `None`).
+fn field(text: &mut Vec<u8>, indent: usize, key: &str, value: Option<&str>) -> io::Result<()> {
+    text.extend_from_slice(b",\n");
+    text.extend(std::iter::repeat_n(b' ', indent));
+    string(text, key)?;
+    text.extend_from_slice(b": ");
+    match value {
+        Some(value) => string(text, value),
+        None => {
+            text.extend_from_slice(b"null");
+            Ok(())
+        }
+    }
+}
+
+/// A JSON string.
+fn string(text: &mut Vec<u8>, value: &str) -> io::Result<()> {
+    serde_json::to_writer(text, value).map_err(io::Error::from)
+}
+
+/// The text of each check's findings that comes from the check alone: from
+/// the opening brace to `"severity": `, and from `"remediation"` to the
+/// closing brace.
+struct CheckTexts(HashMap<usize, (Vec<u8>, Vec<u8>)>);
+
+impl CheckTexts {
+    fn of(checks: &[&'static Check]) -> CheckTexts {
+        let texts = checks.iter().filter_map(|check| {
+            let key = std::ptr::from_ref(*check) as usize;
+            Some((key, (Self::head(check).ok()?, Self::tail(check).ok()?)))
+        });
+        CheckTexts(texts.collect())
+    }
+
+    /// `None` for a check not among those of the report.
+    fn of_check(&self, check: &Check) -> Option<(&[u8], &[u8])> {
+        let texts = self.0.get(&(std::ptr::from_ref(check) as usize))?;
+        Some((&texts.0, &texts.1))
+    }
+
+    fn head(check: &Check) -> io::Result<Vec<u8>> {
+        let mut head = b"{\n      \"check\": ".to_vec();
+        string(&mut head, check.id)?;
+        field(&mut head, 6, "title", Some(check.title))?;
+        head.extend_from_slice(b",\n      \"severity\": ");
+        Ok(head)
+    }
+
+    fn tail(check: &Check) -> io::Result<Vec<u8>> {
+        let mut tail = Vec::new();
+        field(&mut tail, 6, "remediation", Some(check.remediation))?;
+        tail.extend_from_slice(b",\n      \"frameworks\": ");
+        write_nested(&check.frameworks, 3, &mut tail)?;
+        tail.extend_from_slice(b"\n    }");
+        Ok(tail)
+    }
 }
 
 /// `value` pretty-printed as if `depth` levels into a document.
@@ -301,7 +413,9 @@ pub fn write_yaml(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
 mod tests {
     use serde_json::Value;
 
-    use crate::engine::Severity;
+    use std::sync::Arc;
+
+    use crate::engine::{Severity, Suppression, SuppressionSource};
     use crate::output::testing::{fixture, fixture_with_posture};
     use crate::output::{Format, Options};
 
@@ -330,6 +444,18 @@ mod tests {
                 object.name = format!("{}-{copy:04}", object.name);
                 finding.object = object.into();
                 finding.message = format!("{} \"{copy}\"\n", finding.message);
+                // Every shape of the optional fields.
+                match copy % 4 {
+                    0 => finding.container = None,
+                    1 => {
+                        finding.suppressed = Some(Box::new(Suppression {
+                            source: SuppressionSource::Policy(format!("exception-{copy}")),
+                            reason: "reviewed\t\"ok\"".into(),
+                        }));
+                    }
+                    2 => Arc::make_mut(&mut finding.object).namespace = None,
+                    _ => {}
+                }
                 many.findings.push(finding);
             }
         }

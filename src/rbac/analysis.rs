@@ -988,3 +988,79 @@ impl fmt::Display for AdminPath {
         f.write_str(&self.step.text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::resources;
+
+    #[test]
+    fn pod_creators_come_in_the_order_they_are_tried() {
+        let inventory = Inventory::from_resources(&resources(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: builder}
+rules: [{apiGroups: [""], resources: [pods], verbs: [create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: reader}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: runner, namespace: shop}
+rules: [{apiGroups: [""], resources: ["*"], verbs: ["*"]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: a-runner, namespace: shop}
+rules: [{apiGroups: [""], resources: [pods], verbs: [create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: elsewhere, namespace: other}
+rules: [{apiGroups: [""], resources: [pods], verbs: [create]}]
+"#,
+        ));
+        let index = RbacIndex::build(
+            &inventory.roles,
+            &inventory.cluster_roles,
+            &inventory.role_bindings,
+            &inventory.cluster_role_bindings,
+        );
+        let creators = PodCreators::of(&index);
+        let shop: Vec<String> = creators
+            .in_namespace("shop")
+            .map(|k| k.to_string())
+            .collect();
+        // The defaults Palisade stands in for first, then other
+        // ClusterRoles, then the namespace's Roles, each by name.
+        assert_eq!(
+            &shop[..3],
+            [
+                "ClusterRole cluster-admin",
+                "ClusterRole admin",
+                "ClusterRole edit"
+            ]
+        );
+        let at = |role: &str| shop.iter().position(|r| r == role);
+        assert!(at("ClusterRole builder") < at("Role shop/a-runner"));
+        assert_eq!(
+            &shop[shop.len() - 2..],
+            ["Role shop/a-runner", "Role shop/runner"]
+        );
+        assert_eq!(at("ClusterRole reader"), None, "get only");
+        assert_eq!(at("Role other/elsewhere"), None, "another namespace");
+        let other: Vec<String> = creators
+            .in_namespace("other")
+            .map(|k| k.to_string())
+            .collect();
+        assert_eq!(
+            other.last().map(String::as_str),
+            Some("Role other/elsewhere")
+        );
+        assert!(!other.iter().any(|r| r.starts_with("Role shop/")));
+    }
+}

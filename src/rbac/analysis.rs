@@ -279,18 +279,26 @@ fn admin_paths(
 ) -> BTreeMap<AccountKey, AdminPath> {
     let mut paths: BTreeMap<AccountKey, AdminPath> = BTreeMap::new();
     let running = RunningByAccount::new(running);
-    // Accounts without any grant can do nothing on the way to admin.
-    let mut waiting: Vec<(&AccountKey, PreparedUser<'_>)> = Vec::new();
-    for account in accounts {
-        let user = index.prepare(&UserInfo::service_account(&account.0, &account.1));
-        if !user.has_grants() {
-            continue;
-        }
-        match direct_admin(index, &user) {
-            Some(step) => {
+    // An account's grants are worked out again in each round rather than
+    // held between rounds: for every account of a large cluster, each
+    // with the grants of the groups it is in, they outweighed the rest of
+    // the analysis.
+    let prepare =
+        |account: &AccountKey| index.prepare(&UserInfo::service_account(&account.0, &account.1));
+    let accounts: Vec<&AccountKey> = accounts.iter().collect();
+    let direct = map_in_parallel(&accounts, |account| {
+        let user = prepare(account);
+        // Accounts without any grant can do nothing on the way to admin.
+        user.has_grants().then(|| direct_admin(index, &user))
+    });
+    let mut waiting: Vec<&AccountKey> = Vec::new();
+    for (account, direct) in accounts.into_iter().zip(direct) {
+        match direct {
+            None => {}
+            Some(Some(step)) => {
                 paths.insert(account.clone(), AdminPath { step });
             }
-            None => waiting.push((account, user)),
+            Some(None) => waiting.push(account),
         }
     }
     // Each round tries the accounts still waiting against the admins the
@@ -308,13 +316,13 @@ fn admin_paths(
             own_way.or_else(|| through_admins(index, user, &creators, &newest, &running))
         };
         // Each account is tried on its own: on every core, then in order.
-        let steps = map_in_parallel(&waiting, |(_, user)| try_one(user));
+        let steps = map_in_parallel(&waiting, |account| try_one(&prepare(account)));
         let mut added = Vec::new();
         let mut still_waiting = Vec::new();
-        for ((account, user), step) in waiting.into_iter().zip(steps) {
+        for (account, step) in waiting.into_iter().zip(steps) {
             match step {
                 Some(step) => added.push((account.clone(), AdminPath { step })),
-                None => still_waiting.push((account, user)),
+                None => still_waiting.push(account),
             }
         }
         waiting = still_waiting;

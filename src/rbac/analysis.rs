@@ -1000,11 +1000,11 @@ impl fmt::Display for AdminPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::resources;
+    use crate::rbac::index::tests::index;
 
     #[test]
     fn pod_creators_come_in_the_order_they_are_tried() {
-        let inventory = Inventory::from_resources(&resources(
+        let index = index(
             r#"
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -1031,12 +1031,6 @@ kind: Role
 metadata: {name: elsewhere, namespace: other}
 rules: [{apiGroups: [""], resources: [pods], verbs: [create]}]
 "#,
-        ));
-        let index = RbacIndex::build(
-            &inventory.roles,
-            &inventory.cluster_roles,
-            &inventory.role_bindings,
-            &inventory.cluster_role_bindings,
         );
         let creators = PodCreators::of(&index);
         let shop: Vec<String> = creators

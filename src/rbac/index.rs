@@ -998,12 +998,13 @@ impl<'a> IntoIterator for &'a BindingKeys {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::checks::testing::resources;
     use crate::model::Inventory;
 
-    fn index(yaml: &str) -> RbacIndex {
+    /// The index of the RBAC objects of `yaml`.
+    pub(crate) fn index(yaml: &str) -> RbacIndex {
         let inventory = Inventory::from_resources(&resources(yaml));
         RbacIndex::build(
             &inventory.roles,

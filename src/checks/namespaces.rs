@@ -189,8 +189,6 @@ fn default_namespace(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violati
     }
 }
 
-/// Whether a controller (Deployment's ReplicaSet, Job, DaemonSet, a node for
-/// static pods…) owns the object.
 fn bare_pod(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violations) {
     let Subject::Workload(workload) = subject else {
         return;

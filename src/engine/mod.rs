@@ -128,7 +128,7 @@ impl<'a> Context<'a> {
             Some(rbac) => rbac,
             None => self
                 .rbac
-                .get_or_init(|| RbacAnalysis::build(self.inventory)),
+                .get_or_init(|| RbacAnalysis::build(self.inventory, self.index())),
         }
     }
 }

@@ -66,8 +66,9 @@ impl ContainerEntry {
 }
 
 impl Workload {
-    /// Whether an owner reference marks the object's controller (a Pod of
-    /// a ReplicaSet, a Job of a CronJob).
+    /// Whether a controller (a Deployment's ReplicaSet, a Job, a
+    /// DaemonSet, a node for static pods…) owns the object: an owner
+    /// reference marks it.
     pub fn has_controller(&self) -> bool {
         (self.metadata.owner_references.iter().flatten()).any(|o| o.controller == Some(true))
     }

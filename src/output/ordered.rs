@@ -1,8 +1,8 @@
 //! Writing a large report on every core, in order.
 //!
-//! Turning findings into text (JSON escaping, table padding) costs more
-//! than reading them back: for a report of tens of thousands of findings
-//! it was a third of a scan's time, all on one thread. [`write_in_order`]
+//! Turning findings into JSON costs more than reading them back: for a
+//! report of tens of thousands of findings it was a third of a scan's
+//! time, all on one thread. (The table is cheap enough to stay on one.) [`write_in_order`]
 //! keeps reading (a spool's merge) and writing on the calling thread and
 //! hands batches of units to workers that render them into bytes; the
 //! bytes are written in the units' order, so the report is the same as

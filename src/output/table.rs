@@ -37,11 +37,9 @@ impl Paint {
     }
 
     fn style(&self, style: &str, text: &str) -> String {
-        if self.on {
-            format!("{style}{text}{RESET}")
-        } else {
-            text.to_owned()
-        }
+        let mut styled = String::new();
+        self.push(&mut styled, style, format_args!("{text}"));
+        styled
     }
 }
 

@@ -78,8 +78,8 @@ pub struct RunningAs {
 }
 
 impl RbacAnalysis {
-    /// Analyses the RBAC objects of an inventory.
-    pub fn build(inventory: &Inventory) -> RbacAnalysis {
+    /// Analyses the RBAC objects of an inventory; `lookup` is its index.
+    pub fn build(inventory: &Inventory, lookup: &InventoryIndex<'_>) -> RbacAnalysis {
         let index = RbacIndex::build(
             &inventory.roles,
             &inventory.cluster_roles,
@@ -96,10 +96,9 @@ impl RbacAnalysis {
                 )
             })
             .collect();
-        let lookup = InventoryIndex::new(inventory);
         let running: Vec<RunningAs> = inventory
             .all_workloads()
-            .filter(|w| token_mounted(w, &lookup))
+            .filter(|w| token_mounted(w, lookup))
             .map(|w| RunningAs {
                 workload: format!("{} {}", w.object.kind, w.object.name),
                 account: workload_account(&w),
@@ -475,28 +474,12 @@ struct Borrowable<'a> {
 
 impl<'a> Borrowable<'a> {
     fn of(user: &'a PreparedUser<'_>) -> Borrowable<'a> {
-        let impersonate = |r: &Rule| {
-            r.verb_matches("impersonate")
-                && r.api_group_matches("")
-                && r.resource_matches("serviceaccounts", "")
-        };
-        let token = |r: &Rule| {
-            r.verb_matches("create")
-                && r.api_group_matches("")
-                && r.resource_matches("serviceaccounts", "token")
-        };
-        let exec = |r: &Rule| {
-            r.verb_matches("create")
-                && r.api_group_matches("")
-                && r.resource_matches("pods", "exec")
-        };
+        let names =
+            |(verb, group, resource, sub): Action| user.names_somewhere(verb, group, resource, sub);
         Borrowable {
-            names: [
-                user.names_somewhere("impersonate", "", "serviceaccounts", ""),
-                user.names_somewhere("create", "", "serviceaccounts", "token"),
-            ],
-            by_name: user.namespaces_where(|r| impersonate(r) || token(r)),
-            exec: user.namespaces_where(exec),
+            names: [names(IMPERSONATE), names(MINT_TOKEN)],
+            by_name: user.namespaces_where(|r| could(r, IMPERSONATE) || could(r, MINT_TOKEN)),
+            exec: user.namespaces_where(|r| could(r, EXEC)),
         }
     }
 
@@ -509,6 +492,26 @@ impl<'a> Borrowable<'a> {
         let named = self.names.iter().any(|names| among(names, name));
         (named && among(&self.by_name, ns)) || (running && among(&self.exec, ns))
     }
+}
+
+/// A kind of request, whatever its name and namespace: verb, API group,
+/// resource and subresource.
+type Action = (&'static str, &'static str, &'static str, &'static str);
+
+/// Acting as a service account: impersonating it, minting a token for it,
+/// or exec into the pods that run as it.
+const IMPERSONATE: Action = ("impersonate", "", "serviceaccounts", "");
+const MINT_TOKEN: Action = ("create", "", "serviceaccounts", "token");
+const EXEC: Action = ("create", "", "pods", "exec");
+
+/// `action` on the object `name` (empty for any) in `ns`.
+fn act((verb, group, resource, sub): Action, name: &str, ns: &str) -> Request {
+    req(verb, group, resource, sub, name, ns)
+}
+
+/// Whether `rule` could allow `action` for some name.
+fn could(rule: &Rule, (verb, group, resource, sub): Action) -> bool {
+    rule.could_allow(verb, group, resource, sub)
 }
 
 /// The kinds whose creation in a namespace runs code as any of its
@@ -544,10 +547,11 @@ impl Openings {
         };
         let on_roles =
             |verb: &str| may(verb, RBAC, "roles", "") || may(verb, RBAC, "clusterroles", "");
+        let may_act = |(verb, group, resource, sub): Action| may(verb, group, resource, sub);
         Openings {
-            impersonate: may("impersonate", "", "serviceaccounts", ""),
-            token: may("create", "", "serviceaccounts", "token"),
-            exec: may("create", "", "pods", "exec"),
+            impersonate: may_act(IMPERSONATE),
+            token: may_act(MINT_TOKEN),
+            exec: may_act(EXEC),
             run: CREATORS
                 .iter()
                 .any(|(group, resource)| may("create", group, resource, ""))
@@ -919,7 +923,7 @@ fn borrow_identity(
     running: &RunningByAccount<'_>,
 ) -> Option<Step> {
     let who = || format!("ServiceAccount {ns}/{name}");
-    let impersonate = || req("impersonate", "", "serviceaccounts", "", name, ns);
+    let impersonate = || act(IMPERSONATE, name, ns);
     if openings.impersonate
         && let Some(g) = allowed(index, user, &impersonate())
     {
@@ -930,7 +934,7 @@ fn borrow_identity(
             g.bootstrap,
         ));
     }
-    let token = || req("create", "", "serviceaccounts", "token", name, ns);
+    let token = || act(MINT_TOKEN, name, ns);
     if openings.token
         && let Some(g) = allowed(index, user, &token())
     {
@@ -947,7 +951,7 @@ fn borrow_identity(
     // Exec is allowed or not whichever pod it is: name the first workload.
     let target = (ns.to_owned(), name.to_owned());
     let running_as = running.as_account(&target).first()?;
-    let g = allowed(index, user, &req("create", "", "pods", "exec", "", ns))?;
+    let g = allowed(index, user, &act(EXEC, "", ns))?;
     let text = format!(
         "can exec into the pods of {} in `{ns}`, which run as {} ({})",
         running_as.workload,

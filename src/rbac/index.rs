@@ -392,13 +392,8 @@ impl PreparedUser<'_> {
     /// which spares asking it namespace by namespace and name by name.
     pub fn may_somewhere(&self, verb: &str, group: &str, resource: &str, sub: &str) -> bool {
         self.masters
-            || self.grants.iter().any(|g| {
-                g.rules.iter().any(|r| {
-                    r.rule.verb_matches(verb)
-                        && r.rule.api_group_matches(group)
-                        && r.rule.resource_matches(resource, sub)
-                })
-            })
+            || (self.grants.iter())
+                .any(|g| (g.rules.iter()).any(|r| r.rule.could_allow(verb, group, resource, sub)))
     }
 
     /// The names some rule of the user could allow `verb` on the resource
@@ -417,10 +412,7 @@ impl PreparedUser<'_> {
         let mut names = BTreeSet::new();
         let rules = self.grants.iter().flat_map(|g| g.rules.iter());
         for rule in rules.map(|r| &r.rule) {
-            if rule.verb_matches(verb)
-                && rule.api_group_matches(group)
-                && rule.resource_matches(resource, sub)
-            {
+            if rule.could_allow(verb, group, resource, sub) {
                 if rule.resource_names.is_empty() {
                     return None;
                 }

@@ -73,6 +73,14 @@ impl Rule {
             && self.resource_name_matches(&r.name)
     }
 
+    /// Whether the rule could allow `verb` on the resource, for some name:
+    /// its verbs, API groups and resources match (`resourceNames` aside).
+    pub fn could_allow(&self, verb: &str, group: &str, resource: &str, sub: &str) -> bool {
+        self.verb_matches(verb)
+            && self.api_group_matches(group)
+            && self.resource_matches(resource, sub)
+    }
+
     /// `VerbMatches`: `*` or the exact verb.
     pub fn verb_matches(&self, verb: &str) -> bool {
         self.verbs.iter().any(|v| v == ALL || v == verb)

@@ -237,3 +237,68 @@ fn generated_corpora_scan_the_same_held_whole() {
         );
     }
 }
+
+/// ConfigMaps are checked as they are read and not kept: their findings,
+/// suppressions (by annotation and by an exception's label selector) and
+/// the namespace's pass rates must come out as when they are held.
+#[test]
+fn config_maps_checked_as_they_are_read_scan_the_same() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = work.path().join("shop.yaml");
+    std::fs::write(
+        &manifests,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, namespace: shop}\n\
+         data: {LOG_FORMAT: json}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {name: creds, namespace: shop}\n\
+         data: {DB_PASSWORD: hunter2hunter2, API_TOKEN: abcdefabcdef}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: accepted\n  namespace: shop\n\
+         \x20 annotations: {palisade.dev/ignore: secret-in-config-map, palisade.dev/reason: test data}\n\
+         data: {DB_PASSWORD: hunter2hunter2}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: shop\n\
+         \x20 labels: {tier: legacy}\ndata: {DB_PASSWORD: hunter2hunter2}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {name: elsewhere, namespace: other}\n\
+         data: {SECRET_KEY: abcdefabcdef}\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n\
+         spec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n\
+         \x20   spec: {containers: [{name: app, image: nginx:1.27}]}\n",
+    )
+    .expect("write manifests");
+    let policy_file = work.path().join("policy.yaml");
+    std::fs::write(
+        &policy_file,
+        "apiVersion: palisade.dev/v1alpha1\nkind: ScanPolicy\nmetadata: {name: default}\n\
+         spec:\n  exceptions:\n  - name: legacy-config\n    checks: [secret-in-config-map]\n\
+         \x20   selector: {matchLabels: {tier: legacy}}\n    reason: moving to a Secret\n",
+    )
+    .expect("write policy");
+    let spec = read_policy(&policy_file).expect("policy");
+    let policy = Policy::from_spec(&spec, catalog(), None).expect("policy");
+    let streamed = assert_same_scan(std::slice::from_ref(&manifests), &policy, None);
+    assert_eq!(streamed, 1, "the Deployment is kept as facts");
+
+    let inputs = [Input::Path(manifests)];
+    let kinds = KindTable::default();
+    let scanned = load_streaming_into(FindingSpool::new(), &inputs, &policy, &kinds, None)
+        .expect("a scan without admission policies streams");
+    assert!(
+        scanned.inventory.config_maps.is_empty(),
+        "ConfigMaps are not kept"
+    );
+    let spooled = scanned.spooled.as_ref().expect("spooled");
+    let found: Vec<(String, bool)> = (spooled.findings.iter())
+        .map(|r| r.expect("read back").finding)
+        .filter(|f| f.check.id == "secret-in-config-map")
+        .map(|f| (f.object.name.clone(), f.is_suppressed()))
+        .collect();
+    let name_of = |name: &str, suppressed: bool| (name.to_owned(), suppressed);
+    for expected in [
+        name_of("accepted", true),
+        name_of("creds", false),
+        name_of("elsewhere", false),
+        name_of("legacy", true),
+    ] {
+        assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+    }
+    assert!(!found.iter().any(|(name, _)| name == "plain"), "{found:?}");
+}

@@ -394,6 +394,7 @@ impl Scanned {
                     subjects: &spooled.subject_standings,
                     fact_verdicts: verdicts,
                     fact_standings: &spooled.fact_standings,
+                    checked_alone: &spooled.checked_alone,
                 };
                 posture::all_namespaces_judged(&cx, &judged, catalog(), policy)
             }

@@ -1,6 +1,8 @@
 //! `palisade scan` of a large manifest set without holding every decoded
 //! pod template: each workload's own checks run as it is read, and only
 //! its [`WorkloadFacts`] stay for the checks that look across objects.
+//! ConfigMaps, which no check across objects reads, are not kept at all:
+//! every check of theirs runs as they are read.
 //!
 //! Findings are not held either: each object's go to a [`FindingSpool`]
 //! as soon as they are known (counted into the summary and, as
@@ -19,12 +21,12 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::checks::catalog;
 use crate::engine::spool::{FindingSpool, Reported, SpooledFindings};
-use crate::engine::{self, Context, Evaluated, Finding};
+use crate::engine::{self, Context, Evaluated, Finding, Subject};
 use crate::loader::{Loaded, LoadedObject, Source, SourceIndex};
 use crate::model::{Inventory, KubernetesVersion, ObjectRef, Resource, Workload, WorkloadFacts};
 use crate::output::Summary;
 use crate::policy::Policy;
-use crate::posture::{Standings, TemplateVerdict};
+use crate::posture::{CheckedAlone, Standings, TemplateVerdict};
 
 use super::scan::{Scanned, add_to, note_written_api_version};
 
@@ -40,8 +42,19 @@ pub enum Digested {
         source: Source,
         api_version: String,
     },
+    /// An object no check across objects reads, with the findings of its
+    /// checks: nothing else of it is kept.
+    Checked(Box<Checked>),
     /// Any other object, kept whole.
     Whole(Box<LoadedObject>),
+}
+
+/// What stays of an object every check of which ran as it was read.
+pub struct Checked {
+    object: ObjectRef,
+    source: Source,
+    findings: Vec<Finding>,
+    alone: CheckedAlone,
 }
 
 /// What stays of a workload once its own checks ran.
@@ -56,6 +69,9 @@ pub struct Reduced {
 /// facts; other objects pass through. Runs on the parsing threads.
 pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
     let resource = &object.resource;
+    if let Resource::ConfigMap(config_map) = resource {
+        return check_alone(&Subject::ConfigMap(config_map), object.source, policy);
+    }
     if !resource.is_workload() || resource.runs_another_template() {
         return Digested::Whole(Box::new(object));
     }
@@ -67,7 +83,7 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
     let object = resource.object_ref();
     let reduced = Workload::from_owned(resource).map(|workload| {
         let nothing_else = Inventory::default();
-        let findings = engine::evaluate_alone(&workload, catalog(), policy);
+        let findings = engine::evaluate_alone(&Subject::Workload(&workload), catalog(), policy);
         let mut standings = Standings::of(&findings);
         standings.shrink_to_fit();
         Box::new(Reduced {
@@ -83,6 +99,28 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
         source,
         api_version,
     }
+}
+
+/// Runs every check of an object that no check across objects reads. Only
+/// ConfigMaps are such objects: the checks across objects that read them
+/// are those of admission policies' parameters, and admission policies make
+/// the scan hold whole objects. Their checks across objects (retired API
+/// versions) cannot report a `v1` ConfigMap.
+fn check_alone(subject: &Subject<'_>, source: Source, policy: &Policy) -> Digested {
+    let findings = engine::evaluate_alone(subject, catalog(), policy);
+    let mut standings = Standings::of(&findings);
+    standings.shrink_to_fit();
+    let object = subject.object_ref();
+    Digested::Checked(Box::new(Checked {
+        alone: CheckedAlone {
+            namespace: object.namespace.clone(),
+            applies: subject.applies(),
+            standings,
+        },
+        object,
+        source,
+        findings,
+    }))
 }
 
 /// Digested objects gathered for one evaluation.
@@ -107,6 +145,8 @@ struct Found {
     subject_standings: Vec<Standings>,
     /// Those of each `inventory.facts`, by its index.
     fact_standings: Vec<Standings>,
+    /// The objects that are not in the inventory.
+    checked_alone: Vec<CheckedAlone>,
 }
 
 impl Found {
@@ -131,6 +171,8 @@ pub struct Spooled {
     pub subject_standings: Vec<Standings>,
     /// `fact_standings[i]` is that of `inventory.facts[i]`.
     pub fact_standings: Vec<Standings>,
+    /// The objects checked as they were read, not in the inventory.
+    pub checked_alone: Vec<CheckedAlone>,
 }
 
 impl Streamed {
@@ -164,6 +206,20 @@ impl Streamed {
                     return;
                 }
                 add_to(&mut self.inventory, reference, object);
+            }
+            Digested::Checked(checked) => {
+                let Checked {
+                    object,
+                    source,
+                    findings,
+                    alone,
+                } = *checked;
+                if self.sources.insert(object, &source).is_some() {
+                    self.needs_whole = true;
+                    return;
+                }
+                self.found.add(findings, Some(&source));
+                self.found.checked_alone.push(alone);
             }
             Digested::Workload {
                 object,
@@ -245,6 +301,7 @@ impl Streamed {
                 findings,
                 subject_standings: found.subject_standings,
                 fact_standings: found.fact_standings,
+                checked_alone: found.checked_alone,
             }),
             definitions: Vec::new(),
             fact_verdicts: self.verdicts,

@@ -265,21 +265,21 @@ pub(crate) fn threads_for(items: usize) -> usize {
     }
 }
 
-/// The findings of the checks of `workload` that read nothing but the
-/// workload ([`Scope::Object`]), which can run as soon as it is read; the
-/// rest run on its [`crate::model::WorkloadFacts`] in [`evaluate`]. The
-/// policy must have no custom checks (they read the namespace).
+/// The findings of the checks of `subject` that read nothing but the
+/// object ([`Scope::Object`]), which can run as soon as it is read; the
+/// rest run on what is kept of it (a workload's
+/// [`crate::model::WorkloadFacts`]) in [`evaluate`]. The policy must have no
+/// custom checks (they read the namespace).
 pub fn evaluate_alone(
-    workload: &Workload,
+    subject: &Subject<'_>,
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> Vec<Finding> {
     let nothing_else = Inventory::default();
     let cx = Context::new(&nothing_else);
     let mut findings = Vec::new();
-    let subject = Subject::Workload(workload);
     evaluate_into(
-        &subject,
+        subject,
         &cx,
         catalog,
         policy,

@@ -180,7 +180,7 @@ impl Inventory {
         };
         let rbac = "rbac.authorization.k8s.io/v1";
         self.workloads.retain(|w| !objects.contains(&w.object));
-        self.facts.retain(|f| !objects.contains(&f.object));
+        self.facts.retain(|f| !objects.contains(&f.object()));
         self.namespaces
             .retain(|_, o| kept("v1", "Namespace", &o.metadata));
         self.network_policies
@@ -273,13 +273,10 @@ impl<'a> InventoryIndex<'a> {
         let whole = inventory
             .workloads
             .iter()
-            .map(|w| (&w.object, w.has_controller()));
-        let facts = inventory
-            .facts
-            .iter()
-            .map(|f| (&f.object, f.has_controller()));
-        for (object, controlled) in whole.chain(facts) {
-            let Some(namespace) = object.namespace.as_deref() else {
+            .map(|w| (w.namespace(), w.has_controller()));
+        let facts = (inventory.facts.iter()).map(|f| (f.namespace(), f.has_controller()));
+        for (namespace, controlled) in whole.chain(facts) {
+            let Some(namespace) = namespace else {
                 continue;
             };
             let count = index.workloads.entry(namespace).or_default();

@@ -17,48 +17,75 @@ const REPLACED_FOR_WINDOWS_AT_RESTRICTED: [&str; 2] = [
     pss_baseline::CAPABILITIES_BASELINE.id,
 ];
 
-/// The ids of the Pod Security checks one pod template fails, per level.
+/// The Pod Security checks one pod template fails, per level. A large
+/// scan keeps one per workload, so each level is a set of bits: bit `i`
+/// is the `i`-th of [`pss_checks`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TemplateVerdict {
-    /// Failing baseline checks, sorted.
-    baseline: Vec<&'static str>,
-    /// Failing checks at the restricted level (baseline ones included),
-    /// sorted.
-    restricted: Vec<&'static str>,
+    baseline: u64,
+    /// Baseline ones included.
+    restricted: u64,
+}
+
+/// Every Pod Security check, baseline first: the bits of a verdict.
+fn pss_checks() -> impl Iterator<Item = &'static Check> {
+    (pss_baseline::CHECKS.iter())
+        .chain(pss_restricted::CHECKS)
+        .copied()
 }
 
 impl TemplateVerdict {
     /// Runs every Pod Security check on the workload's pod template.
     pub fn of(workload: &Workload, cx: &Context<'_>) -> TemplateVerdict {
         let subject = Subject::Workload(workload);
-        let baseline = failing_checks(pss_baseline::CHECKS, &subject, cx);
         let windows = is_windows(&workload.spec);
-        let mut restricted: Vec<&'static str> = baseline
-            .iter()
-            .copied()
-            .filter(|id| !(windows && REPLACED_FOR_WINDOWS_AT_RESTRICTED.contains(id)))
-            .chain(failing_checks(pss_restricted::CHECKS, &subject, cx))
-            .collect();
-        restricted.sort_unstable();
-        restricted.dedup();
-        TemplateVerdict {
-            baseline,
-            restricted,
+        let mut verdict = TemplateVerdict::default();
+        let mut violations = Violations::default();
+        for (at, check) in pss_checks().enumerate() {
+            (check.run)(&subject, cx, &mut violations);
+            if violations.is_empty() {
+                continue;
+            }
+            violations.take();
+            let bit = 1u64.checked_shl(at as u32).unwrap_or(0);
+            let baseline = at < pss_baseline::CHECKS.len();
+            if baseline {
+                verdict.baseline |= bit;
+            }
+            if !(baseline && windows && REPLACED_FOR_WINDOWS_AT_RESTRICTED.contains(&check.id)) {
+                verdict.restricted |= bit;
+            }
+        }
+        verdict
+    }
+
+    fn bits(&self, level: PodSecurityLevel) -> u64 {
+        match level {
+            PodSecurityLevel::Privileged => 0,
+            PodSecurityLevel::Baseline => self.baseline,
+            PodSecurityLevel::Restricted => self.restricted,
         }
     }
 
-    /// The checks the template fails at `level` (none at `privileged`).
-    pub fn failing(&self, level: PodSecurityLevel) -> &[&'static str] {
-        match level {
-            PodSecurityLevel::Privileged => &[],
-            PodSecurityLevel::Baseline => &self.baseline,
-            PodSecurityLevel::Restricted => &self.restricted,
-        }
+    /// The ids of the checks the template fails at `level` (none at
+    /// `privileged`), sorted.
+    pub fn failing(&self, level: PodSecurityLevel) -> Vec<&'static str> {
+        let bits = self.bits(level);
+        let mut failing: Vec<&'static str> = (pss_checks().enumerate())
+            .filter(|(at, _)| {
+                1u64.checked_shl(*at as u32)
+                    .is_some_and(|bit| bits & bit != 0)
+            })
+            .map(|(_, check)| check.id)
+            .collect();
+        failing.sort_unstable();
+        failing.dedup();
+        failing
     }
 
     /// Whether the admission admits the pod at `level`.
     pub fn passes(&self, level: PodSecurityLevel) -> bool {
-        self.failing(level).is_empty()
+        self.bits(level) == 0
     }
 }
 
@@ -68,30 +95,16 @@ fn is_windows(spec: &PodSpec) -> bool {
     spec.os.as_ref().is_some_and(|os| os.name == "windows")
 }
 
-/// The ids of the `checks` that report something on `subject`, sorted.
-fn failing_checks(
-    checks: &[&'static Check],
-    subject: &Subject<'_>,
-    cx: &Context<'_>,
-) -> Vec<&'static str> {
-    let mut violations = Violations::default();
-    let mut failing = Vec::new();
-    for check in checks {
-        (check.run)(subject, cx, &mut violations);
-        if !violations.is_empty() {
-            failing.push(check.id);
-            violations.take();
-        }
-    }
-    failing.sort_unstable();
-    failing
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::testing::resources;
     use crate::model::Inventory;
+
+    #[test]
+    fn every_pod_security_check_has_a_bit_of_its_own() {
+        assert!(pss_checks().count() <= 64);
+    }
 
     fn verdict(pod_spec: &str) -> TemplateVerdict {
         let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec: {pod_spec}");

@@ -26,7 +26,7 @@ use crate::crd::cluster_scan_report::{
     BlockingWorkload, MAX_BLOCKING_WORKLOADS, NamespacePosture, PodSecurityLevel,
 };
 use crate::engine::{Applies, Check, Context, Finding, Subject, subjects};
-use crate::model::{Inventory, ObjectRef};
+use crate::model::{Inventory, ObjectRef, WorkloadFacts};
 use crate::policy::Policy;
 
 /// The posture of namespace `name` from the objects of `cx.inventory` in
@@ -49,6 +49,7 @@ pub fn namespace_posture(
     let members = Members {
         subjects,
         judged: Vec::new(),
+        checked_alone: Vec::new(),
     };
     posture_of(name, cx, &members, catalog, policy)
 }
@@ -81,11 +82,13 @@ pub fn all_namespaces_with_facts(
     let subject_standings: Vec<Standings> = subjects(cx.inventory)
         .map(|s| of(&s.object_ref()))
         .collect();
-    let fact_standings: Vec<Standings> = cx.inventory.facts.iter().map(|f| of(&f.object)).collect();
+    let fact_standings: Vec<Standings> =
+        cx.inventory.facts.iter().map(|f| of(&f.object())).collect();
     let judged = Judged {
         subjects: &subject_standings,
         fact_verdicts,
         fact_standings: &fact_standings,
+        checked_alone: &[],
     };
     all_namespaces_judged(cx, &judged, catalog, policy)
 }
@@ -102,6 +105,19 @@ pub struct Judged<'j> {
     /// `fact_standings[i]` is that of `inventory.facts[i]` (passing where
     /// it is shorter).
     pub fact_standings: &'j [Standings],
+    /// Objects not in the inventory: every check of theirs ran as they
+    /// were read.
+    pub checked_alone: &'j [CheckedAlone],
+}
+
+/// An object every check of which ran as it was read, kept only as where
+/// it stands (a ConfigMap of a large manifest set, which no check across
+/// objects reads).
+#[derive(Clone, Debug)]
+pub struct CheckedAlone {
+    pub namespace: Option<String>,
+    pub applies: Applies,
+    pub standings: Standings,
 }
 
 /// [`all_namespaces`] from what was judged of each object, without the
@@ -125,14 +141,16 @@ pub fn all_namespaces_judged(
     }
     let facts = cx.inventory.facts.iter().zip(judged.fact_verdicts);
     for (index, (facts, verdict)) in facts.enumerate() {
-        let namespace = facts
-            .object
-            .namespace
-            .as_deref()
-            .filter(|ns| !ns.is_empty());
+        let namespace = facts.namespace().filter(|ns| !ns.is_empty());
         if let Some(m) = namespace.and_then(|ns| members.get_mut(ns)) {
             let standings = judged.fact_standings.get(index).unwrap_or(&passing);
-            m.judged.push((&facts.object, verdict, standings));
+            m.judged.push((facts, verdict, standings));
+        }
+    }
+    for checked in judged.checked_alone {
+        let namespace = checked.namespace.as_deref().filter(|ns| !ns.is_empty());
+        if let Some(m) = namespace.and_then(|ns| members.get_mut(ns)) {
+            m.checked_alone.push((checked.applies, &checked.standings));
         }
     }
     members
@@ -146,7 +164,9 @@ pub fn all_namespaces_judged(
 struct Members<'a> {
     subjects: Vec<(Subject<'a>, &'a Standings)>,
     /// Workloads kept as facts, with their Pod Security verdicts.
-    judged: Vec<(&'a ObjectRef, &'a TemplateVerdict, &'a Standings)>,
+    judged: Vec<(&'a WorkloadFacts, &'a TemplateVerdict, &'a Standings)>,
+    /// Objects checked as they were read, by kind.
+    checked_alone: Vec<(Applies, &'a Standings)>,
 }
 
 fn posture_of(
@@ -156,21 +176,19 @@ fn posture_of(
     catalog: &[&'static Check],
     policy: &Policy,
 ) -> NamespacePosture {
-    let mut verdicts: Vec<(&ObjectRef, Cow<'_, TemplateVerdict>)> = members
+    let mut verdicts: Vec<Verdict<'_>> = members
         .subjects
         .iter()
         .filter_map(|(s, _)| match s {
-            Subject::Workload(w) => Some((&w.object, Cow::Owned(TemplateVerdict::of(w, cx)))),
+            Subject::Workload(w) => Some((
+                Cow::Borrowed(&w.object),
+                Cow::Owned(TemplateVerdict::of(w, cx)),
+            )),
             _ => None,
         })
-        .chain(
-            members
-                .judged
-                .iter()
-                .map(|(o, v, _)| (*o, Cow::Borrowed(*v))),
-        )
+        .chain((members.judged.iter()).map(|(f, v, _)| (Cow::Owned(f.object()), Cow::Borrowed(*v))))
         .collect();
-    verdicts.sort_by(|a, b| a.0.cmp(b.0));
+    verdicts.sort_by(|a, b| a.0.cmp(&b.0));
     let level_met = level_met(verdicts.iter().map(|(_, v)| v.as_ref()));
     let next_level = level_met.next();
     let blocking: Vec<BlockingWorkload> = next_level
@@ -204,12 +222,14 @@ fn posture_of(
         blocking: blocking.into_iter().take(MAX_BLOCKING_WORKLOADS).collect(),
         warnings,
         frameworks: rates(
-            (members.subjects.iter().map(|(s, st)| (s.applies(), *st))).chain(
-                members
-                    .judged
-                    .iter()
-                    .map(|(_, _, st)| (Applies::Workload, *st)),
-            ),
+            (members.subjects.iter().map(|(s, st)| (s.applies(), *st)))
+                .chain(
+                    members
+                        .judged
+                        .iter()
+                        .map(|(_, _, st)| (Applies::Workload, *st)),
+                )
+                .chain(members.checked_alone.iter().copied()),
             catalog,
             policy,
         ),
@@ -221,9 +241,9 @@ fn posture_of(
 /// (applied wherever `kubectl` points) belong to none.
 pub fn manifest_namespaces(inventory: &Inventory) -> Vec<String> {
     let named = inventory.namespaces.keys().cloned();
-    let of_workloads = (inventory.workloads.iter().map(|w| &w.object))
-        .chain(inventory.facts.iter().map(|f| &f.object))
-        .filter_map(|object| object.namespace.clone());
+    let of_workloads = (inventory.workloads.iter().map(|w| w.namespace()))
+        .chain(inventory.facts.iter().map(|f| f.namespace()))
+        .filter_map(|namespace| namespace.map(str::to_owned));
     named
         .chain(of_workloads)
         .collect::<BTreeSet<String>>()
@@ -242,10 +262,10 @@ fn level_met<'a>(verdicts: impl Iterator<Item = &'a TemplateVerdict> + Clone) ->
 
 /// The workloads that fail `level`, with the checks they fail, in
 /// workload order.
-fn blocking_at(
-    verdicts: &[(&ObjectRef, Cow<'_, TemplateVerdict>)],
-    level: PodSecurityLevel,
-) -> Vec<BlockingWorkload> {
+/// A workload of a namespace and its Pod Security verdict.
+type Verdict<'a> = (Cow<'a, ObjectRef>, Cow<'a, TemplateVerdict>);
+
+fn blocking_at(verdicts: &[Verdict<'_>], level: PodSecurityLevel) -> Vec<BlockingWorkload> {
     verdicts
         .iter()
         .filter(|(_, v)| !v.passes(level))

@@ -3,7 +3,7 @@
 //! admin through a chain of permissions (an attack path).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use crate::model::{Inventory, InventoryIndex};
@@ -96,14 +96,24 @@ impl RbacAnalysis {
                 )
             })
             .collect();
-        let running: Vec<RunningAs> = inventory
-            .all_workloads()
-            .filter(|w| token_mounted(w, lookup))
-            .map(|w| RunningAs {
-                workload: format!("{} {}", w.object.kind, w.object.name),
-                account: workload_account(&w),
-            })
-            .collect();
+        // Only the first workload of each account is ever named, so only
+        // that one is kept: a large input has hundreds of thousands of
+        // workloads and far fewer accounts.
+        let mut running: Vec<RunningAs> = Vec::new();
+        let mut running_accounts: HashSet<AccountKey> = HashSet::new();
+        for workload in inventory.all_workloads() {
+            if !token_mounted(&workload, lookup) {
+                continue;
+            }
+            let account = workload_account(&workload);
+            if running_accounts.insert(account.clone()) {
+                running.push(RunningAs {
+                    workload: format!("{} {}", workload.object.kind, workload.object.name),
+                    account,
+                });
+            }
+        }
+        drop(running_accounts);
         accounts.extend(running.iter().map(|r| r.account.clone()));
         RbacAnalysis::from_index(index, accounts, &running)
     }
@@ -354,7 +364,8 @@ fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) ->
     })
 }
 
-/// The workloads whose pods hold each account's token, in input order.
+/// The workloads whose pods hold each account's token, in input order (a
+/// scan passes only the first of each account: no other is named).
 struct RunningByAccount<'a>(BTreeMap<&'a AccountKey, Vec<&'a RunningAs>>);
 
 impl<'a> RunningByAccount<'a> {

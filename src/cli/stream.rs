@@ -259,8 +259,12 @@ impl Streamed {
         if self.needs_whole {
             return None;
         }
-        // No `shrink_to_fit`: moving the large lists to buffers of their
-        // exact size would copy them while both are held.
+        // The lists grew by doubling; what they do not use is given back
+        // before the RBAC analysis needs room (a large buffer shrinks where
+        // it is, without a copy).
+        self.inventory.shrink_to_fit();
+        self.verdicts.shrink_to_fit();
+        self.found.fact_standings.shrink_to_fit();
         self.inventory.kubernetes_version = kubernetes_version;
         let subjects = engine::subjects(&self.inventory).count();
         let mut found = std::mem::take(&mut self.found);

@@ -140,7 +140,6 @@ pub enum Principal {
 pub struct RoleData {
     pub key: RoleKey,
     pub labels: BTreeMap<String, String>,
-    pub rules: Vec<Rule>,
     /// `aggregationRule.clusterRoleSelectors` of an aggregated ClusterRole.
     pub aggregation: Option<Vec<LabelSelector>>,
     /// Why the role belongs to the default policy, if it does.
@@ -163,10 +162,10 @@ impl RoleData {
         stand_in: bool,
     ) -> RoleData {
         let own = rules
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(index, rule)| SourcedRule {
-                rule: rule.clone(),
+                rule,
                 origin: RuleOrigin {
                     role: key.clone(),
                     index,
@@ -176,7 +175,6 @@ impl RoleData {
         RoleData {
             key,
             labels,
-            rules,
             aggregation,
             bootstrap: default_status.default_reason(),
             claims_default: default_status.claim(),
@@ -962,9 +960,17 @@ fn binding_data_of_cluster_role_binding(binding: &ClusterRoleBinding) -> Binding
 #[derive(Clone, Debug, Default)]
 struct BindingKeys(Vec<BindingKey>);
 
+/// Up to this many keys, a [`BindingKeys`] grows by one key at a time.
+const SHORT_BINDING_KEYS: usize = 8;
+
 impl BindingKeys {
     fn insert(&mut self, key: BindingKey) {
         if let Err(at) = self.0.binary_search(&key) {
+            // A first push would make room for four; most lists stay at
+            // one or two, so a short list grows by one at a time.
+            if self.0.len() < SHORT_BINDING_KEYS {
+                self.0.reserve_exact(1);
+            }
             self.0.insert(at, key);
         }
     }

@@ -4,6 +4,7 @@
 //! against the [`checks`] catalog and a [`policy`]; the CLI feeds it manifest
 //! files, the operator feeds it the cluster.
 
+pub mod allocator;
 pub mod cel;
 pub mod checks;
 pub mod cli;

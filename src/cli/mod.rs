@@ -63,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Rbac(args) => block_on(rbac::run(args)),
         Command::Drift(args) => block_on(drift::run(args)),
         Command::Operator(args) => {
+            crate::allocator::use_system_allocator();
             crate::operator::limit_malloc_arenas();
             match block_on(crate::operator::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -63,7 +63,7 @@ impl Allocator {
 
     /// Whether `ptr` came from the platform's allocator. Until the switch
     /// every block is mimalloc's, so a scan never asks mimalloc's page map.
-    fn from_system(&self, ptr: *const u8) -> bool {
+    fn is_system_block(&self, ptr: *const u8) -> bool {
         self.system() && !mimalloc_owns(ptr)
     }
 }
@@ -108,7 +108,7 @@ unsafe impl GlobalAlloc for Allocator {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` came from the allocator it is given back to.
         unsafe {
-            match self.from_system(ptr) {
+            match self.is_system_block(ptr) {
                 true => System.dealloc(ptr, layout),
                 false => MiMalloc.dealloc(ptr, layout),
             }
@@ -118,7 +118,7 @@ unsafe impl GlobalAlloc for Allocator {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: as for `dealloc`; a block stays with its allocator.
         unsafe {
-            match self.from_system(ptr) {
+            match self.is_system_block(ptr) {
                 true => System.realloc(ptr, layout, new_size),
                 false => MiMalloc.realloc(ptr, layout, new_size),
             }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generates a corpus of Kubernetes manifests for scale benchmarks.
 
-    bench/gen.py N OUTDIR [--seed S]
-    bench/gen.py N FILE --one-file [--seed S]
+    bench/gen.py N OUTDIR [--seed S] [--as-dump]
+    bench/gen.py N FILE --one-file [--seed S] [--as-dump]
 
 Writes exactly N objects (YAML documents) into OUTDIR as multi-document YAML
 files, one file per namespace plus one for cluster-scoped RBAC, the way
@@ -415,6 +415,36 @@ class Generator:
         return objects
 
 
+def fields_v1(value):
+    """The field set a server-side apply records for `value` (lists whole)."""
+    if isinstance(value, dict):
+        return {f"f:{key}": fields_v1(item) for key, item in value.items()}
+    return {}
+
+
+def as_dumped(obj, index):
+    """`obj` as `kubectl get -o yaml` shows an object applied with
+    `kubectl apply`: server-set metadata, the last-applied-configuration
+    annotation and the managedFields of the apply."""
+    applied = json.dumps(obj, separators=(",", ":"), sort_keys=True)
+    meta = dict(obj["metadata"])
+    annotations = dict(meta.get("annotations", {}))
+    annotations["kubectl.kubernetes.io/last-applied-configuration"] = applied + "\n"
+    meta["annotations"] = annotations
+    meta["uid"] = f"00000000-0000-4000-8000-{index:012d}"
+    meta["resourceVersion"] = str(1000 + index)
+    meta["creationTimestamp"] = "2026-12-01T00:00:00Z"
+    meta["managedFields"] = [{
+        "apiVersion": obj["apiVersion"],
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields_v1({k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}),
+        "manager": "kubectl-client-side-apply",
+        "operation": "Update",
+        "time": "2026-12-01T00:00:00Z",
+    }]
+    return {**obj, "metadata": meta}
+
+
 def write_file(path, objects):
     with open(path, "w") as out:
         for obj in objects:
@@ -430,6 +460,10 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--one-file", action="store_true",
                         help="write every object into the one file OUTDIR")
+    parser.add_argument("--as-dump", action="store_true",
+                        help="write each object as `kubectl get -o yaml` shows it after "
+                             "`kubectl apply`: uid, resourceVersion, creationTimestamp, "
+                             "managedFields and the last-applied-configuration annotation")
     args = parser.parse_args()
     if args.count < 1:
         parser.error("count must be at least 1")
@@ -449,6 +483,9 @@ def main():
         files.append(("cluster-rbac.yaml", gen.cluster_rbac(cluster_count, names)))
     written = sum(len(objects) for _, objects in files)
     assert written == args.count, (written, args.count)
+    if args.as_dump:
+        index = iter(range(written))
+        files = [(name, [as_dumped(obj, next(index)) for obj in objects]) for name, objects in files]
 
     if args.one_file:
         parent = os.path.dirname(args.outdir)

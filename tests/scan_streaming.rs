@@ -302,3 +302,92 @@ fn config_maps_checked_as_they_are_read_scan_the_same() {
     }
     assert!(!found.iter().any(|(name, _)| name == "plain"), "{found:?}");
 }
+
+/// A dump of a cluster carries `managedFields` and
+/// `last-applied-configuration` on every object. Objects kept whole for the
+/// checks across objects keep neither, and scan as when everything is held;
+/// Palisade's own annotations still suppress.
+#[test]
+fn a_cluster_dump_scans_the_same_without_what_nothing_reads() {
+    let meta = |kind: &str, name: &str, extra: &str| {
+        format!(
+            "metadata:\n  name: {name}\n  namespace: shop\n  annotations:\n    \
+             kubectl.kubernetes.io/last-applied-configuration: '{{\"kind\":\"{kind}\"}}'\n{extra}  \
+             managedFields:\n  - manager: kubectl\n    operation: Apply\n    apiVersion: v1\n    \
+             fieldsType: FieldsV1\n    fieldsV1: {{f:metadata: {{f:name: {{}}}}}}\n"
+        )
+    };
+    let ignore =
+        "    palisade.dev/ignore: rbac-wildcard-everything\n    palisade.dev/ignore-reason: lab\n";
+    let yaml = [
+        format!("apiVersion: v1\nkind: Namespace\n{}", meta("Namespace", "shop", "").replace("  namespace: shop\n", "")),
+        format!("apiVersion: v1\nkind: ServiceAccount\n{}", meta("ServiceAccount", "runner", "")),
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n{}rules:\n- {{apiGroups: ['*'], resources: ['*'], verbs: ['*']}}\n",
+            meta("Role", "everything", "")
+        ),
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n{}rules:\n- {{apiGroups: ['*'], resources: ['*'], verbs: ['*']}}\n",
+            meta("Role", "accepted", ignore)
+        ),
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n{}roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: everything}}\n\
+             subjects: [{{kind: ServiceAccount, name: runner, namespace: shop}}]\n",
+            meta("RoleBinding", "runner", "")
+        ),
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n{}spec: {{podSelector: {{}}, policyTypes: [Ingress]}}\n",
+            meta("NetworkPolicy", "deny", "")
+        ),
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\n{}spec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    \
+             metadata: {{labels: {{app: web}}}}\n    spec: {{serviceAccountName: runner, containers: [{{name: app, image: nginx:1.27}}]}}\n",
+            meta("Deployment", "web", "")
+        ),
+    ]
+    .join("---\n");
+    let work = tempfile::tempdir().expect("temp dir");
+    let dump = work.path().join("dump.yaml");
+    std::fs::write(&dump, yaml).expect("write dump");
+    let policy = Policy::default();
+    assert_eq!(
+        assert_same_scan(std::slice::from_ref(&dump), &policy, None),
+        1
+    );
+
+    let inputs = [Input::Path(dump)];
+    let kinds = KindTable::default();
+    let scanned =
+        load_streaming_into(FindingSpool::new(), &inputs, &policy, &kinds, None).expect("streams");
+    let inventory = &scanned.inventory;
+    let metas = (inventory.namespaces.values().map(|o| &o.metadata))
+        .chain(inventory.service_accounts.iter().map(|o| &o.metadata))
+        .chain(inventory.roles.iter().map(|o| &o.metadata))
+        .chain(inventory.role_bindings.iter().map(|o| &o.metadata))
+        .chain(inventory.network_policies.iter().map(|o| &o.metadata));
+    let mut kept = 0;
+    for meta in metas {
+        kept += 1;
+        assert_eq!(meta.managed_fields, None, "{:?}", meta.name);
+        let keys: Vec<&String> = meta.annotations.iter().flatten().map(|(k, _)| k).collect();
+        assert!(
+            keys.iter().all(|k| k.starts_with("palisade.dev/")),
+            "{keys:?}"
+        );
+    }
+    assert_eq!(kept, 6);
+    let suppressed: Vec<(String, bool)> =
+        (scanned.spooled.as_ref().expect("spooled").findings.iter())
+            .map(|r| r.expect("read back").finding)
+            .filter(|f| f.object.kind == "Role")
+            .map(|f| (f.object.name.clone(), f.is_suppressed()))
+            .collect();
+    assert!(
+        suppressed.contains(&("accepted".to_owned(), true)),
+        "{suppressed:?}"
+    );
+    assert!(
+        suppressed.contains(&("everything".to_owned(), false)),
+        "{suppressed:?}"
+    );
+}

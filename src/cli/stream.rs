@@ -25,7 +25,7 @@ use crate::engine::{self, Context, Evaluated, Finding, Subject};
 use crate::loader::{Loaded, LoadedObject, Source, SourceIndex};
 use crate::model::{Inventory, KubernetesVersion, ObjectRef, Resource, Workload, WorkloadFacts};
 use crate::output::Summary;
-use crate::policy::Policy;
+use crate::policy::{ANNOTATION_PREFIX, Policy};
 use crate::posture::{CheckedAlone, Standings, TemplateVerdict};
 
 use super::scan::{Scanned, add_to, note_written_api_version};
@@ -73,6 +73,8 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
         return check_alone(&Subject::ConfigMap(config_map), object.source, policy);
     }
     if !resource.is_workload() || resource.runs_another_template() {
+        let mut object = object;
+        drop_unread_metadata(&mut object.resource);
         return Digested::Whole(Box::new(object));
     }
     let LoadedObject {
@@ -98,6 +100,30 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
         reduced,
         source,
         api_version,
+    }
+}
+
+/// Drops what nothing reads of an object kept whole for the checks across
+/// objects: its `managedFields`, and annotations other than Palisade's own
+/// (annotations of objects other than workloads are read only for
+/// `palisade.dev/ignore`). A dump of a cluster (`kubectl get -o yaml`)
+/// carries both, and `kubectl.kubernetes.io/last-applied-configuration`
+/// is often larger than the rest of the object. Custom checks, which may
+/// read any field, make the scan hold whole objects instead.
+fn drop_unread_metadata(resource: &mut Resource) {
+    let metadata = match resource {
+        Resource::Namespace(o) => &mut o.metadata,
+        Resource::NetworkPolicy(o) => &mut o.metadata,
+        Resource::ServiceAccount(o) => &mut o.metadata,
+        Resource::Role(o) => &mut o.metadata,
+        Resource::ClusterRole(o) => &mut o.metadata,
+        Resource::RoleBinding(o) => &mut o.metadata,
+        Resource::ClusterRoleBinding(o) => &mut o.metadata,
+        _ => return,
+    };
+    metadata.managed_fields = None;
+    if let Some(annotations) = &mut metadata.annotations {
+        annotations.retain(|key, _| key.starts_with(ANNOTATION_PREFIX));
     }
 }
 

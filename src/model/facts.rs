@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use super::{ContainerEntry, ContainerKind, FieldPath, ObjectRef, VolumeEntry, Workload};
 
 /// Annotations kept: Palisade's own (`palisade.dev/ignore` and its reason).
-const KEPT_ANNOTATIONS: &str = "palisade.dev/";
+use crate::policy::ANNOTATION_PREFIX as KEPT_ANNOTATIONS;
 
 /// A label or annotation map's entries, borrowed, in key order.
 type Entries<'a> = Vec<(&'a str, &'a str)>;

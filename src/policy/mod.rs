@@ -20,6 +20,9 @@ use crate::crd::scan_policy::Exception;
 use crate::engine::{Check, Subject, Suppression, SuppressionSource, Violation};
 use crate::model::{ObjectRef, Severity, selector_matches};
 
+/// The prefix of Palisade's own annotations: the only annotations of an
+/// object other than a workload that any check reads.
+pub const ANNOTATION_PREFIX: &str = "palisade.dev/";
 /// Annotation listing check ids to ignore on this object (comma separated).
 pub const IGNORE_ANNOTATION: &str = "palisade.dev/ignore";
 /// Annotation giving the reason for [`IGNORE_ANNOTATION`].

@@ -66,7 +66,8 @@ pub struct Reduced {
 }
 
 /// Runs the checks of a workload that read nothing else and keeps its
-/// facts; other objects pass through. Runs on the parsing threads.
+/// facts, and every check of a ConfigMap; other objects pass through,
+/// less what nothing reads of them. Runs on the parsing threads.
 pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
     let resource = &object.resource;
     if let Resource::ConfigMap(config_map) = resource {

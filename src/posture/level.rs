@@ -34,6 +34,14 @@ fn pss_checks() -> impl Iterator<Item = &'static Check> {
         .copied()
 }
 
+/// The bit of the `at`-th of [`pss_checks`] (a test keeps them within 64).
+fn bit(at: usize) -> u64 {
+    u32::try_from(at)
+        .ok()
+        .and_then(|at| 1u64.checked_shl(at))
+        .unwrap_or(0)
+}
+
 impl TemplateVerdict {
     /// Runs every Pod Security check on the workload's pod template.
     pub fn of(workload: &Workload, cx: &Context<'_>) -> TemplateVerdict {
@@ -47,13 +55,12 @@ impl TemplateVerdict {
                 continue;
             }
             violations.take();
-            let bit = 1u64.checked_shl(at as u32).unwrap_or(0);
             let baseline = at < pss_baseline::CHECKS.len();
             if baseline {
-                verdict.baseline |= bit;
+                verdict.baseline |= bit(at);
             }
             if !(baseline && windows && REPLACED_FOR_WINDOWS_AT_RESTRICTED.contains(&check.id)) {
-                verdict.restricted |= bit;
+                verdict.restricted |= bit(at);
             }
         }
         verdict
@@ -72,10 +79,7 @@ impl TemplateVerdict {
     pub fn failing(&self, level: PodSecurityLevel) -> Vec<&'static str> {
         let bits = self.bits(level);
         let mut failing: Vec<&'static str> = (pss_checks().enumerate())
-            .filter(|(at, _)| {
-                1u64.checked_shl(*at as u32)
-                    .is_some_and(|bit| bits & bit != 0)
-            })
+            .filter(|(at, _)| bits & bit(*at) != 0)
             .map(|(_, check)| check.id)
             .collect();
         failing.sort_unstable();

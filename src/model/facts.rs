@@ -9,9 +9,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec, SecurityContext};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::{ContainerEntry, ContainerKind, FieldPath, ObjectRef, VolumeEntry, Workload};
-
-/// Annotations kept: Palisade's own (`palisade.dev/ignore` and its reason).
-use crate::policy::ANNOTATION_PREFIX as KEPT_ANNOTATIONS;
+use crate::policy::ANNOTATION_PREFIX;
 
 /// A label or annotation map's entries, borrowed, in key order.
 type Entries<'a> = Vec<(&'a str, &'a str)>;
@@ -323,9 +321,11 @@ impl<'a> Unpacker<'a> {
     }
 }
 
+/// The annotations kept: Palisade's own (`palisade.dev/ignore` and its
+/// reason).
 fn kept_annotations(metadata: &ObjectMeta) -> Option<Entries<'_>> {
     let kept: Entries<'_> = (metadata.annotations.iter().flatten())
-        .filter(|(key, _)| key.starts_with(KEPT_ANNOTATIONS))
+        .filter(|(key, _)| key.starts_with(ANNOTATION_PREFIX))
         .map(|(key, value)| (key.as_str(), value.as_str()))
         .collect();
     (!kept.is_empty()).then_some(kept)

@@ -209,19 +209,25 @@ fn the_conformance_fixtures_scan_the_same_held_whole() {
 }
 
 /// The scale benchmark's generator: namespaces, network policies, RBAC,
-/// service accounts and every workload kind, mixed.
+/// service accounts and every workload kind, mixed; also as a dump of a
+/// cluster.
 #[test]
 fn generated_corpora_scan_the_same_held_whole() {
     let policy = Policy::default();
     let work = tempfile::tempdir().expect("temp dir");
-    for seed in [1, 7, 42, 1234] {
+    // The last two as a dump of a cluster shows them (`managedFields`,
+    // `last-applied-configuration`), which objects kept whole drop.
+    for (seed, as_dump) in [(1, false), (7, false), (42, true), (1234, true)] {
         let dir = work.path().join(format!("corpus-{seed}"));
-        let status = Command::new("python3")
+        let mut generate = Command::new("python3");
+        generate
             .arg(root().join("bench/gen.py"))
             .args(["--seed", &seed.to_string(), "600"])
-            .arg(&dir)
-            .status()
-            .expect("python3 runs bench/gen.py");
+            .arg(&dir);
+        if as_dump {
+            generate.arg("--as-dump");
+        }
+        let status = generate.status().expect("python3 runs bench/gen.py");
         assert!(status.success(), "bench/gen.py failed for seed {seed}");
         let files = manifests_under(&dir);
         // A budget this small writes dozens of runs and merges them.

@@ -40,7 +40,7 @@ pub fn full_resync(ctx: &Context) {
     keys.retain(|k| ctx.scope.owns(k));
     let count = keys.len();
     for key in keys {
-        ctx.queue.enqueue_now(key);
+        ctx.queue.enqueue_in_pass(key);
     }
     ctx.metrics
         .last_full_resync

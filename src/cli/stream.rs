@@ -87,8 +87,7 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
     let reduced = Workload::from_owned(resource).map(|workload| {
         let nothing_else = Inventory::default();
         let findings = engine::evaluate_alone(&Subject::Workload(&workload), catalog(), policy);
-        let mut standings = Standings::of(&findings);
-        standings.shrink_to_fit();
+        let standings = Standings::of(&findings);
         Box::new(Reduced {
             verdict: TemplateVerdict::of(&workload, &Context::new(&nothing_else)),
             findings,
@@ -135,8 +134,7 @@ fn drop_unread_metadata(resource: &mut Resource) {
 /// versions) cannot report a `v1` ConfigMap.
 fn check_alone(subject: &Subject<'_>, source: Source, policy: &Policy) -> Digested {
     let findings = engine::evaluate_alone(subject, catalog(), policy);
-    let mut standings = Standings::of(&findings);
-    standings.shrink_to_fit();
+    let standings = Standings::of(&findings);
     let object = subject.object_ref();
     Digested::Checked(Box::new(Checked {
         alone: CheckedAlone {

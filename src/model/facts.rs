@@ -126,14 +126,7 @@ impl WorkloadFacts {
 
     /// The object these facts are of.
     pub fn object(&self) -> ObjectRef {
-        let (_, object, _) = self.head();
-        ObjectRef {
-            api_version: object.api_version.to_owned(),
-            kind: object.kind.to_owned(),
-            namespace: object.namespace.map(str::to_owned),
-            name: object.name.to_owned(),
-            uid: object.uid.map(str::to_owned),
-        }
+        self.head().1.to_owned()
     }
 
     /// The namespace of the object, if it has one.
@@ -149,8 +142,8 @@ impl WorkloadFacts {
     /// The workload these facts were taken from, with only those facts
     /// set.
     pub fn workload(&self) -> Workload {
-        let (present, _, mut u) = self.head();
-        let object = self.object();
+        let (present, object, mut u) = self.head();
+        let object = object.to_owned();
         let has = |part: u64| present & part != 0;
         let controller = has(HAS_CONTROLLER).then(|| OwnerReference {
             api_version: u.text().to_owned(),
@@ -212,6 +205,18 @@ struct ObjectView<'a> {
     namespace: Option<&'a str>,
     name: &'a str,
     uid: Option<&'a str>,
+}
+
+impl ObjectView<'_> {
+    fn to_owned(&self) -> ObjectRef {
+        ObjectRef {
+            api_version: self.api_version.to_owned(),
+            kind: self.kind.to_owned(),
+            namespace: self.namespace.map(str::to_owned),
+            name: self.name.to_owned(),
+            uid: self.uid.map(str::to_owned),
+        }
+    }
 }
 
 /// Writes numbers and texts one after another into one string. A number

@@ -57,6 +57,8 @@ impl Standings {
                 standings.raise(framework_of(reference), standing);
             }
         }
+        // Kept for every object of a large scan: no room to spare.
+        standings.0.shrink_to_fit();
         standings
     }
 
@@ -79,10 +81,6 @@ impl Standings {
             Ok(at) => self.0[at].1,
             Err(_) => Standing::Passing,
         }
-    }
-
-    pub fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
     }
 
     /// The standings of each object that has findings.

@@ -17,6 +17,7 @@ pub mod checks;
 pub mod crds;
 pub mod docs;
 pub mod drift;
+pub mod held;
 pub mod operator;
 pub mod rbac;
 pub mod scan;

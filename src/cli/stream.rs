@@ -17,9 +17,11 @@
 //! workload that runs another's template (`spec.workloadRef`) needs that
 //! template.
 
+use std::io;
 use std::sync::{Mutex, PoisonError};
 
 use crate::checks::catalog;
+use crate::cli::held::HeldObjects;
 use crate::engine::spool::{FindingSpool, Reported, SpooledFindings};
 use crate::engine::{self, Context, Evaluated, Finding, Subject};
 use crate::loader::{Loaded, LoadedObject, Source, SourceIndex};
@@ -27,6 +29,7 @@ use crate::model::{Inventory, KubernetesVersion, ObjectRef, Resource, Workload, 
 use crate::output::Summary;
 use crate::policy::{ANNOTATION_PREFIX, Policy};
 use crate::posture::{CheckedAlone, Standings, TemplateVerdict};
+use crate::rbac::{BindingData, RbacAnalysis, RbacData, RbacIndex, RoleData};
 
 use super::scan::{Scanned, add_to, note_written_api_version};
 
@@ -152,6 +155,10 @@ fn check_alone(subject: &Subject<'_>, source: Source, policy: &Policy) -> Digest
 #[derive(Default)]
 pub struct Streamed {
     inventory: Inventory,
+    /// Roles and bindings: what the RBAC index keeps of each, worked out as
+    /// it is read, and the objects themselves on disk until their own
+    /// checks run (in the inventory if they could not be written).
+    rbac: RbacHeld,
     sources: SourceIndex,
     found: Found,
     /// The Pod Security verdict of each `inventory.facts`.
@@ -160,6 +167,45 @@ pub struct Streamed {
     /// The input turned out to need whole objects (see the module).
     needs_whole: bool,
 }
+
+/// The roles and bindings of a streamed scan.
+#[derive(Default)]
+struct RbacHeld {
+    roles: Vec<RoleData>,
+    bindings: Vec<BindingData>,
+    /// `None` until the first; `Err` once a write failed, after which
+    /// roles and bindings are kept in the inventory.
+    objects: Option<Result<HeldObjects, ()>>,
+}
+
+impl RbacHeld {
+    /// Keeps the index's part of `resource` if it is a role or binding,
+    /// and writes the object to disk; `false` if it is to be kept in
+    /// memory.
+    fn hold(&mut self, resource: &Resource) -> bool {
+        let Some(data) = RbacData::of(resource) else {
+            return false;
+        };
+        match data {
+            RbacData::Role(role) => self.roles.push(role),
+            RbacData::Binding(binding) => self.bindings.push(binding),
+        }
+        let objects = self
+            .objects
+            .get_or_insert_with(|| HeldObjects::new().map_err(|_| ()));
+        let Ok(held) = objects else {
+            return false;
+        };
+        if held.push(resource).is_err() {
+            *objects = Err(());
+            return false;
+        }
+        true
+    }
+}
+
+/// Objects read back from disk and evaluated at a time.
+const HELD_CHUNK: usize = 4096;
 
 /// Where the findings go as they are found, and what is kept of them.
 #[derive(Default)]
@@ -230,6 +276,10 @@ impl Streamed {
                     self.needs_whole = true;
                     return;
                 }
+                if self.rbac.hold(&object.resource) {
+                    note_written_api_version(&mut self.inventory, reference, object.api_version);
+                    return;
+                }
                 add_to(&mut self.inventory, reference, object);
             }
             Digested::Checked(checked) => {
@@ -298,7 +348,15 @@ impl Streamed {
             .resize_with(subjects, Standings::default);
         let found = Mutex::new(found);
         let sources = &self.sources;
-        engine::evaluate_each(&self.inventory, catalog(), policy, &|which, findings| {
+        let cx = Context::new(&self.inventory);
+        let RbacHeld {
+            roles,
+            bindings,
+            objects,
+        } = std::mem::take(&mut self.rbac);
+        let index = RbacIndex::from_data(roles, bindings);
+        cx.set_rbac(RbacAnalysis::build_on(index, &self.inventory, cx.index()));
+        engine::evaluate_each_in(&cx, catalog(), policy, &|which, findings| {
             let standings = Standings::of(&findings);
             let source = findings.first().and_then(|f| sources.locate(&f.object));
             let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
@@ -308,6 +366,15 @@ impl Streamed {
             }
             found.add(findings, source.as_ref());
         });
+        if let Some(Ok(held)) = objects
+            && let Err(e) = evaluate_held(held, &cx, policy, &found, sources)
+        {
+            eprintln!(
+                "warning: cannot read roles and bindings back from a temporary file ({e}): holding them all in memory"
+            );
+            return None;
+        }
+        drop(cx);
         let found = found.into_inner().unwrap_or_else(PoisonError::into_inner);
         let findings = match found.spool.finish() {
             Ok(findings) => findings,
@@ -338,6 +405,55 @@ impl Streamed {
             errors: loaded.errors,
             warnings: loaded.warnings,
         })
+    }
+}
+
+/// Evaluates the roles and bindings held on disk, a chunk at a time; each
+/// stays for the posture as where it stands.
+fn evaluate_held(
+    held: HeldObjects,
+    cx: &Context<'_>,
+    policy: &Policy,
+    found: &Mutex<Found>,
+    sources: &SourceIndex,
+) -> io::Result<()> {
+    let mut reader = held.read_back()?;
+    loop {
+        let chunk = reader.next_chunk(HELD_CHUNK)?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let subjects: Vec<Subject<'_>> = chunk.iter().filter_map(rbac_subject).collect();
+        let first = {
+            let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = found.checked_alone.len();
+            found
+                .checked_alone
+                .extend(subjects.iter().map(|s| CheckedAlone {
+                    namespace: s.metadata().namespace.clone(),
+                    applies: s.applies(),
+                    standings: Standings::default(),
+                }));
+            first
+        };
+        engine::evaluate_subjects(&subjects, cx, catalog(), policy, &|index, findings| {
+            let standings = Standings::of(&findings);
+            let source = findings.first().and_then(|f| sources.locate(&f.object));
+            let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
+            found.checked_alone[first + index].standings = standings;
+            found.add(findings, source.as_ref());
+        });
+    }
+}
+
+/// A role or binding as the subject of its checks.
+fn rbac_subject(resource: &Resource) -> Option<Subject<'_>> {
+    match resource {
+        Resource::Role(o) => Some(Subject::Role(o)),
+        Resource::ClusterRole(o) => Some(Subject::ClusterRole(o)),
+        Resource::RoleBinding(o) => Some(Subject::RoleBinding(o)),
+        Resource::ClusterRoleBinding(o) => Some(Subject::ClusterRoleBinding(o)),
+        _ => None,
     }
 }
 

@@ -116,6 +116,14 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Hands in the RBAC analysis before any check asks for it: one of
+    /// objects that are not all in the inventory (a scan of a large
+    /// manifest set keeps only the RBAC index's part of roles and
+    /// bindings). `false`, and nothing changed, if there already was one.
+    pub fn set_rbac(&self, rbac: RbacAnalysis) -> bool {
+        self.shared_rbac.is_none() && self.rbac.set(rbac).is_ok()
+    }
+
     /// Service accounts and network policies by name and namespace.
     pub fn index(&self) -> &InventoryIndex<'a> {
         self.index
@@ -201,20 +209,29 @@ pub fn evaluate_each(
     policy: &Policy,
     sink: &(dyn Fn(Evaluated, Vec<Finding>) + Sync),
 ) {
-    let cx = Context::new(inventory);
-    let subjects: Vec<Subject<'_>> = subjects(inventory).collect();
-    let facts = &inventory.facts;
+    evaluate_each_in(&Context::new(inventory), catalog, policy, sink);
+}
+
+/// [`evaluate_each`] of the inventory of a context the caller made (one
+/// with an RBAC analysis of objects that are not in its inventory).
+pub fn evaluate_each_in(
+    cx: &Context<'_>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+    sink: &(dyn Fn(Evaluated, Vec<Finding>) + Sync),
+) {
+    let subjects: Vec<Subject<'_>> = subjects(cx.inventory).collect();
+    let facts = &cx.inventory.facts;
     // Built once, before the threads share it.
     if !subjects.is_empty() || !facts.is_empty() {
         cx.rbac();
     }
-    let threads = threads_for(subjects.len() + facts.len());
-    // Thread `t` takes every `threads`-th subject and workload, which
-    // spreads the costly kinds (RBAC) evenly.
-    let share = |t: usize| {
+    // Thread `t` of `threads` takes every `threads`-th subject and
+    // workload, which spreads the costly kinds (RBAC) evenly.
+    let share = |t: usize, threads: usize| {
         for (index, subject) in subjects.iter().enumerate().skip(t).step_by(threads) {
             let mut found = Vec::new();
-            evaluate_into(subject, &cx, catalog, policy, None, &mut found);
+            evaluate_into(subject, cx, catalog, policy, None, &mut found);
             if !found.is_empty() {
                 sink(Evaluated::Subject(index), finish(found));
             }
@@ -225,22 +242,51 @@ pub fn evaluate_each(
             let subject = Subject::Workload(&workload);
             let scope = Some(Scope::Inventory);
             let mut found = Vec::new();
-            evaluate_into(&subject, &cx, catalog, policy, scope, &mut found);
+            evaluate_into(&subject, cx, catalog, policy, scope, &mut found);
             if !found.is_empty() {
                 sink(Evaluated::Facts(index), finish(found));
             }
         }
     };
+    on_threads(subjects.len() + facts.len(), &share);
+}
+
+/// Evaluates `subjects`, which need not be in the context's inventory, on
+/// every core for many, and hands each one's findings (sorted, without
+/// duplicates) to `sink` with its index, in no particular order; subjects
+/// without findings are not handed.
+pub fn evaluate_subjects(
+    subjects: &[Subject<'_>],
+    cx: &Context<'_>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+    sink: &(dyn Fn(usize, Vec<Finding>) + Sync),
+) {
+    let share = |t: usize, threads: usize| {
+        for (index, subject) in subjects.iter().enumerate().skip(t).step_by(threads) {
+            let mut found = Vec::new();
+            evaluate_into(subject, cx, catalog, policy, None, &mut found);
+            if !found.is_empty() {
+                sink(index, finish(found));
+            }
+        }
+    };
+    on_threads(subjects.len(), &share);
+}
+
+/// Runs `share(t, threads)` for each thread `t` of as many as suit
+/// `items` pieces of work ([`threads_for`]), the first on this thread.
+fn on_threads(items: usize, share: &(dyn Fn(usize, usize) + Sync)) {
+    let threads = threads_for(items);
     if threads == 1 {
-        share(0);
+        share(0, 1);
         return;
     }
     std::thread::scope(|scope| {
-        let share = &share;
         let others: Vec<_> = (1..threads)
-            .map(|t| scope.spawn(move || share(t)))
+            .map(|t| scope.spawn(move || share(t, threads)))
             .collect();
-        share(0);
+        share(0, threads);
         for other in others {
             other
                 .join()

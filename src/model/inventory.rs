@@ -215,6 +215,10 @@ impl Inventory {
         self.config_maps.shrink_to_fit();
         self.cilium_policies.shrink_to_fit();
         self.calico_policies.shrink_to_fit();
+        // Namespaces mostly arrive in order, which leaves each node of the
+        // map half empty; built again from all its entries, every node is
+        // full.
+        self.namespaces = std::mem::take(&mut self.namespaces).into_iter().collect();
     }
 
     /// Network policies in a namespace.

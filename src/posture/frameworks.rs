@@ -1,7 +1,9 @@
 //! Per-framework pass rates of a namespace's objects.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
+use crate::checks::catalog;
 use crate::crd::cluster_scan_report::NamespaceFrameworkRate;
 use crate::engine::{Applies, Check, Finding};
 use crate::model::ObjectRef;
@@ -37,12 +39,44 @@ enum Standing {
 }
 
 /// Where one object stands in each framework its findings belong to: the
-/// worst standing of its findings of that framework, sorted by framework,
-/// frameworks it passes left out. A few bytes per object, worked out as
-/// its findings are found, so that a scan need not keep the findings to
-/// give the pass rates.
+/// worst standing of its findings of that framework, frameworks it passes
+/// left out. Kept for every object of a large scan, worked out as its
+/// findings are found so that the scan need not keep the findings to give
+/// the pass rates: so the frameworks of the built-in checks take two bits
+/// each of one number, and only those of custom checks a list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Standings(Vec<(&'static str, Standing)>);
+pub struct Standings {
+    /// Two bits per framework of [`built_in_frameworks`], by its index:
+    /// its [`Standing`].
+    built_in: u64,
+    /// Other frameworks (of custom checks), sorted.
+    other: Box<[(&'static str, Standing)]>,
+}
+
+/// Frameworks that fit in [`Standings::built_in`].
+const PACKED_FRAMEWORKS: usize = u64::BITS as usize / 2;
+
+/// The frameworks of the built-in checks, sorted, as many as fit in
+/// [`Standings::built_in`] (the catalog has four).
+fn built_in_frameworks() -> &'static [&'static str] {
+    static FRAMEWORKS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    FRAMEWORKS.get_or_init(|| {
+        let all: BTreeSet<&'static str> = (catalog().iter())
+            .flat_map(|c| c.frameworks.iter().map(|r| framework_of(r)))
+            .collect();
+        all.into_iter().take(PACKED_FRAMEWORKS).collect()
+    })
+}
+
+impl Standing {
+    fn from_bits(bits: u64) -> Standing {
+        match bits & 0b11 {
+            0 => Standing::Passing,
+            1 => Standing::Suppressed,
+            _ => Standing::Failing,
+        }
+    }
+}
 
 impl Standings {
     /// The standings of one object's findings.
@@ -57,33 +91,48 @@ impl Standings {
                 standings.raise(framework_of(reference), standing);
             }
         }
-        // Kept for every object of a large scan: no room to spare.
-        standings.0.shrink_to_fit();
         standings
     }
 
-    /// Adds the standings of more findings of the same object.
     pub fn merge(&mut self, other: &Standings) {
-        for &(framework, standing) in &other.0 {
+        for (index, &framework) in built_in_frameworks().iter().enumerate() {
+            let standing = Standing::from_bits(other.built_in >> (2 * index));
+            if standing != Standing::Passing {
+                self.raise(framework, standing);
+            }
+        }
+        for &(framework, standing) in &other.other {
             self.raise(framework, standing);
         }
     }
 
     fn raise(&mut self, framework: &'static str, standing: Standing) {
-        match self.0.binary_search_by(|(f, _)| (*f).cmp(framework)) {
-            Ok(at) => self.0[at].1 = self.0[at].1.max(standing),
-            Err(at) => self.0.insert(at, (framework, standing)),
+        if let Ok(index) = built_in_frameworks().binary_search(&framework) {
+            let shift = 2 * index;
+            let now = Standing::from_bits(self.built_in >> shift).max(standing);
+            self.built_in = (self.built_in & !(0b11 << shift)) | ((now as u64) << shift);
+            return;
+        }
+        match self.other.binary_search_by(|(f, _)| (*f).cmp(framework)) {
+            Ok(at) => self.other[at].1 = self.other[at].1.max(standing),
+            Err(at) => {
+                let mut other = std::mem::take(&mut self.other).into_vec();
+                other.insert(at, (framework, standing));
+                self.other = other.into_boxed_slice();
+            }
         }
     }
 
     fn get(&self, framework: &str) -> Standing {
-        match self.0.binary_search_by(|(f, _)| (*f).cmp(framework)) {
-            Ok(at) => self.0[at].1,
+        if let Ok(index) = built_in_frameworks().binary_search(&framework) {
+            return Standing::from_bits(self.built_in >> (2 * index));
+        }
+        match self.other.binary_search_by(|(f, _)| (*f).cmp(framework)) {
+            Ok(at) => self.other[at].1,
             Err(_) => Standing::Passing,
         }
     }
 
-    /// The standings of each object that has findings.
     pub fn by_object(findings: &[Finding]) -> BTreeMap<&ObjectRef, Standings> {
         let mut found: BTreeMap<&ObjectRef, Vec<&Finding>> = BTreeMap::new();
         for finding in findings {
@@ -213,6 +262,58 @@ metadata: {name: bad, namespace: a}
 spec:
   containers: [{name: app, image: x, securityContext: {privileged: true}}]
 ";
+
+    #[test]
+    fn every_framework_of_the_catalog_is_packed() {
+        for check in catalog() {
+            for reference in check.frameworks {
+                let framework = framework_of(reference);
+                assert!(
+                    built_in_frameworks().contains(&framework),
+                    "{framework} of {}",
+                    check.id
+                );
+            }
+        }
+        assert!(!built_in_frameworks().is_empty());
+    }
+
+    #[test]
+    fn standings_keep_the_worst_of_each_framework_built_in_or_not() {
+        let mut a = Standings::default();
+        a.raise("pss", Standing::Suppressed);
+        a.raise("my-framework", Standing::Suppressed);
+        let mut b = Standings::default();
+        b.raise("pss", Standing::Failing);
+        b.raise("mitre", Standing::Suppressed);
+        b.raise("my-framework", Standing::Failing);
+        b.raise("another", Standing::Suppressed);
+        a.merge(&b);
+        a.raise("pss", Standing::Suppressed);
+        let expected = [
+            ("pss", Standing::Failing),
+            ("mitre", Standing::Suppressed),
+            ("cis-k8s", Standing::Passing),
+            ("nsa-cisa", Standing::Passing),
+            ("my-framework", Standing::Failing),
+            ("another", Standing::Suppressed),
+            ("unheard-of", Standing::Passing),
+        ];
+        for (framework, standing) in expected {
+            assert_eq!(a.get(framework), standing, "{framework}");
+        }
+        // The same standings reached in another order are equal.
+        let mut c = Standings::default();
+        for framework in ["another", "mitre"] {
+            c.raise(framework, Standing::Suppressed);
+        }
+        for framework in ["my-framework", "pss"] {
+            c.raise(framework, Standing::Failing);
+        }
+        assert_eq!(a, c);
+        c.raise("cis-k8s", Standing::Suppressed);
+        assert_ne!(a, c);
+    }
 
     #[test]
     fn frameworks_are_the_reference_prefixes() {

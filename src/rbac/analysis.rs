@@ -86,6 +86,17 @@ impl RbacAnalysis {
             &inventory.role_bindings,
             &inventory.cluster_role_bindings,
         );
+        RbacAnalysis::build_on(index, inventory, lookup)
+    }
+
+    /// Analyses `index` with the service accounts and workloads of an
+    /// inventory (whose own RBAC objects are not read); `lookup` is its
+    /// index.
+    pub fn build_on(
+        index: RbacIndex,
+        inventory: &Inventory,
+        lookup: &InventoryIndex<'_>,
+    ) -> RbacAnalysis {
         let mut accounts: BTreeSet<AccountKey> = inventory
             .service_accounts
             .iter()

@@ -24,6 +24,7 @@ use super::bootstrap;
 use super::default_policy::{self, DefaultStatus};
 use super::request::{Request, SYSTEM_MASTERS, UserInfo, service_account_username};
 use super::rule::Rule;
+use crate::model::Resource;
 
 /// A Role (namespaced) or ClusterRole.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -482,6 +483,29 @@ impl Affected {
     }
 }
 
+/// What the index keeps of one RBAC object. A scan of a large manifest
+/// set works this out as each object is read, and does not keep the
+/// object in memory.
+pub enum RbacData {
+    Role(RoleData),
+    Binding(BindingData),
+}
+
+impl RbacData {
+    /// What the index keeps of `resource`, if it is a role or a binding.
+    pub fn of(resource: &Resource) -> Option<RbacData> {
+        match resource {
+            Resource::Role(o) => Some(RbacData::Role(role_data_of_role(o))),
+            Resource::ClusterRole(o) => Some(RbacData::Role(role_data_of_cluster_role(o))),
+            Resource::RoleBinding(o) => Some(RbacData::Binding(binding_data_of_role_binding(o))),
+            Resource::ClusterRoleBinding(o) => {
+                Some(RbacData::Binding(binding_data_of_cluster_role_binding(o)))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The indexed RBAC objects.
 #[derive(Clone, Debug, Default)]
 pub struct RbacIndex {
@@ -502,22 +526,36 @@ impl RbacIndex {
         role_bindings: impl IntoIterator<Item = &'a RoleBinding>,
         cluster_role_bindings: impl IntoIterator<Item = &'a ClusterRoleBinding>,
     ) -> RbacIndex {
-        let mut index = RbacIndex::default();
-        for role in roles {
-            let data = role_data_of_role(role);
-            index.roles.insert(data.key.clone(), data);
-        }
-        for role in cluster_roles {
-            let data = role_data_of_cluster_role(role);
-            index.roles.insert(data.key.clone(), data);
-        }
+        let roles = (roles.into_iter().map(role_data_of_role))
+            .chain(cluster_roles.into_iter().map(role_data_of_cluster_role));
+        let bindings = (role_bindings.into_iter().map(binding_data_of_role_binding))
+            .chain((cluster_role_bindings.into_iter()).map(binding_data_of_cluster_role_binding));
+        RbacIndex::from_data(roles, bindings)
+    }
+
+    /// Indexes what was kept of each role and binding ([`RbacData`]); of
+    /// a role or binding given twice, the last is kept.
+    pub fn from_data(
+        roles: impl IntoIterator<Item = RoleData>,
+        bindings: impl IntoIterator<Item = BindingData>,
+    ) -> RbacIndex {
+        // The maps are built from all their entries at once, which fills
+        // every node: inserting keys one by one in order, as the input
+        // mostly has them, leaves each node of a B-tree half empty.
+        let mut index = RbacIndex {
+            roles: (roles.into_iter())
+                .map(|data| (data.key.clone(), data))
+                .collect(),
+            ..RbacIndex::default()
+        };
         index.add_stand_ins();
-        for binding in role_bindings {
-            index.insert_binding(binding_data_of_role_binding(binding));
+        let bindings: Vec<BindingData> = bindings.into_iter().collect();
+        for data in &bindings {
+            index.index_binding(data);
         }
-        for binding in cluster_role_bindings {
-            index.insert_binding(binding_data_of_cluster_role_binding(binding));
-        }
+        index.bindings = (bindings.into_iter())
+            .map(|data| (data.key.clone(), data))
+            .collect();
         index.recompute_all_effective();
         index
     }
@@ -699,6 +737,12 @@ impl RbacIndex {
     }
 
     fn insert_binding(&mut self, data: BindingData) {
+        self.index_binding(&data);
+        self.bindings.insert(data.key.clone(), data);
+    }
+
+    /// Indexes a binding by its principals and its role.
+    fn index_binding(&mut self, data: &BindingData) {
         for principal in data.principals() {
             self.by_principal
                 .entry(principal)
@@ -711,7 +755,6 @@ impl RbacIndex {
                 .or_default()
                 .insert(data.key.clone());
         }
-        self.bindings.insert(data.key.clone(), data);
     }
 
     fn remove_binding(&mut self, key: &BindingKey) -> Affected {

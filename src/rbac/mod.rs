@@ -34,7 +34,8 @@ pub mod rule;
 pub use analysis::{AccountPermission, RbacAnalysis};
 pub use effective::{AccountGrant, EffectivePermissions};
 pub use index::{
-    Affected, BindingKey, Change, Decision, Principal, Provenance, RbacIndex, RoleKey,
+    Affected, BindingData, BindingKey, Change, Decision, Principal, Provenance, RbacData,
+    RbacIndex, RoleData, RoleKey,
 };
 pub use request::{Request, ResourceRequest, UserInfo};
 pub use rule::Rule;

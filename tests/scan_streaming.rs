@@ -309,6 +309,65 @@ fn config_maps_checked_as_they_are_read_scan_the_same() {
     assert!(!found.iter().any(|(name, _)| name == "plain"), "{found:?}");
 }
 
+/// ServiceAccounts wait on disk for their own checks; the workloads' checks
+/// read what was kept of them: `automountServiceAccountToken`, and labels a
+/// Calico `serviceAccountSelector` matches.
+#[test]
+fn accounts_held_on_disk_are_read_by_the_workloads_checks() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = work.path().join("shop.yaml");
+    let deployment = |name: &str, account: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: shop}}\n\
+             spec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n\
+             \x20   metadata: {{labels: {{app: {name}}}}}\n\
+             \x20   spec: {{serviceAccountName: {account}, containers: [{{name: app, image: nginx:1.27}}]}}\n"
+        )
+    };
+    let text = [
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n".to_owned(),
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: front, namespace: shop, \
+         labels: {role: frontend}}\nautomountServiceAccountToken: false\n"
+            .to_owned(),
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: back, namespace: shop}\n".to_owned(),
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n\
+         metadata: {name: frontends, namespace: shop}\n\
+         spec: {selector: all(), serviceAccountSelector: \"role == 'frontend'\", types: [Ingress, Egress]}\n"
+            .to_owned(),
+        deployment("web", "front"),
+        deployment("worker", "back"),
+    ]
+    .join("---\n");
+    std::fs::write(&manifests, text).expect("write manifests");
+    let policy = Policy::default();
+    assert_eq!(
+        assert_same_scan(std::slice::from_ref(&manifests), &policy, None),
+        2
+    );
+
+    let inputs = [Input::Path(manifests)];
+    let kinds = KindTable::default();
+    let scanned =
+        load_streaming_into(FindingSpool::new(), &inputs, &policy, &kinds, None).expect("streams");
+    assert!(scanned.inventory.service_accounts.is_empty());
+    assert_eq!(scanned.inventory.account_facts.len(), 2);
+    let found: Vec<(String, String)> = (scanned.spooled.as_ref().expect("spooled").findings.iter())
+        .map(|r| r.expect("read back").finding)
+        .map(|f| (f.object.name.clone(), f.check.id.to_owned()))
+        .collect();
+    let has = |name: &str, check: &str| found.contains(&(name.to_owned(), check.to_owned()));
+    // The account's labels select `web` into the Calico policy; `worker`'s
+    // account has none.
+    assert!(!has("web", "missing-network-policy"), "{found:?}");
+    assert!(has("worker", "missing-network-policy"), "{found:?}");
+    // `front` does not mount its token; `back` does.
+    assert!(!has("web", "service-account-token-automount"), "{found:?}");
+    assert!(
+        has("worker", "service-account-token-automount"),
+        "{found:?}"
+    );
+}
+
 /// A dump of a cluster carries `managedFields` and
 /// `last-applied-configuration` on every object. Objects kept whole for the
 /// checks across objects keep neither, and scan as when everything is held;
@@ -366,11 +425,13 @@ fn a_cluster_dump_scans_the_same_without_what_nothing_reads() {
     let scanned =
         load_streaming_into(FindingSpool::new(), &inputs, &policy, &kinds, None).expect("streams");
     let inventory = &scanned.inventory;
-    // Roles and bindings wait on disk, not in the inventory, for their own
-    // checks (the findings below show their annotations were kept).
+    // Accounts, roles and bindings wait on disk, not in the inventory, for
+    // their own checks (the findings below show a role's annotations were
+    // kept).
     assert!(inventory.roles.is_empty() && inventory.role_bindings.is_empty());
+    assert!(inventory.service_accounts.is_empty());
+    assert_eq!(inventory.account_facts.len(), 1);
     let metas = (inventory.namespaces.values().map(|o| &o.metadata))
-        .chain(inventory.service_accounts.iter().map(|o| &o.metadata))
         .chain(inventory.network_policies.iter().map(|o| &o.metadata));
     let mut kept = 0;
     for meta in metas {
@@ -382,7 +443,7 @@ fn a_cluster_dump_scans_the_same_without_what_nothing_reads() {
             "{keys:?}"
         );
     }
-    assert_eq!(kept, 3);
+    assert_eq!(kept, 2);
     let suppressed: Vec<(String, bool)> =
         (scanned.spooled.as_ref().expect("spooled").findings.iter())
             .map(|r| r.expect("read back").finding)

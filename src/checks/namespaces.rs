@@ -12,6 +12,7 @@
 //! (`NetworkPolicy` and `GlobalNetworkPolicy` of `projectcalico.org`); see
 //! `model::CiliumPolicy` and `model::CalicoPolicy` for their semantics.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -270,12 +271,8 @@ fn service_account_labels<'a>(
     cx: &Context<'a>,
     namespace: &str,
     name: &str,
-) -> Option<&'a BTreeMap<String, String>> {
-    cx.index()
-        .service_account(namespace, name)?
-        .metadata
-        .labels
-        .as_ref()
+) -> Option<Cow<'a, BTreeMap<String, String>>> {
+    cx.index().service_account(namespace, name)?.labels()
 }
 
 fn namespace_labels<'a>(
@@ -356,14 +353,15 @@ fn missing_network_policy(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Vio
         .calico_policies
         .iter()
         .any(|p| p.service_account_selector.is_some());
+    let account_labels = reads_account_labels
+        .then(|| service_account_labels(cx, namespace, service_account))
+        .flatten();
     let endpoint = Endpoint::new(
         namespace,
         workload.template_metadata.labels.as_ref(),
         namespace_labels(cx.inventory, namespace),
         service_account,
-        reads_account_labels
-            .then(|| service_account_labels(cx, namespace, service_account))
-            .flatten(),
+        account_labels.as_deref(),
     );
     let selecting = isolating_policies(cx, &endpoint);
     let path = workload.template_metadata_path.field("labels");

@@ -1,6 +1,6 @@
 //! Service accounts and their tokens, as pods use them.
 
-use k8s_openapi::api::core::v1::ServiceAccount;
+use crate::model::AccountRef;
 
 use crate::engine::{
     Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
@@ -160,7 +160,7 @@ fn find_service_account<'a>(
     cx: &Context<'a>,
     workload: &Workload,
     name: &str,
-) -> Option<&'a ServiceAccount> {
+) -> Option<AccountRef<'a>> {
     let namespace = workload.namespace().unwrap_or("");
     cx.index().service_account(namespace, name)
 }
@@ -182,7 +182,7 @@ fn service_account_token_automount(subject: &Subject<'_>, cx: &Context<'_>, out:
         }
         None => {
             let object = find_service_account(cx, workload, account);
-            if object.and_then(|sa| sa.automount_service_account_token) == Some(false) {
+            if object.and_then(|sa| sa.automount_token()) == Some(false) {
                 return;
             }
             let message = format!(

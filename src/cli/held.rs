@@ -1,15 +1,17 @@
-//! RBAC objects of a large manifest set, held in a temporary file between
-//! being read and being checked.
+//! ServiceAccounts, roles and bindings of a large manifest set, held in a
+//! temporary file between being read and being checked.
 //!
-//! The RBAC index keeps what the checks across objects read of each Role
-//! and binding as it is read ([`RoleData`], [`BindingData`]); the objects
-//! themselves are needed again only for their own checks, which run once
-//! the index is complete. Until then they wait here, a few hundred bytes
-//! of JSON each on disk instead of about a kilobyte each in memory.
+//! What the checks across objects read of each is kept as it is read (the
+//! RBAC index's [`crate::rbac::RoleData`] and [`crate::rbac::BindingData`],
+//! an account's [`crate::model::AccountFacts`]); the objects themselves are
+//! needed again only for their own checks, which run once every object
+//! was read. Until then they wait here, a few hundred bytes of JSON each on
+//! disk instead of about a kilobyte each in memory.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::de::DeserializeOwned;
 
@@ -27,6 +29,7 @@ const ROLE: u8 = 0;
 const CLUSTER_ROLE: u8 = 1;
 const ROLE_BINDING: u8 = 2;
 const CLUSTER_ROLE_BINDING: u8 = 3;
+const SERVICE_ACCOUNT: u8 = 4;
 
 impl HeldObjects {
     /// An empty file in the system's temporary directory, removed when
@@ -42,7 +45,8 @@ impl HeldObjects {
     pub fn holds(resource: &Resource) -> bool {
         matches!(
             resource,
-            Resource::Role(_)
+            Resource::ServiceAccount(_)
+                | Resource::Role(_)
                 | Resource::ClusterRole(_)
                 | Resource::RoleBinding(_)
                 | Resource::ClusterRoleBinding(_)
@@ -52,6 +56,7 @@ impl HeldObjects {
     /// Writes `resource` (of a kind that [`Self::holds`]) to the file.
     pub fn push(&mut self, resource: &Resource) -> io::Result<()> {
         let (kind, json) = match resource {
+            Resource::ServiceAccount(o) => (SERVICE_ACCOUNT, serde_json::to_vec(o)),
             Resource::Role(o) => (ROLE, serde_json::to_vec(o)),
             Resource::ClusterRole(o) => (CLUSTER_ROLE, serde_json::to_vec(o)),
             Resource::RoleBinding(o) => (ROLE_BINDING, serde_json::to_vec(o)),
@@ -116,6 +121,7 @@ impl HeldReader {
         self.reader.read_exact(&mut self.json)?;
         let json = &self.json;
         match kind {
+            SERVICE_ACCOUNT => decode::<ServiceAccount>(json).map(Resource::ServiceAccount),
             ROLE => decode::<Role>(json).map(Resource::Role),
             CLUSTER_ROLE => decode::<ClusterRole>(json).map(Resource::ClusterRole),
             ROLE_BINDING => decode::<RoleBinding>(json).map(Resource::RoleBinding),
@@ -137,6 +143,12 @@ mod tests {
     use crate::checks::testing::resources;
 
     const OBJECTS: &str = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: api, namespace: shop, labels: {app: api}}
+automountServiceAccountToken: false
+imagePullSecrets: [{name: pull}]
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: {name: reader, namespace: shop, labels: {team: a}, annotations: {palisade.dev/ignore: "x"}}
@@ -168,13 +180,13 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: agg}
     #[test]
     fn objects_come_back_as_they_went_in_in_order() {
         let objects = resources(OBJECTS);
-        assert_eq!(objects.len(), 4);
+        assert_eq!(objects.len(), 5);
         let mut held = HeldObjects::new().unwrap();
         for object in &objects {
             assert!(HeldObjects::holds(object));
             held.push(object).unwrap();
         }
-        assert_eq!(held.len(), 4);
+        assert_eq!(held.len(), 5);
         let mut reader = held.read_back().unwrap();
         let mut back = reader.next_chunk(3).unwrap();
         assert_eq!(back.len(), 3);
@@ -185,7 +197,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: agg}
 
     #[test]
     fn other_kinds_are_not_held() {
-        let objects = resources("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a}\n");
+        let objects = resources("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n");
         assert!(!HeldObjects::holds(&objects[0]));
         let mut held = HeldObjects::new().unwrap();
         assert!(held.push(&objects[0]).is_err());

@@ -25,7 +25,9 @@ use crate::cli::held::HeldObjects;
 use crate::engine::spool::{FindingSpool, Reported, SpooledFindings};
 use crate::engine::{self, Context, Evaluated, Finding, Subject};
 use crate::loader::{Loaded, LoadedObject, Source, SourceIndex};
-use crate::model::{Inventory, KubernetesVersion, ObjectRef, Resource, Workload, WorkloadFacts};
+use crate::model::{
+    AccountFacts, Inventory, KubernetesVersion, ObjectRef, Resource, Workload, WorkloadFacts,
+};
 use crate::output::Summary;
 use crate::policy::{ANNOTATION_PREFIX, Policy};
 use crate::posture::{CheckedAlone, Standings, TemplateVerdict};
@@ -155,10 +157,10 @@ fn check_alone(subject: &Subject<'_>, source: Source, policy: &Policy) -> Digest
 #[derive(Default)]
 pub struct Streamed {
     inventory: Inventory,
-    /// Roles and bindings: what the RBAC index keeps of each, worked out as
-    /// it is read, and the objects themselves on disk until their own
-    /// checks run (in the inventory if they could not be written).
-    rbac: RbacHeld,
+    /// ServiceAccounts, roles and bindings: the objects themselves wait on
+    /// disk for their own checks (in the inventory if they could not be
+    /// written).
+    held: Held,
     sources: SourceIndex,
     found: Found,
     /// The Pod Security verdict of each `inventory.facts`.
@@ -168,27 +170,32 @@ pub struct Streamed {
     needs_whole: bool,
 }
 
-/// The roles and bindings of a streamed scan.
+/// The ServiceAccounts, roles and bindings of a streamed scan: what checks
+/// across objects read of each, worked out as it is read (an account's in
+/// the inventory's `account_facts`), and the objects on disk.
 #[derive(Default)]
-struct RbacHeld {
+struct Held {
     roles: Vec<RoleData>,
     bindings: Vec<BindingData>,
     /// `None` until the first; `Err` once a write failed, after which
-    /// roles and bindings are kept in the inventory.
+    /// every object is kept in the inventory.
     objects: Option<Result<HeldObjects, ()>>,
 }
 
-impl RbacHeld {
-    /// Keeps the index's part of `resource` if it is a role or binding,
-    /// and writes the object to disk; `false` if it is to be kept in
-    /// memory.
-    fn hold(&mut self, resource: &Resource) -> bool {
-        let Some(data) = RbacData::of(resource) else {
+impl Held {
+    /// Writes `resource` to disk if it is of a kind held there, keeping
+    /// what checks across objects read of it; `false` if it is to be kept
+    /// in the inventory.
+    fn hold(&mut self, resource: &Resource, inventory: &mut Inventory) -> bool {
+        if !HeldObjects::holds(resource) {
             return false;
-        };
-        match data {
-            RbacData::Role(role) => self.roles.push(role),
-            RbacData::Binding(binding) => self.bindings.push(binding),
+        }
+        // The RBAC index is built from what was kept of every role and
+        // binding, held or not.
+        match RbacData::of(resource) {
+            Some(RbacData::Role(role)) => self.roles.push(role),
+            Some(RbacData::Binding(binding)) => self.bindings.push(binding),
+            None => {}
         }
         let objects = self
             .objects
@@ -199,6 +206,9 @@ impl RbacHeld {
         if held.push(resource).is_err() {
             *objects = Err(());
             return false;
+        }
+        if let Resource::ServiceAccount(account) = resource {
+            inventory.account_facts.push(AccountFacts::of(account));
         }
         true
     }
@@ -276,7 +286,7 @@ impl Streamed {
                     self.needs_whole = true;
                     return;
                 }
-                if self.rbac.hold(&object.resource) {
+                if self.held.hold(&object.resource, &mut self.inventory) {
                     note_written_api_version(&mut self.inventory, reference, object.api_version);
                     return;
                 }
@@ -349,11 +359,11 @@ impl Streamed {
         let found = Mutex::new(found);
         let sources = &self.sources;
         let cx = Context::new(&self.inventory);
-        let RbacHeld {
+        let Held {
             roles,
             bindings,
             objects,
-        } = std::mem::take(&mut self.rbac);
+        } = std::mem::take(&mut self.held);
         let index = RbacIndex::from_data(roles, bindings);
         cx.set_rbac(RbacAnalysis::build_on(index, &self.inventory, cx.index()));
         engine::evaluate_each_in(&cx, catalog(), policy, &|which, findings| {
@@ -370,7 +380,7 @@ impl Streamed {
             && let Err(e) = evaluate_held(held, &cx, policy, &found, sources)
         {
             eprintln!(
-                "warning: cannot read roles and bindings back from a temporary file ({e}): holding them all in memory"
+                "warning: cannot read objects back from a temporary file ({e}): holding them all in memory"
             );
             return None;
         }
@@ -408,8 +418,8 @@ impl Streamed {
     }
 }
 
-/// Evaluates the roles and bindings held on disk, a chunk at a time; each
-/// stays for the posture as where it stands.
+/// Evaluates the objects held on disk, a chunk at a time; each stays for
+/// the posture as where it stands.
 fn evaluate_held(
     held: HeldObjects,
     cx: &Context<'_>,
@@ -423,7 +433,7 @@ fn evaluate_held(
         if chunk.is_empty() {
             return Ok(());
         }
-        let subjects: Vec<Subject<'_>> = chunk.iter().filter_map(rbac_subject).collect();
+        let subjects: Vec<Subject<'_>> = chunk.iter().filter_map(held_subject).collect();
         let first = {
             let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
             let first = found.checked_alone.len();
@@ -446,9 +456,10 @@ fn evaluate_held(
     }
 }
 
-/// A role or binding as the subject of its checks.
-fn rbac_subject(resource: &Resource) -> Option<Subject<'_>> {
+/// A held object as the subject of its checks.
+fn held_subject(resource: &Resource) -> Option<Subject<'_>> {
     match resource {
+        Resource::ServiceAccount(o) => Some(Subject::ServiceAccount(o)),
         Resource::Role(o) => Some(Subject::Role(o)),
         Resource::ClusterRole(o) => Some(Subject::ClusterRole(o)),
         Resource::RoleBinding(o) => Some(Subject::RoleBinding(o)),

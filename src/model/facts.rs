@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec, SecurityContext};
+use k8s_openapi::api::core::v1::{Container, PodSpec, SecurityContext, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::{ContainerEntry, ContainerKind, FieldPath, ObjectRef, VolumeEntry, Workload};
@@ -216,6 +216,60 @@ impl ObjectView<'_> {
             name: self.name.to_owned(),
             uid: self.uid.map(str::to_owned),
         }
+    }
+}
+
+/// What checks across objects read of a ServiceAccount: its namespace,
+/// name, `automountServiceAccountToken` and labels (read for Calico's
+/// `serviceAccountSelector`), in one string like [`WorkloadFacts`]. A scan
+/// of a large manifest set keeps these while the accounts themselves wait
+/// on disk for their own checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountFacts {
+    packed: Box<str>,
+}
+
+impl AccountFacts {
+    pub fn of(account: &ServiceAccount) -> AccountFacts {
+        let metadata = &account.metadata;
+        let mut p = Packer::default();
+        p.optional(metadata.namespace.as_deref());
+        p.optional(metadata.name.as_deref());
+        p.flag(account.automount_service_account_token);
+        match entries(metadata.labels.as_ref()) {
+            None => p.number(0),
+            Some(labels) => {
+                p.number(1);
+                p.map(&labels);
+            }
+        }
+        AccountFacts {
+            packed: p.0.into_boxed_str(),
+        }
+    }
+
+    /// The namespace, the name and the `automountServiceAccountToken`.
+    fn head(&self) -> (Option<&str>, Option<&str>, Option<bool>, Unpacker<'_>) {
+        let mut u = Unpacker::new(&self.packed);
+        (u.optional(), u.optional(), u.flag(), u)
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.head().0
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.head().1
+    }
+
+    /// `automountServiceAccountToken`.
+    pub fn automount_token(&self) -> Option<bool> {
+        self.head().2
+    }
+
+    pub fn labels(&self) -> Option<BTreeMap<String, String>> {
+        let mut u = self.head().3;
+        (u.number() != 0).then(|| u.map())
     }
 }
 
@@ -511,6 +565,36 @@ spec:
         assert_eq!(volumes, ["token"]);
         // Taken again from what they give back, the facts are the same.
         assert_eq!(WorkloadFacts::of(&back), facts);
+    }
+
+    #[test]
+    fn an_account_gives_back_what_checks_across_objects_read() {
+        let accounts = resources(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: api, namespace: shop, labels: {team: a, \"x/y\": \"\"}}\nautomountServiceAccountToken: false\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: bare}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: \"名\", namespace: n, labels: {}}\nautomountServiceAccountToken: true\n",
+        );
+        let facts: Vec<AccountFacts> = (accounts.iter())
+            .map(|r| match r {
+                crate::model::Resource::ServiceAccount(sa) => AccountFacts::of(sa),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let labels = |pairs: &[(&str, &str)]| {
+            let map: BTreeMap<String, String> = (pairs.iter())
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Some(map)
+        };
+        assert_eq!(facts[0].namespace(), Some("shop"));
+        assert_eq!(facts[0].name(), Some("api"));
+        assert_eq!(facts[0].automount_token(), Some(false));
+        assert_eq!(facts[0].labels(), labels(&[("team", "a"), ("x/y", "")]));
+        assert_eq!(facts[1].namespace(), None);
+        assert_eq!(facts[1].name(), Some("bare"));
+        assert_eq!(facts[1].automount_token(), None);
+        assert_eq!(facts[1].labels(), None);
+        assert_eq!(facts[2].name(), Some("名"));
+        assert_eq!(facts[2].automount_token(), Some(true));
+        assert_eq!(facts[2].labels(), labels(&[]));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
 use super::{
-    CalicoPolicy, CiliumPolicy, CustomWorkload, ObjectRef, Resource, RetiredObject, Workload,
-    WorkloadFacts,
+    AccountFacts, CalicoPolicy, CiliumPolicy, CustomWorkload, ObjectRef, Resource, RetiredObject,
+    Workload, WorkloadFacts,
 };
 
 /// Everything one evaluation sees: the objects of a manifest set or of a
@@ -27,6 +27,10 @@ pub struct Inventory {
     pub namespaces: BTreeMap<String, Namespace>,
     pub network_policies: Vec<NetworkPolicy>,
     pub service_accounts: Vec<ServiceAccount>,
+    /// ServiceAccounts whose own checks run apart (a scan of a large
+    /// manifest set holds them on disk), kept only as what checks across
+    /// objects read of them.
+    pub account_facts: Vec<AccountFacts>,
     pub roles: Vec<Role>,
     pub cluster_roles: Vec<ClusterRole>,
     pub role_bindings: Vec<RoleBinding>,
@@ -207,6 +211,7 @@ impl Inventory {
         self.facts.shrink_to_fit();
         self.network_policies.shrink_to_fit();
         self.service_accounts.shrink_to_fit();
+        self.account_facts.shrink_to_fit();
         self.roles.shrink_to_fit();
         self.cluster_roles.shrink_to_fit();
         self.role_bindings.shrink_to_fit();
@@ -232,13 +237,37 @@ impl Inventory {
     }
 }
 
+/// A ServiceAccount of an inventory: whole, or its [`AccountFacts`].
+#[derive(Clone, Copy, Debug)]
+pub enum AccountRef<'a> {
+    Whole(&'a ServiceAccount),
+    Facts(&'a AccountFacts),
+}
+
+impl<'a> AccountRef<'a> {
+    /// `automountServiceAccountToken`.
+    pub fn automount_token(&self) -> Option<bool> {
+        match self {
+            AccountRef::Whole(account) => account.automount_service_account_token,
+            AccountRef::Facts(facts) => facts.automount_token(),
+        }
+    }
+
+    pub fn labels(&self) -> Option<Cow<'a, BTreeMap<String, String>>> {
+        match self {
+            AccountRef::Whole(account) => account.metadata.labels.as_ref().map(Cow::Borrowed),
+            AccountRef::Facts(facts) => facts.labels().map(Cow::Owned),
+        }
+    }
+}
+
 /// Lookups by name in an inventory that no longer changes, built once per
 /// evaluation: a large input asks them once per workload.
 #[derive(Debug, Default)]
 pub struct InventoryIndex<'a> {
     /// The first ServiceAccount of each (namespace, name); objects without
     /// a namespace are in `""`.
-    service_accounts: HashMap<(&'a str, &'a str), &'a ServiceAccount>,
+    service_accounts: HashMap<(&'a str, &'a str), AccountRef<'a>>,
     /// The NetworkPolicies of each namespace, in inventory order.
     network_policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
     /// How many workloads each namespace has (objects without a namespace
@@ -264,7 +293,17 @@ impl<'a> InventoryIndex<'a> {
                 sa.metadata.namespace.as_deref().unwrap_or(""),
                 sa.metadata.name.as_deref().unwrap_or(""),
             );
-            index.service_accounts.entry(key).or_insert(sa);
+            index
+                .service_accounts
+                .entry(key)
+                .or_insert(AccountRef::Whole(sa));
+        }
+        for facts in &inventory.account_facts {
+            let key = (facts.namespace().unwrap_or(""), facts.name().unwrap_or(""));
+            index
+                .service_accounts
+                .entry(key)
+                .or_insert(AccountRef::Facts(facts));
         }
         for np in &inventory.network_policies {
             let namespace = np.metadata.namespace.as_deref().unwrap_or("");
@@ -296,7 +335,7 @@ impl<'a> InventoryIndex<'a> {
     }
 
     /// ServiceAccount `name` of `namespace` (`""` for objects without one).
-    pub fn service_account(&self, namespace: &str, name: &str) -> Option<&'a ServiceAccount> {
+    pub fn service_account(&self, namespace: &str, name: &str) -> Option<AccountRef<'a>> {
         self.service_accounts.get(&(namespace, name)).copied()
     }
 

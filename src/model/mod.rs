@@ -19,8 +19,8 @@ mod workload;
 
 pub use calico_selector::{CalicoSelector, SelectorError};
 pub use cni_policy::{CalicoPolicy, CiliumPolicy, CiliumRule, Endpoint};
-pub use facts::WorkloadFacts;
-pub use inventory::{Inventory, InventoryIndex, KubernetesVersion};
+pub use facts::{AccountFacts, WorkloadFacts};
+pub use inventory::{AccountRef, Inventory, InventoryIndex, KubernetesVersion};
 pub use kinds::{KindTable, WorkloadKind};
 pub use object::ObjectRef;
 pub use path::FieldPath;

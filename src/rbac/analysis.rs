@@ -97,13 +97,19 @@ impl RbacAnalysis {
         inventory: &Inventory,
         lookup: &InventoryIndex<'_>,
     ) -> RbacAnalysis {
-        let mut accounts: BTreeSet<AccountKey> = inventory
-            .service_accounts
-            .iter()
-            .map(|sa| {
+        let whole = inventory.service_accounts.iter().map(|sa| {
+            (
+                sa.metadata.namespace.as_deref(),
+                sa.metadata.name.as_deref(),
+            )
+        });
+        let facts = (inventory.account_facts.iter()).map(|f| (f.namespace(), f.name()));
+        let mut accounts: BTreeSet<AccountKey> = whole
+            .chain(facts)
+            .map(|(namespace, name)| {
                 (
-                    sa.metadata.namespace.clone().unwrap_or_default(),
-                    sa.metadata.name.clone().unwrap_or_default(),
+                    namespace.unwrap_or_default().to_owned(),
+                    name.unwrap_or_default().to_owned(),
                 )
             })
             .collect();
@@ -226,7 +232,7 @@ pub fn token_mounted(workload: &crate::model::Workload, lookup: &InventoryIndex<
     let (namespace, name) = workload_account(workload);
     let account_setting = lookup
         .service_account(&namespace, &name)
-        .and_then(|sa| sa.automount_service_account_token);
+        .and_then(|sa| sa.automount_token());
     account_setting.unwrap_or(true)
 }
 

@@ -21,7 +21,7 @@ pub struct SourceIndex {
     files: Vec<Arc<str>>,
     file_ids: HashMap<Arc<str>, u32>,
     /// The first definition of each object.
-    by_object: HashMap<ObjectKey, Place>,
+    by_object: Places,
     /// First definitions whose place does not fit a [`Place`].
     outsized: HashMap<ObjectKey, Source>,
     /// Second and later definitions of an object, in input order.
@@ -31,9 +31,10 @@ pub struct SourceIndex {
     first_in_namespace: HashMap<String, Source>,
 }
 
-/// An object, by a hash of every field of its [`ObjectRef`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct ObjectKey(u64, u64);
+/// An object, by a hash of every field of its [`ObjectRef`]: 128 bits, in
+/// four parts so that a [`Places`] entry takes 28 bytes, not 32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct ObjectKey([u32; 4]);
 
 impl ObjectKey {
     fn of(object: &ObjectRef) -> ObjectKey {
@@ -44,7 +45,64 @@ impl ObjectKey {
             object.hash(&mut hasher);
             hasher.finish()
         };
-        ObjectKey(half(0), half(1))
+        let (a, b) = (half(0), half(1));
+        ObjectKey([(a >> 32) as u32, a as u32, (b >> 32) as u32, b as u32])
+    }
+}
+
+/// Places by object, in about 28 bytes each. A hash map of a million
+/// places would take twice that (its table has a power-of-two size, at
+/// most seven eighths full) and three times that while it grows. Places
+/// are first put in a small map; when it is full they are sorted into one
+/// list, which is searched by halves.
+#[derive(Clone, Debug, Default)]
+struct Places {
+    /// Sorted by key, each key once.
+    sorted: Vec<(ObjectKey, Place)>,
+    recent: HashMap<ObjectKey, Place>,
+}
+
+/// Places the small map of [`Places`] takes before they are sorted in.
+const RECENT_PLACES: usize = 1 << 16;
+
+impl Places {
+    fn get(&self, key: &ObjectKey) -> Option<&Place> {
+        match self.sorted.binary_search_by(|(k, _)| k.cmp(key)) {
+            Ok(at) => Some(&self.sorted[at].1),
+            Err(_) => self.recent.get(key),
+        }
+    }
+
+    /// Adds a place for a key not yet in.
+    fn insert(&mut self, key: ObjectKey, place: Place) {
+        self.recent.insert(key, place);
+        if self.recent.len() >= RECENT_PLACES {
+            self.sort_in();
+        }
+    }
+
+    /// Moves the small map's places into the sorted list.
+    fn sort_in(&mut self) {
+        let mut recent: Vec<(ObjectKey, Place)> = self.recent.drain().collect();
+        recent.sort_unstable_by_key(|(key, _)| *key);
+        // Merged from the back, into room made at the end of the list
+        // (grown by what it needs, not doubled).
+        let mut left = self.sorted.len();
+        let mut right = recent.len();
+        self.sorted.reserve_exact(right);
+        let filler = recent.first().copied();
+        self.sorted.extend(filler.into_iter().cycle().take(right));
+        let mut at = self.sorted.len();
+        while right > 0 {
+            at -= 1;
+            if left > 0 && self.sorted[left - 1].0 > recent[right - 1].0 {
+                left -= 1;
+                self.sorted[at] = self.sorted[left];
+            } else {
+                right -= 1;
+                self.sorted[at] = recent[right];
+            }
+        }
     }
 }
 
@@ -160,6 +218,30 @@ mod tests {
             line,
             document,
         }
+    }
+
+    #[test]
+    fn places_sorted_in_are_all_found() {
+        let mut places = Places::default();
+        // A multiplicative hash spreads the keys; 2.5 rounds of sorting in.
+        let key = |i: u32| ObjectKey([i.wrapping_mul(2_654_435_761), i, !i, 7]);
+        let count = RECENT_PLACES as u32 * 5 / 2;
+        for i in 0..count {
+            let place = Place {
+                file: i % 3,
+                line: i,
+                document: i / 2,
+            };
+            places.insert(key(i), place);
+        }
+        assert_eq!(places.sorted.len(), RECENT_PLACES * 2);
+        assert!(places.sorted.windows(2).all(|w| w[0].0 < w[1].0));
+        for i in 0..count {
+            let place = places.get(&key(i)).expect("found");
+            assert_eq!((place.file, place.line, place.document), (i % 3, i, i / 2));
+        }
+        assert!(places.get(&key(count)).is_none());
+        assert!(places.get(&ObjectKey([0; 4])).is_none());
     }
 
     #[test]

@@ -295,9 +295,16 @@ impl Packer {
         self.number(n as u64);
     }
 
+    /// A text of [`COMMON_TEXTS`] as its number there; any other as its
+    /// length past the table's, then the text.
     fn text(&mut self, text: &str) {
-        self.count(text.len());
-        self.0.push_str(text);
+        match COMMON_TEXTS.iter().position(|common| *common == text) {
+            Some(code) => self.count(code),
+            None => {
+                self.count(COMMON_TEXTS.len() + text.len());
+                self.0.push_str(text);
+            }
+        }
     }
 
     /// Absent as 0, present as 1 then the text.
@@ -324,6 +331,42 @@ impl Packer {
         }
     }
 }
+
+/// Texts most workloads' facts hold (API versions, kinds, the paths of pod
+/// templates, well-known label keys), packed as their number here rather
+/// than spelled out: a tenth of a million Deployments' facts. The empty
+/// text first, so that reading past the end gives it. Kept under 32 so
+/// that a text of up to 31 bytes still takes one byte for its length.
+const COMMON_TEXTS: [&str; 28] = [
+    "",
+    "v1",
+    "apps/v1",
+    "batch/v1",
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "ReplicationController",
+    "spec.template.metadata",
+    "spec.template.spec",
+    "spec.jobTemplate.spec.template.metadata",
+    "spec.jobTemplate.spec.template.spec",
+    "metadata",
+    "spec",
+    "app",
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+    "team",
+    "default",
+    "true",
+];
 
 /// Reads back what a [`Packer`] wrote, in the same order. Past the end it
 /// reads zeros and empty texts rather than failing: the string is only
@@ -355,7 +398,11 @@ impl<'a> Unpacker<'a> {
     }
 
     fn text(&mut self) -> &'a str {
-        let len = usize::try_from(self.number()).unwrap_or(usize::MAX);
+        let code = usize::try_from(self.number()).unwrap_or(usize::MAX);
+        if let Some(common) = COMMON_TEXTS.get(code) {
+            return common;
+        }
+        let len = code - COMMON_TEXTS.len();
         let end = self.at.saturating_add(len).min(self.packed.len());
         let text = self.packed.get(self.at..end).unwrap_or("");
         self.at = end;
@@ -453,7 +500,18 @@ mod tests {
     fn numbers_and_texts_read_back_as_written() {
         let long = "ü".repeat(40_000);
         let numbers = [0, 1, 63, 64, 4095, 4096, 1 << 40, u64::MAX];
-        let texts = ["", "a", "ü", "é\n\"", long.as_str()];
+        let texts = [
+            "",
+            "a",
+            "ü",
+            "é\n\"",
+            long.as_str(),
+            "Deployment",
+            "Deployments",
+            "apps/v",
+            "app.kubernetes.io/name",
+            "true",
+        ];
         let mut p = Packer::default();
         for n in numbers {
             p.number(n);
@@ -480,6 +538,24 @@ mod tests {
         }
         // Past the end: nothing, not a panic.
         assert_eq!((u.number(), u.text(), u.optional()), (0, "", None));
+    }
+
+    #[test]
+    fn common_texts_take_one_byte() {
+        assert_eq!(COMMON_TEXTS[0], "");
+        assert!(COMMON_TEXTS.len() < 32);
+        for (at, text) in COMMON_TEXTS.iter().enumerate() {
+            assert!(!COMMON_TEXTS[..at].contains(text), "{text} twice");
+            let mut p = Packer::default();
+            p.text(text);
+            assert_eq!(p.0.len(), 1, "{text}");
+            assert_eq!(Unpacker::new(&p.0).text(), *text);
+        }
+        // Other texts: their length past the table's, then the text.
+        let mut p = Packer::default();
+        p.text("apps/v2");
+        assert_eq!(p.0.len(), 1 + "apps/v2".len());
+        assert_eq!(Unpacker::new(&p.0).text(), "apps/v2");
     }
 
     const DEPLOYMENT: &str = r#"

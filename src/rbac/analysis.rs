@@ -312,19 +312,32 @@ fn admin_paths(
     let prepare =
         |account: &AccountKey| index.prepare(&UserInfo::service_account(&account.0, &account.1));
     let accounts: Vec<&AccountKey> = accounts.iter().collect();
+    // One answer per account of a large cluster: 16 bytes each, the rare
+    // step boxed.
+    enum Direct {
+        NoGrants,
+        NotAdmin,
+        Admin(Box<Step>),
+    }
     let direct = map_in_parallel(&accounts, |account| {
         let user = prepare(account);
         // Accounts without any grant can do nothing on the way to admin.
-        user.has_grants().then(|| direct_admin(index, &user))
+        match user.has_grants() {
+            false => Direct::NoGrants,
+            true => match direct_admin(index, &user) {
+                Some(step) => Direct::Admin(Box::new(step)),
+                None => Direct::NotAdmin,
+            },
+        }
     });
     let mut waiting: Vec<&AccountKey> = Vec::new();
     for (account, direct) in accounts.into_iter().zip(direct) {
         match direct {
-            None => {}
-            Some(Some(step)) => {
-                paths.insert(account.clone(), AdminPath { step });
+            Direct::NoGrants => {}
+            Direct::Admin(step) => {
+                paths.insert(account.clone(), AdminPath { step: *step });
             }
-            Some(None) => waiting.push(account),
+            Direct::NotAdmin => waiting.push(account),
         }
     }
     // Each round tries the accounts still waiting against the admins the

@@ -427,6 +427,11 @@ fn evaluate_held(
     found: &Mutex<Found>,
     sources: &SourceIndex,
 ) -> io::Result<()> {
+    // Room for every held object's standing at once, not doubled chunk by
+    // chunk while the RBAC analysis is held.
+    (found.lock().unwrap_or_else(PoisonError::into_inner))
+        .checked_alone
+        .reserve_exact(held.len());
     let mut reader = held.read_back()?;
     loop {
         let chunk = reader.next_chunk(HELD_CHUNK)?;
@@ -482,3 +487,107 @@ const _: fn() = || {
     fn shared_between_threads<T: Sync>() {}
     shared_between_threads::<Policy>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::spool::FindingSpool;
+    use crate::loader::Loader;
+
+    const OBJECTS: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: api, namespace: shop}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: secrets, namespace: shop}
+rules: [{apiGroups: [''], resources: [secrets], verbs: [get, list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: api-secrets, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secrets}
+subjects: [{kind: ServiceAccount, name: api, namespace: shop}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: api-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: api, namespace: shop}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {serviceAccountName: api, containers: [{name: app, image: nginx:1.27}]}
+";
+
+    /// The scan of [`OBJECTS`]: its findings as text and its posture.
+    fn scan(streamed: Streamed, policy: &Policy) -> (Vec<String>, String) {
+        let scanned = streamed
+            .evaluate(Loaded::default(), policy, None)
+            .expect("streamed");
+        let spooled = scanned.spooled.as_ref().expect("spooled");
+        let findings = (spooled.findings.iter())
+            .map(|r| {
+                let r = r.expect("read back");
+                format!(
+                    "{} {} {} {:?}",
+                    r.finding.object, r.finding.check.id, r.finding.message, r.source
+                )
+            })
+            .collect();
+        (findings, format!("{:?}", scanned.posture(policy)))
+    }
+
+    /// Objects that cannot be written to disk stay in the inventory, and
+    /// the scan is the same.
+    #[test]
+    fn objects_that_cannot_be_held_stay_in_the_inventory() {
+        let policy = Policy::default();
+        let loaded = Loader::new().load_text("shop.yaml", OBJECTS);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let mut on_disk = Streamed::new(FindingSpool::new());
+        let mut in_memory = Streamed::new(FindingSpool::new());
+        in_memory.held.objects = Some(Err(()));
+        for object in loaded.objects {
+            on_disk.add(digest(object.clone(), &policy));
+            in_memory.add(digest(object, &policy));
+        }
+        let held = |s: &Streamed| {
+            let i = &s.inventory;
+            [
+                i.service_accounts.len(),
+                i.account_facts.len(),
+                i.roles.len(),
+                i.role_bindings.len(),
+                i.cluster_role_bindings.len(),
+            ]
+        };
+        assert_eq!(held(&on_disk), [0, 1, 0, 0, 0]);
+        assert_eq!(held(&in_memory), [1, 0, 1, 1, 1]);
+        let (findings, posture) = scan(on_disk, &policy);
+        assert_eq!((findings.clone(), posture), scan(in_memory, &policy));
+        // The checks across objects saw the held objects: the account is
+        // cluster admin through its binding, and the Deployment runs as it.
+        let has = |object: &str, check: &str| {
+            (findings.iter()).any(|f| f.starts_with(&format!("{object} {check} ")))
+        };
+        assert!(
+            has("ClusterRoleBinding/api-admin", "rbac-binding-cluster-admin"),
+            "{findings:#?}"
+        );
+        assert!(
+            has("Deployment/web -n shop", "rbac-workload-cluster-admin"),
+            "{findings:#?}"
+        );
+    }
+}

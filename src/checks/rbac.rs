@@ -97,7 +97,7 @@ impl RoleView<'_> {
     /// The field a rule is written in: `rules[i]` of this role, or the
     /// `aggregationRule` that pulled it in from another ClusterRole.
     fn rule_path(&self, sourced: &SourcedRule) -> FieldPath {
-        if sourced.origin.role == self.data.key {
+        if *sourced.origin.role == self.data.key {
             FieldPath::default()
                 .field("rules")
                 .index(sourced.origin.index)
@@ -108,7 +108,7 @@ impl RoleView<'_> {
 
     /// ` (rules[2])` or ` (aggregated from ClusterRole x rules[0])`.
     fn rule_place(&self, sourced: &SourcedRule) -> String {
-        if sourced.origin.role == self.data.key {
+        if *sourced.origin.role == self.data.key {
             format!("rules[{}]", sourced.origin.index)
         } else {
             format!("aggregated from {}", sourced.origin)

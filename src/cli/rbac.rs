@@ -308,7 +308,7 @@ async fn who_can(args: WhoCanArgs) -> Result<ExitCode, String> {
             found.subject,
             found.binding.to_string(),
             found.role.to_string(),
-            if found.origin.role == found.role {
+            if *found.origin.role == found.role {
                 format!("rules[{}]", found.origin.index)
             } else {
                 format!("from {}", found.origin)
@@ -352,7 +352,7 @@ async fn permissions(args: PermissionsArgs) -> Result<ExitCode, String> {
             Some(ns) => format!("namespace {ns}"),
         };
         for sourced in grant.rules {
-            let origin = if sourced.origin.role == grant.role.key {
+            let origin = if *sourced.origin.role == grant.role.key {
                 format!("rules[{}]", sourced.origin.index)
             } else {
                 format!("from {}", sourced.origin)

@@ -102,7 +102,7 @@ mod tests {
             .map(|(index, rule)| SourcedRule {
                 rule: rule.clone(),
                 origin: RuleOrigin {
-                    role: RoleKey::cluster(role),
+                    role: Arc::new(RoleKey::cluster(role)),
                     index,
                 },
             })
@@ -166,7 +166,7 @@ mod tests {
         // Selector `b` first (x-leaf), then `a` sorted by name (y-leaf, z-leaf);
         // the second `pods` rule is a duplicate.
         assert_eq!(names(&out["agg"]), ["nodes", "secrets", "pods"]);
-        assert_eq!(out["agg"][2].origin.role, RoleKey::cluster("y-leaf"));
+        assert_eq!(*out["agg"][2].origin.role, RoleKey::cluster("y-leaf"));
     }
 
     #[test]
@@ -214,7 +214,7 @@ mod tests {
         );
         let out = aggregate(&roles);
         assert_eq!(names(&out["admin"]), ["pods"]);
-        assert_eq!(out["admin"][0].origin.role, RoleKey::cluster("leaf"));
+        assert_eq!(*out["admin"][0].origin.role, RoleKey::cluster("leaf"));
         assert_eq!(names(&out["edit"]), ["pods"]);
         assert_eq!(names(&out["lonely"]), ["configmaps"]);
     }

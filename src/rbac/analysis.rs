@@ -200,7 +200,7 @@ impl RbacAnalysis {
 }
 
 fn rule_text(role: &RoleKey, origin: &super::index::RuleOrigin) -> String {
-    if &origin.role == role {
+    if *origin.role == *role {
         format!("rules[{}]", origin.index)
     } else {
         format!("rules aggregated from {origin}")

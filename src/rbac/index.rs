@@ -111,7 +111,8 @@ impl fmt::Display for BindingKey {
 /// aggregated ClusterRole, the role the rule was aggregated from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RuleOrigin {
-    pub role: RoleKey,
+    /// Shared by every rule of the role.
+    pub role: Arc<RoleKey>,
     pub index: usize,
 }
 
@@ -162,13 +163,14 @@ impl RoleData {
         default_status: DefaultStatus,
         stand_in: bool,
     ) -> RoleData {
+        let role = Arc::new(key.clone());
         let own = rules
             .into_iter()
             .enumerate()
             .map(|(index, rule)| SourcedRule {
                 rule,
                 origin: RuleOrigin {
-                    role: key.clone(),
+                    role: Arc::clone(&role),
                     index,
                 },
             })
@@ -318,7 +320,7 @@ pub struct Provenance {
 impl fmt::Display for Provenance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} → {}", self.binding, self.role)?;
-        if self.origin.role != self.role {
+        if *self.origin.role != self.role {
             write!(f, " (aggregated from {})", self.origin)
         } else {
             write!(f, " rules[{}]", self.origin.index)
@@ -1451,7 +1453,7 @@ subjects: [{kind: User, name: a}]
         match idx.authorize(&a, &get_pods("x")) {
             Decision::Allowed(p) => {
                 assert_eq!(p.role, RoleKey::cluster("monitoring"));
-                assert_eq!(p.origin.role, RoleKey::cluster("metrics-reader"));
+                assert_eq!(*p.origin.role, RoleKey::cluster("metrics-reader"));
             }
             other => panic!("{other:?}"),
         }

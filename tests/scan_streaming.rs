@@ -64,10 +64,35 @@ fn assert_same_scan_spooled(
     let inputs: Vec<Input> = paths.iter().cloned().map(Input::Path).collect();
     let kinds = KindTable::default();
     let whole = load_whole(&inputs, policy, &kinds, version);
-    let Some(streamed) = load_streaming_into(spool, &inputs, policy, &kinds, version) else {
+    // Every ServiceAccount, role and binding held on disk until its own
+    // checks run.
+    let Some(streamed) = load_streaming_into(spool, 0, &inputs, policy, &kinds, version) else {
         return (0, 0);
     };
     let what = format!("{paths:?} (version {version:?})");
+    // The first few kept in memory, the rest on disk; and all in memory.
+    for hold_from in [7, usize::MAX] {
+        let mixed = load_streaming_into(
+            FindingSpool::new(),
+            hold_from,
+            &inputs,
+            policy,
+            &kinds,
+            version,
+        )
+        .expect("streams as before");
+        let findings = |scanned: &Scanned| -> Vec<Finding> {
+            (scanned.spooled.as_ref().expect("spooled").findings.iter())
+                .map(|r| r.expect("read back").finding)
+                .collect()
+        };
+        assert_eq!(
+            render(&findings(&mixed)),
+            render(&whole.findings),
+            "findings of {what}, the first {hold_from} held in memory"
+        );
+        assert_eq!(posture(&mixed, policy), posture_whole(&whole, policy));
+    }
     let spooled = streamed
         .spooled
         .as_ref()
@@ -285,7 +310,7 @@ fn config_maps_checked_as_they_are_read_scan_the_same() {
 
     let inputs = [Input::Path(manifests)];
     let kinds = KindTable::default();
-    let scanned = load_streaming_into(FindingSpool::new(), &inputs, &policy, &kinds, None)
+    let scanned = load_streaming_into(FindingSpool::new(), 0, &inputs, &policy, &kinds, None)
         .expect("a scan without admission policies streams");
     assert!(
         scanned.inventory.config_maps.is_empty(),
@@ -347,8 +372,8 @@ fn accounts_held_on_disk_are_read_by_the_workloads_checks() {
 
     let inputs = [Input::Path(manifests)];
     let kinds = KindTable::default();
-    let scanned =
-        load_streaming_into(FindingSpool::new(), &inputs, &policy, &kinds, None).expect("streams");
+    let scanned = load_streaming_into(FindingSpool::new(), 0, &inputs, &policy, &kinds, None)
+        .expect("streams");
     assert!(scanned.inventory.service_accounts.is_empty());
     assert_eq!(scanned.inventory.account_facts.len(), 2);
     let found: Vec<(String, String)> = (scanned.spooled.as_ref().expect("spooled").findings.iter())
@@ -422,8 +447,8 @@ fn a_cluster_dump_scans_the_same_without_what_nothing_reads() {
 
     let inputs = [Input::Path(dump)];
     let kinds = KindTable::default();
-    let scanned =
-        load_streaming_into(FindingSpool::new(), &inputs, &policy, &kinds, None).expect("streams");
+    let scanned = load_streaming_into(FindingSpool::new(), 0, &inputs, &policy, &kinds, None)
+        .expect("streams");
     let inventory = &scanned.inventory;
     // Accounts, roles and bindings wait on disk, not in the inventory, for
     // their own checks (the findings below show a role's annotations were

@@ -219,18 +219,27 @@ pub fn load_streaming(
     kubernetes_version: Option<KubernetesVersion>,
 ) -> Option<Scanned> {
     let spool = FindingSpool::new();
-    load_streaming_into(spool, inputs, policy, kinds, kubernetes_version)
+    load_streaming_into(
+        spool,
+        stream::HOLD_FROM,
+        inputs,
+        policy,
+        kinds,
+        kubernetes_version,
+    )
 }
 
-/// [`load_streaming`], the findings going to `spool`.
+/// [`load_streaming`], the findings going to `spool`, ServiceAccounts,
+/// roles and bindings past the first `hold_from` held on disk.
 pub fn load_streaming_into(
     spool: FindingSpool,
+    hold_from: usize,
     inputs: &[Input],
     policy: &Policy,
     kinds: &KindTable,
     kubernetes_version: Option<KubernetesVersion>,
 ) -> Option<Scanned> {
-    let mut streamed = Streamed::new(spool);
+    let mut streamed = Streamed::new(spool, hold_from);
     // Each workload's own checks run on the parsing threads.
     let loaded = Loader::new().kinds(kinds.clone()).load_each_mapped(
         inputs,

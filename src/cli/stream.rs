@@ -170,11 +170,18 @@ pub struct Streamed {
     needs_whole: bool,
 }
 
+/// How many ServiceAccounts, roles and bindings a streamed scan keeps in
+/// memory before it holds the rest on disk: writing them out and reading
+/// them back costs a small scan more time than the memory it saves.
+pub const HOLD_FROM: usize = 10_000;
+
 /// The ServiceAccounts, roles and bindings of a streamed scan: what checks
 /// across objects read of each, worked out as it is read (an account's in
 /// the inventory's `account_facts`), and the objects on disk.
 #[derive(Default)]
 struct Held {
+    /// Objects of the kinds held on disk to keep in memory first.
+    keep_first: usize,
     roles: Vec<RoleData>,
     bindings: Vec<BindingData>,
     /// `None` until the first; `Err` once a write failed, after which
@@ -196,6 +203,10 @@ impl Held {
             Some(RbacData::Role(role)) => self.roles.push(role),
             Some(RbacData::Binding(binding)) => self.bindings.push(binding),
             None => {}
+        }
+        if self.keep_first > 0 {
+            self.keep_first -= 1;
+            return false;
         }
         let objects = self
             .objects
@@ -257,12 +268,18 @@ pub struct Spooled {
 }
 
 impl Streamed {
-    /// Nothing gathered yet; the findings go to `spool`.
-    pub fn new(spool: FindingSpool) -> Streamed {
+    /// Nothing gathered yet; the findings go to `spool`; the first
+    /// `hold_from` ServiceAccounts, roles and bindings are kept in memory,
+    /// the rest held on disk until their own checks run.
+    pub fn new(spool: FindingSpool, hold_from: usize) -> Streamed {
         Streamed {
             found: Found {
                 spool,
                 ..Found::default()
+            },
+            held: Held {
+                keep_first: hold_from,
+                ..Held::default()
             },
             ..Streamed::default()
         }
@@ -363,6 +380,7 @@ impl Streamed {
             roles,
             bindings,
             objects,
+            ..
         } = std::mem::take(&mut self.held);
         let index = RbacIndex::from_data(roles, bindings);
         cx.set_rbac(RbacAnalysis::build_on(index, &self.inventory, cx.index()));
@@ -555,8 +573,8 @@ spec:
         let policy = Policy::default();
         let loaded = Loader::new().load_text("shop.yaml", OBJECTS);
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-        let mut on_disk = Streamed::new(FindingSpool::new());
-        let mut in_memory = Streamed::new(FindingSpool::new());
+        let mut on_disk = Streamed::new(FindingSpool::new(), 0);
+        let mut in_memory = Streamed::new(FindingSpool::new(), 0);
         in_memory.held.objects = Some(Err(()));
         for object in loaded.objects {
             on_disk.add(digest(object.clone(), &policy));

@@ -173,7 +173,7 @@ pub struct Streamed {
 /// How many ServiceAccounts, roles and bindings a streamed scan keeps in
 /// memory before it holds the rest on disk: writing them out and reading
 /// them back costs a small scan more time than the memory it saves.
-pub const HOLD_FROM: usize = 10_000;
+pub const HOLD_FROM: usize = 1_000;
 
 /// The ServiceAccounts, roles and bindings of a streamed scan: what checks
 /// across objects read of each, worked out as it is read (an account's in

@@ -4,6 +4,12 @@
 //! ConfigMaps, which no check across objects reads, are not kept at all:
 //! every check of theirs runs as they are read.
 //!
+//! ServiceAccounts, roles and bindings past the first [`HOLD_FROM`] wait
+//! on disk ([`super::held`]) for their own checks, which read the RBAC
+//! index of every object: as each is read, only what checks across
+//! objects read of it stays in memory (the RBAC index's part of a role or
+//! binding, an account's [`AccountFacts`]).
+//!
 //! Findings are not held either: each object's go to a [`FindingSpool`]
 //! as soon as they are known (counted into the summary and, as
 //! [`Standings`], into the namespace posture on the way), which keeps them

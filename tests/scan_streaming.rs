@@ -42,6 +42,28 @@ fn manifests_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// A streamed scan of `path`, every ServiceAccount, role and binding held
+/// on disk until its own checks run.
+fn streamed_all_held(path: PathBuf, policy: &Policy) -> Scanned {
+    let inputs = [Input::Path(path)];
+    load_streaming_into(
+        FindingSpool::new(),
+        0,
+        &inputs,
+        policy,
+        &KindTable::default(),
+        None,
+    )
+    .expect("a scan without admission policies streams")
+}
+
+/// The findings a streamed scan spooled, read back.
+fn spooled_findings(scanned: &Scanned) -> Vec<Finding> {
+    (scanned.spooled.as_ref().expect("spooled").findings.iter())
+        .map(|r| r.expect("read back").finding)
+        .collect()
+}
+
 /// Scans `paths` both ways and asserts the same result; returns how many
 /// workloads the streaming scan kept as facts (0 when it fell back to
 /// whole objects).
@@ -81,13 +103,8 @@ fn assert_same_scan_spooled(
             version,
         )
         .expect("streams as before");
-        let findings = |scanned: &Scanned| -> Vec<Finding> {
-            (scanned.spooled.as_ref().expect("spooled").findings.iter())
-                .map(|r| r.expect("read back").finding)
-                .collect()
-        };
         assert_eq!(
-            render(&findings(&mixed)),
+            render(&spooled_findings(&mixed)),
             render(&whole.findings),
             "findings of {what}, the first {hold_from} held in memory"
         );
@@ -308,17 +325,12 @@ fn config_maps_checked_as_they_are_read_scan_the_same() {
     let streamed = assert_same_scan(std::slice::from_ref(&manifests), &policy, None);
     assert_eq!(streamed, 1, "the Deployment is kept as facts");
 
-    let inputs = [Input::Path(manifests)];
-    let kinds = KindTable::default();
-    let scanned = load_streaming_into(FindingSpool::new(), 0, &inputs, &policy, &kinds, None)
-        .expect("a scan without admission policies streams");
+    let scanned = streamed_all_held(manifests, &policy);
     assert!(
         scanned.inventory.config_maps.is_empty(),
         "ConfigMaps are not kept"
     );
-    let spooled = scanned.spooled.as_ref().expect("spooled");
-    let found: Vec<(String, bool)> = (spooled.findings.iter())
-        .map(|r| r.expect("read back").finding)
+    let found: Vec<(String, bool)> = (spooled_findings(&scanned).into_iter())
         .filter(|f| f.check.id == "secret-in-config-map")
         .map(|f| (f.object.name.clone(), f.is_suppressed()))
         .collect();
@@ -370,14 +382,10 @@ fn accounts_held_on_disk_are_read_by_the_workloads_checks() {
         2
     );
 
-    let inputs = [Input::Path(manifests)];
-    let kinds = KindTable::default();
-    let scanned = load_streaming_into(FindingSpool::new(), 0, &inputs, &policy, &kinds, None)
-        .expect("streams");
+    let scanned = streamed_all_held(manifests, &policy);
     assert!(scanned.inventory.service_accounts.is_empty());
     assert_eq!(scanned.inventory.account_facts.len(), 2);
-    let found: Vec<(String, String)> = (scanned.spooled.as_ref().expect("spooled").findings.iter())
-        .map(|r| r.expect("read back").finding)
+    let found: Vec<(String, String)> = (spooled_findings(&scanned).into_iter())
         .map(|f| (f.object.name.clone(), f.check.id.to_owned()))
         .collect();
     let has = |name: &str, check: &str| found.contains(&(name.to_owned(), check.to_owned()));
@@ -445,10 +453,7 @@ fn a_cluster_dump_scans_the_same_without_what_nothing_reads() {
         1
     );
 
-    let inputs = [Input::Path(dump)];
-    let kinds = KindTable::default();
-    let scanned = load_streaming_into(FindingSpool::new(), 0, &inputs, &policy, &kinds, None)
-        .expect("streams");
+    let scanned = streamed_all_held(dump, &policy);
     let inventory = &scanned.inventory;
     // Accounts, roles and bindings wait on disk, not in the inventory, for
     // their own checks (the findings below show a role's annotations were
@@ -469,12 +474,10 @@ fn a_cluster_dump_scans_the_same_without_what_nothing_reads() {
         );
     }
     assert_eq!(kept, 2);
-    let suppressed: Vec<(String, bool)> =
-        (scanned.spooled.as_ref().expect("spooled").findings.iter())
-            .map(|r| r.expect("read back").finding)
-            .filter(|f| f.object.kind == "Role")
-            .map(|f| (f.object.name.clone(), f.is_suppressed()))
-            .collect();
+    let suppressed: Vec<(String, bool)> = (spooled_findings(&scanned).into_iter())
+        .filter(|f| f.object.kind == "Role")
+        .map(|f| (f.object.name.clone(), f.is_suppressed()))
+        .collect();
     assert!(
         suppressed.contains(&("accepted".to_owned(), true)),
         "{suppressed:?}"

@@ -462,7 +462,7 @@ fn evaluate_held(
         if chunk.is_empty() {
             return Ok(());
         }
-        let subjects: Vec<Subject<'_>> = chunk.iter().filter_map(held_subject).collect();
+        let subjects: Vec<Subject<'_>> = chunk.iter().filter_map(Subject::of_object).collect();
         let first = {
             let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
             let first = found.checked_alone.len();
@@ -482,18 +482,6 @@ fn evaluate_held(
             found.checked_alone[first + index].standings = standings;
             found.add(findings, source.as_ref());
         });
-    }
-}
-
-/// A held object as the subject of its checks.
-fn held_subject(resource: &Resource) -> Option<Subject<'_>> {
-    match resource {
-        Resource::ServiceAccount(o) => Some(Subject::ServiceAccount(o)),
-        Resource::Role(o) => Some(Subject::Role(o)),
-        Resource::ClusterRole(o) => Some(Subject::ClusterRole(o)),
-        Resource::RoleBinding(o) => Some(Subject::RoleBinding(o)),
-        Resource::ClusterRoleBinding(o) => Some(Subject::ClusterRoleBinding(o)),
-        _ => None,
     }
 }
 

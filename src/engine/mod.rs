@@ -18,7 +18,7 @@ pub use crate::model::{Severity, UnknownSeverity};
 pub use check::{Alias, Applies, Category, Check, Scope, Tool, alias};
 pub use finding::{Finding, Suppression, SuppressionSource, Violation, Violations};
 
-use crate::model::{Inventory, InventoryIndex, ObjectRef, RetiredObject, Workload};
+use crate::model::{Inventory, InventoryIndex, ObjectRef, Resource, RetiredObject, Workload};
 use crate::policy::Policy;
 use crate::rbac::RbacAnalysis;
 
@@ -37,7 +37,7 @@ pub enum Subject<'a> {
     ConfigMap(&'a ConfigMap),
 }
 
-impl Subject<'_> {
+impl<'a> Subject<'a> {
     pub fn applies(&self) -> Applies {
         match self {
             Subject::Workload(_) => Applies::Workload,
@@ -61,6 +61,20 @@ impl Subject<'_> {
             Subject::ClusterRoleBinding(o) => &o.metadata,
             Subject::Retired(o) => &o.metadata,
             Subject::ConfigMap(o) => &o.metadata,
+        }
+    }
+
+    /// An object other than a workload as the subject of its checks:
+    /// namespaces, service accounts, roles and bindings.
+    pub fn of_object(resource: &'a Resource) -> Option<Subject<'a>> {
+        match resource {
+            Resource::Namespace(o) => Some(Subject::Namespace(o)),
+            Resource::ServiceAccount(o) => Some(Subject::ServiceAccount(o)),
+            Resource::Role(o) => Some(Subject::Role(o)),
+            Resource::ClusterRole(o) => Some(Subject::ClusterRole(o)),
+            Resource::RoleBinding(o) => Some(Subject::RoleBinding(o)),
+            Resource::ClusterRoleBinding(o) => Some(Subject::ClusterRoleBinding(o)),
+            _ => None,
         }
     }
 
@@ -229,13 +243,8 @@ pub fn evaluate_each_in(
     // Thread `t` of `threads` takes every `threads`-th subject and
     // workload, which spreads the costly kinds (RBAC) evenly.
     let share = |t: usize, threads: usize| {
-        for (index, subject) in subjects.iter().enumerate().skip(t).step_by(threads) {
-            let mut found = Vec::new();
-            evaluate_into(subject, cx, catalog, policy, None, &mut found);
-            if !found.is_empty() {
-                sink(Evaluated::Subject(index), finish(found));
-            }
-        }
+        let subject_sink = |index, findings| sink(Evaluated::Subject(index), findings);
+        evaluate_share(&subjects, (t, threads), cx, catalog, policy, &subject_sink);
         // Workloads kept as facts have had their own checks run already.
         for (index, facts) in facts.iter().enumerate().skip(t).step_by(threads) {
             let workload = facts.workload();
@@ -263,15 +272,28 @@ pub fn evaluate_subjects(
     sink: &(dyn Fn(usize, Vec<Finding>) + Sync),
 ) {
     let share = |t: usize, threads: usize| {
-        for (index, subject) in subjects.iter().enumerate().skip(t).step_by(threads) {
-            let mut found = Vec::new();
-            evaluate_into(subject, cx, catalog, policy, None, &mut found);
-            if !found.is_empty() {
-                sink(index, finish(found));
-            }
-        }
+        evaluate_share(subjects, (t, threads), cx, catalog, policy, sink);
     };
     on_threads(subjects.len(), &share);
+}
+
+/// Evaluates thread `t`'s share of `subjects` (every `threads`-th, from
+/// the `t`-th) and hands each one's findings to `sink` with its index.
+fn evaluate_share(
+    subjects: &[Subject<'_>],
+    (t, threads): (usize, usize),
+    cx: &Context<'_>,
+    catalog: &[&'static Check],
+    policy: &Policy,
+    sink: &(dyn Fn(usize, Vec<Finding>) + Sync),
+) {
+    for (index, subject) in subjects.iter().enumerate().skip(t).step_by(threads) {
+        let mut found = Vec::new();
+        evaluate_into(subject, cx, catalog, policy, None, &mut found);
+        if !found.is_empty() {
+            sink(index, finish(found));
+        }
+    }
 }
 
 /// Runs `share(t, threads)` for each thread `t` of as many as suit

@@ -90,8 +90,7 @@ impl Places {
         let mut left = self.sorted.len();
         let mut right = recent.len();
         self.sorted.reserve_exact(right);
-        let filler = recent.first().copied();
-        self.sorted.extend(filler.into_iter().cycle().take(right));
+        self.sorted.extend_from_slice(&recent);
         let mut at = self.sorted.len();
         while right > 0 {
             at -= 1;

@@ -226,6 +226,12 @@ impl Inventory {
         self.namespaces = std::mem::take(&mut self.namespaces).into_iter().collect();
     }
 
+    /// Every ServiceAccount, whole ones first, then those kept as facts.
+    pub fn accounts(&self) -> impl Iterator<Item = AccountRef<'_>> {
+        let whole = self.service_accounts.iter().map(AccountRef::Whole);
+        whole.chain(self.account_facts.iter().map(AccountRef::Facts))
+    }
+
     /// Network policies in a namespace.
     pub fn network_policies_in<'a>(
         &'a self,
@@ -245,6 +251,20 @@ pub enum AccountRef<'a> {
 }
 
 impl<'a> AccountRef<'a> {
+    pub fn namespace(&self) -> Option<&'a str> {
+        match self {
+            AccountRef::Whole(account) => account.metadata.namespace.as_deref(),
+            AccountRef::Facts(facts) => facts.namespace(),
+        }
+    }
+
+    pub fn name(&self) -> Option<&'a str> {
+        match self {
+            AccountRef::Whole(account) => account.metadata.name.as_deref(),
+            AccountRef::Facts(facts) => facts.name(),
+        }
+    }
+
     /// `automountServiceAccountToken`.
     pub fn automount_token(&self) -> Option<bool> {
         match self {
@@ -288,22 +308,12 @@ pub struct WorkloadCount {
 impl<'a> InventoryIndex<'a> {
     pub fn new(inventory: &'a Inventory) -> InventoryIndex<'a> {
         let mut index = InventoryIndex::default();
-        for sa in &inventory.service_accounts {
+        for account in inventory.accounts() {
             let key = (
-                sa.metadata.namespace.as_deref().unwrap_or(""),
-                sa.metadata.name.as_deref().unwrap_or(""),
+                account.namespace().unwrap_or(""),
+                account.name().unwrap_or(""),
             );
-            index
-                .service_accounts
-                .entry(key)
-                .or_insert(AccountRef::Whole(sa));
-        }
-        for facts in &inventory.account_facts {
-            let key = (facts.namespace().unwrap_or(""), facts.name().unwrap_or(""));
-            index
-                .service_accounts
-                .entry(key)
-                .or_insert(AccountRef::Facts(facts));
+            index.service_accounts.entry(key).or_insert(account);
         }
         for np in &inventory.network_policies {
             let namespace = np.metadata.namespace.as_deref().unwrap_or("");

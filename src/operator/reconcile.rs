@@ -252,15 +252,11 @@ fn evaluate(
     inventory
         .workload_shells
         .extend(crate::policy::custom::workload_shell(resource));
-    let subject = match (resource, &workload) {
-        (_, Some(w)) => Subject::Workload(w),
-        (Resource::ServiceAccount(o), None) => Subject::ServiceAccount(o),
-        (Resource::Role(o), None) => Subject::Role(o),
-        (Resource::RoleBinding(o), None) => Subject::RoleBinding(o),
-        (Resource::Namespace(o), None) => Subject::Namespace(o),
-        (Resource::ClusterRole(o), None) => Subject::ClusterRole(o),
-        (Resource::ClusterRoleBinding(o), None) => Subject::ClusterRoleBinding(o),
-        _ => return Err(Error::NoPodTemplate(key.to_string())),
+    let subject = match &workload {
+        Some(w) => Subject::Workload(w),
+        None => {
+            Subject::of_object(resource).ok_or_else(|| Error::NoPodTemplate(key.to_string()))?
+        }
     };
     let analysis = ctx.rbac.get(&ctx.stores, |accounts| {
         tracing::debug!(count = accounts.len(), "attack paths changed");

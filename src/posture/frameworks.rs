@@ -94,6 +94,7 @@ impl Standings {
         standings
     }
 
+    /// Adds the standings of more findings of the same object.
     pub fn merge(&mut self, other: &Standings) {
         for (index, &framework) in built_in_frameworks().iter().enumerate() {
             let standing = Standing::from_bits(other.built_in >> (2 * index));

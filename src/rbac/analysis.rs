@@ -97,19 +97,12 @@ impl RbacAnalysis {
         inventory: &Inventory,
         lookup: &InventoryIndex<'_>,
     ) -> RbacAnalysis {
-        let whole = inventory.service_accounts.iter().map(|sa| {
-            (
-                sa.metadata.namespace.as_deref(),
-                sa.metadata.name.as_deref(),
-            )
-        });
-        let facts = (inventory.account_facts.iter()).map(|f| (f.namespace(), f.name()));
-        let mut accounts: BTreeSet<AccountKey> = whole
-            .chain(facts)
-            .map(|(namespace, name)| {
+        let mut accounts: BTreeSet<AccountKey> = inventory
+            .accounts()
+            .map(|account| {
                 (
-                    namespace.unwrap_or_default().to_owned(),
-                    name.unwrap_or_default().to_owned(),
+                    account.namespace().unwrap_or_default().to_owned(),
+                    account.name().unwrap_or_default().to_owned(),
                 )
             })
             .collect();

@@ -3,18 +3,18 @@
 //! admin through a chain of permissions (an attack path).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::model::{Inventory, InventoryIndex};
 
+pub use super::accounts::AccountKey;
+use super::accounts::{AccountId, Accounts};
 use super::index::{BindingKey, Decision, PreparedUser, Provenance, RbacIndex, RoleKey};
 use super::request::{Request, UserInfo};
 use super::risk::{RiskHit, risks_of_rule_in};
 use super::rule::Rule;
-
-/// A service account: `(namespace, name)`.
-pub type AccountKey = (String, String);
 
 /// One dangerous permission of an account, with where it comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,21 +53,54 @@ pub struct Step {
     pub text: String,
     /// Every permission the step uses comes from the default policy.
     pub bootstrap: bool,
-    /// The account the step leads to (whose power it borrows), if any.
-    pub via: Option<AccountKey>,
 }
 
-/// How an account becomes cluster admin.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdminPath {
-    pub step: Step,
+impl Step {
+    fn new(text: String, bootstrap: bool) -> Step {
+        Step { text, bootstrap }
+    }
+}
+
+/// How an account becomes cluster admin: the kind of its first step and
+/// the admin account the step leads to. The step's text is worked out
+/// again when it is asked for ([`RbacAnalysis::admin_chain`]): the same
+/// question of the same index gives the same answer, and the texts of
+/// every admin account of a large cluster outweighed the rest of the
+/// analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    /// Holds `*` on everything cluster-wide.
+    Direct,
+    /// Impersonates `system:masters`, binds `cluster-admin` or escalates a
+    /// ClusterRole bound to itself.
+    Own,
+    /// Acts as the admin account (impersonation, its token, exec).
+    Borrow(AccountId),
+    /// Runs new code in the admin account's namespace.
+    Run(AccountId),
+    /// Grants itself a role that runs code in the admin account's namespace.
+    TakeOver(AccountId),
+}
+
+impl Way {
+    fn via(self) -> Option<AccountId> {
+        match self {
+            Way::Direct | Way::Own => None,
+            Way::Borrow(via) | Way::Run(via) | Way::TakeOver(via) => Some(via),
+        }
+    }
 }
 
 /// The analysed RBAC objects.
 #[derive(Clone, Debug, Default)]
 pub struct RbacAnalysis {
     pub index: RbacIndex,
-    admin_paths: BTreeMap<AccountKey, AdminPath>,
+    accounts: Accounts,
+    /// How each account (by its number) becomes cluster admin, if it can.
+    ways: Vec<Option<Way>>,
+    running: Running,
+    creators: Creators,
+    steps: StepCache,
 }
 
 /// A workload's identity as far as attack paths go.
@@ -97,7 +130,7 @@ impl RbacAnalysis {
         inventory: &Inventory,
         lookup: &InventoryIndex<'_>,
     ) -> RbacAnalysis {
-        let mut accounts: BTreeSet<AccountKey> = inventory
+        let mut accounts: Vec<AccountKey> = inventory
             .accounts()
             .map(|account| {
                 (
@@ -125,7 +158,7 @@ impl RbacAnalysis {
         }
         drop(running_accounts);
         accounts.extend(running.iter().map(|r| r.account.clone()));
-        RbacAnalysis::from_index(index, accounts, &running)
+        RbacAnalysis::analyse(index, accounts, &running)
     }
 
     /// Analyses an index for the given accounts (those of the inventory,
@@ -135,10 +168,27 @@ impl RbacAnalysis {
         accounts: BTreeSet<AccountKey>,
         running: &[RunningAs],
     ) -> RbacAnalysis {
-        let mut all = accounts;
-        all.extend(accounts_named_by_bindings(&index));
-        let admin_paths = admin_paths(&index, &all, running);
-        RbacAnalysis { index, admin_paths }
+        RbacAnalysis::analyse(index, accounts.into_iter().collect(), running)
+    }
+
+    fn analyse(
+        index: RbacIndex,
+        mut accounts: Vec<AccountKey>,
+        running: &[RunningAs],
+    ) -> RbacAnalysis {
+        accounts.extend(accounts_named_by_bindings(&index));
+        let accounts = Accounts::new(accounts);
+        let running = Running::new(&accounts, running);
+        let creators = Creators::new();
+        let ways = admin_ways(&index, &accounts, &running, &creators);
+        RbacAnalysis {
+            index,
+            accounts,
+            ways,
+            running,
+            creators,
+            steps: StepCache::default(),
+        }
     }
 
     /// Every dangerous permission of the service account, binding by binding,
@@ -164,31 +214,102 @@ impl RbacAnalysis {
         found
     }
 
-    /// How the account becomes cluster admin, if it can.
-    pub fn admin_path(&self, namespace: &str, name: &str) -> Option<&AdminPath> {
-        self.admin_paths
-            .get(&(namespace.to_owned(), name.to_owned()))
-    }
-
-    /// The whole chain, step by step, and whether every step is the default
-    /// policy's own.
+    /// The whole chain to cluster admin, step by step, and whether every
+    /// step is the default policy's own; `None` when the account cannot
+    /// become cluster admin.
     pub fn admin_chain(&self, namespace: &str, name: &str) -> Option<(Vec<String>, bool)> {
-        let mut key = (namespace.to_owned(), name.to_owned());
+        let mut account = self.accounts.find(namespace, name)?;
         let mut texts = Vec::new();
         let mut bootstrap = true;
         let mut seen = BTreeSet::new();
-        while let Some(path) = self.admin_paths.get(&key) {
-            if !seen.insert(key.clone()) {
+        while let Some(way) = self.ways.get(account).copied().flatten() {
+            if !seen.insert(account) {
                 break;
             }
-            texts.push(path.step.text.clone());
-            bootstrap &= path.step.bootstrap;
-            match &path.step.via {
-                Some(next) => key = next.clone(),
+            let step = self.step(account, way);
+            texts.push(step.text);
+            bootstrap &= step.bootstrap;
+            match way.via() {
+                Some(next) => account = next,
                 None => break,
             }
         }
         (!texts.is_empty()).then_some((texts, bootstrap))
+    }
+
+    /// The first step of the account's way to cluster admin, asked again
+    /// of the index.
+    fn step(&self, account: AccountId, way: Way) -> Step {
+        if let Some(step) = self.steps.get(account) {
+            return step;
+        }
+        let index = &self.index;
+        let (namespace, name) = self.accounts.get(account);
+        let user = index.prepare(&UserInfo::service_account(namespace, name));
+        let step = match way {
+            Way::Direct => direct_admin(index, &user),
+            Way::Own => own_way_to_admin(index, &user),
+            Way::Borrow(via) => {
+                let (ns, name) = self.accounts.get(via);
+                let first_workload = self.running.workload(via);
+                borrow_identity(index, &user, &Openings::of(&user), ns, name, first_workload)
+            }
+            Way::Run(via) => {
+                let (ns, name) = self.accounts.get(via);
+                run_as_account(index, &user, ns, name)
+            }
+            Way::TakeOver(via) => {
+                let (ns, name) = self.accounts.get(via);
+                let openings = Openings::of(&user);
+                take_over_namespace(index, &user, &self.creators, &openings, ns, name)
+            }
+        };
+        // The search found this way with the same question of the same
+        // index, so the answer is there.
+        debug_assert!(step.is_some(), "{way:?} of {namespace}/{name}");
+        let step = step.unwrap_or_else(|| Step {
+            text: "can become cluster admin".to_owned(),
+            bootstrap: false,
+        });
+        self.steps.keep(account, &step);
+        step
+    }
+}
+
+/// The steps [`RbacAnalysis::admin_chain`] worked out last, by account:
+/// the workloads of an account are mostly checked one after the other,
+/// and each asks for the account's chain.
+#[derive(Default)]
+struct StepCache(Mutex<HashMap<AccountId, Step>>);
+
+/// The steps a [`StepCache`] keeps at most.
+const CACHED_STEPS: usize = 4096;
+
+impl StepCache {
+    fn get(&self, account: AccountId) -> Option<Step> {
+        let steps = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        steps.get(&account).cloned()
+    }
+
+    fn keep(&self, account: AccountId, step: &Step) {
+        let mut steps = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if steps.len() >= CACHED_STEPS {
+            steps.clear();
+        }
+        steps.insert(account, step.clone());
+    }
+}
+
+impl Clone for StepCache {
+    /// A copy of the analysis starts with no steps kept.
+    fn clone(&self) -> Self {
+        StepCache::default()
+    }
+}
+
+impl fmt::Debug for StepCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StepCache")
     }
 }
 
@@ -229,15 +350,15 @@ pub fn token_mounted(workload: &crate::model::Workload, lookup: &InventoryIndex<
     account_setting.unwrap_or(true)
 }
 
-fn accounts_named_by_bindings(index: &RbacIndex) -> BTreeSet<AccountKey> {
-    let mut accounts = BTreeSet::new();
+fn accounts_named_by_bindings(index: &RbacIndex) -> Vec<AccountKey> {
+    let mut accounts = Vec::new();
     for binding in index.bindings() {
         let binding_ns = binding.key.namespace.as_deref();
         for subject in &binding.subjects {
             if subject.kind == "ServiceAccount"
                 && let Some(ns) = subject.effective_namespace(binding_ns)
             {
-                accounts.insert((ns.to_owned(), subject.name.clone()));
+                accounts.push((ns.to_owned(), subject.name.clone()));
             }
         }
     }
@@ -291,44 +412,49 @@ fn req(verb: &str, group: &str, resource: &str, sub: &str, name: &str, ns: &str)
 /// code as an admin account (creating pods or workloads in its namespace,
 /// requesting its token, minting a token secret, exec into its pods).
 /// Repeats until no account is added, so chains of any length are found.
-fn admin_paths(
+/// The answer is each account's way, by its number.
+fn admin_ways(
     index: &RbacIndex,
-    accounts: &BTreeSet<AccountKey>,
-    running: &[RunningAs],
-) -> BTreeMap<AccountKey, AdminPath> {
-    let mut paths: BTreeMap<AccountKey, AdminPath> = BTreeMap::new();
-    let running = RunningByAccount::new(running);
+    accounts: &Accounts,
+    running: &Running,
+    creators: &Creators,
+) -> Vec<Option<Way>> {
+    let mut ways: Vec<Option<Way>> = vec![None; accounts.len()];
     // An account's grants are worked out again in each round rather than
     // held between rounds: for every account of a large cluster, each
     // with the grants of the groups it is in, they outweighed the rest of
     // the analysis.
-    let prepare =
-        |account: &AccountKey| index.prepare(&UserInfo::service_account(&account.0, &account.1));
-    let accounts: Vec<&AccountKey> = accounts.iter().collect();
-    // One answer per account of a large cluster: 16 bytes each, the rare
-    // step boxed.
+    let prepare = |account: &AccountId| {
+        let (namespace, name) = accounts.get(*account);
+        index.prepare(&UserInfo::service_account(namespace, name))
+    };
+    #[derive(Clone, Copy)]
     enum Direct {
         NoGrants,
         NotAdmin,
-        Admin(Box<Step>),
+        Admin,
     }
-    let direct = map_in_parallel(&accounts, |account| {
+    let all: Vec<AccountId> = accounts.ids().collect();
+    let direct = map_in_parallel(&all, |account| {
         let user = prepare(account);
         // Accounts without any grant can do nothing on the way to admin.
         match user.has_grants() {
             false => Direct::NoGrants,
             true => match direct_admin(index, &user) {
-                Some(step) => Direct::Admin(Box::new(step)),
+                Some(_) => Direct::Admin,
                 None => Direct::NotAdmin,
             },
         }
     });
-    let mut waiting: Vec<&AccountKey> = Vec::new();
-    for (account, direct) in accounts.into_iter().zip(direct) {
+    drop(all);
+    let mut admins = Vec::new();
+    let mut waiting: Vec<AccountId> = Vec::new();
+    for (account, direct) in direct.into_iter().enumerate() {
         match direct {
             Direct::NoGrants => {}
-            Direct::Admin(step) => {
-                paths.insert(account.clone(), AdminPath { step: *step });
+            Direct::Admin => {
+                ways[account] = Some(Way::Direct);
+                admins.push(account);
             }
             Direct::NotAdmin => waiting.push(account),
         }
@@ -336,24 +462,33 @@ fn admin_paths(
     // Each round tries the accounts still waiting against the admins the
     // previous round found: they already failed against every older one,
     // and the ways that need no other admin do not change between rounds.
-    let mut newest = Admins::new(paths.keys().cloned().collect(), &running);
-    let creators = Creators::new();
+    let mut newest = Admins::new(admins, running);
     let mut first_round = true;
     while !waiting.is_empty() {
+        let search = Search {
+            index,
+            accounts,
+            creators,
+            admins: &newest,
+            running,
+        };
         let try_one = |user: &PreparedUser<'_>| {
             let own_way = match first_round {
-                true => own_way_to_admin(index, user),
+                true => own_way_to_admin(index, user).map(|_| Way::Own),
                 false => None,
             };
-            own_way.or_else(|| through_admins(index, user, &creators, &newest, &running))
+            own_way.or_else(|| search.through_admins(user))
         };
         // Each account is tried on its own: on every core, then in order.
-        let steps = map_in_parallel(&waiting, |account| try_one(&prepare(account)));
+        let found = map_in_parallel(&waiting, |account| try_one(&prepare(account)));
         let mut added = Vec::new();
         let mut still_waiting = Vec::new();
-        for (account, step) in waiting.into_iter().zip(steps) {
-            match step {
-                Some(step) => added.push((account.clone(), AdminPath { step })),
+        for (account, way) in waiting.into_iter().zip(found) {
+            match way {
+                Some(way) => {
+                    ways[account] = Some(way);
+                    added.push(account);
+                }
                 None => still_waiting.push(account),
             }
         }
@@ -361,11 +496,10 @@ fn admin_paths(
         if added.is_empty() {
             break;
         }
-        newest = Admins::new(added.iter().map(|(a, _)| a.clone()).collect(), &running);
-        paths.extend(added);
+        newest = Admins::new(added, running);
         first_round = false;
     }
-    paths
+    ways
 }
 
 /// `f` of each item, in order, worked out on every core when there are
@@ -387,24 +521,30 @@ fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) ->
     })
 }
 
-/// The workloads whose pods hold each account's token, in input order (a
-/// scan passes only the first of each account: no other is named).
-struct RunningByAccount<'a>(BTreeMap<&'a AccountKey, Vec<&'a RunningAs>>);
+/// The first workload whose pods hold each account's token (a scan passes
+/// only the first of each account: no other is named), by account number.
+#[derive(Clone, Debug, Default)]
+struct Running(Vec<(AccountId, Box<str>)>);
 
-impl<'a> RunningByAccount<'a> {
-    fn new(running: &'a [RunningAs]) -> Self {
-        let mut by_account: BTreeMap<&AccountKey, Vec<&RunningAs>> = BTreeMap::new();
-        for running_as in running {
-            by_account
-                .entry(&running_as.account)
-                .or_default()
-                .push(running_as);
-        }
-        RunningByAccount(by_account)
+impl Running {
+    fn new(accounts: &Accounts, running: &[RunningAs]) -> Running {
+        let mut first: Vec<(AccountId, Box<str>)> = (running.iter())
+            .filter_map(|r| {
+                let account = accounts.find(&r.account.0, &r.account.1)?;
+                Some((account, r.workload.as_str().into()))
+            })
+            .collect();
+        // A stable sort keeps each account's workloads in their order.
+        first.sort_by_key(|(account, _)| *account);
+        first.dedup_by_key(|(account, _)| *account);
+        first.shrink_to_fit();
+        Running(first)
     }
 
-    fn as_account(&self, account: &AccountKey) -> &[&'a RunningAs] {
-        self.0.get(account).map_or(&[], Vec::as_slice)
+    /// The first workload that runs as the account, if one does.
+    fn workload(&self, account: AccountId) -> Option<&str> {
+        let at = self.0.binary_search_by_key(&account, |(a, _)| *a).ok()?;
+        Some(&self.0[at].1)
     }
 }
 
@@ -417,7 +557,6 @@ fn direct_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> {
             grant.text()
         ),
         bootstrap: grant.bootstrap,
-        via: None,
     })
 }
 
@@ -430,67 +569,82 @@ fn own_way_to_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> 
         return Some(Step {
             text: format!("can impersonate group `system:masters` ({})", grant.text()),
             bootstrap: grant.bootstrap,
-            via: None,
         });
     }
     bind_cluster_admin(index, user).or_else(|| escalate_own_role(index, user))
 }
 
-/// Ways to cluster admin through one of `admins`: acting as the account,
-/// or running code as it.
-fn through_admins<'a>(
+/// What one round of the search tries accounts against.
+struct Search<'a> {
     index: &'a RbacIndex,
-    user: &PreparedUser<'_>,
-    creators: &Creators<'a>,
-    admins: &Admins,
-    running: &RunningByAccount<'_>,
-) -> Option<Step> {
-    let openings = Openings::of(user);
-    if !openings.borrow() && !openings.reach_a_namespace() {
-        return None;
-    }
-    // Every way through an admin account needs a permission in its
-    // namespace: only the admins of the user's namespaces can be reached.
-    let namespaces = user.namespaces_where(may_borrow_an_identity);
-    let reached = |among| within(among, namespaces.as_ref());
-    if openings.borrow() {
-        // Exec alone reaches only the admins some workload runs as.
-        let borrowable = match openings.impersonate || openings.token {
-            true => reached(&admins.all),
-            false => reached(&admins.running),
-        };
-        let borrowable_by = Borrowable::of(user);
-        let may_borrow = |account: &AccountKey| {
-            let running = openings.exec && admins.running.contains(account);
-            borrowable_by.may(account, running)
-        };
-        for (ns, name) in borrowable.iter().filter(|account| may_borrow(account)) {
-            if let Some(step) = borrow_identity(index, user, &openings, ns, name, running) {
-                return Some(step);
+    accounts: &'a Accounts,
+    creators: &'a Creators,
+    /// The admin accounts the previous round found.
+    admins: &'a Admins,
+    running: &'a Running,
+}
+
+impl Search<'_> {
+    /// Ways to cluster admin through one of the admins: acting as the
+    /// account, or running code as it.
+    fn through_admins(&self, user: &PreparedUser<'_>) -> Option<Way> {
+        let Search {
+            index,
+            accounts,
+            creators,
+            admins,
+            running,
+        } = *self;
+        let openings = Openings::of(user);
+        if !openings.borrow() && !openings.reach_a_namespace() {
+            return None;
+        }
+        // Every way through an admin account needs a permission in its
+        // namespace: only the admins of the user's namespaces can be reached.
+        let namespaces = user.namespaces_where(may_borrow_an_identity);
+        let reached = |among| within(accounts, among, namespaces.as_ref());
+        if openings.borrow() {
+            // Exec alone reaches only the admins some workload runs as.
+            let borrowable = match openings.impersonate || openings.token {
+                true => reached(&admins.all),
+                false => reached(&admins.running),
+            };
+            let borrowable_by = Borrowable::of(user);
+            for &admin in borrowable.iter() {
+                let (ns, name) = accounts.get(admin);
+                let exec = openings.exec && admins.running.binary_search(&admin).is_ok();
+                if borrowable_by.may((ns, name), exec)
+                    && borrow_identity(index, user, &openings, ns, name, running.workload(admin))
+                        .is_some()
+                {
+                    return Some(Way::Borrow(admin));
+                }
             }
         }
-    }
-    if !openings.reach_a_namespace() {
-        return None;
-    }
-    let admins = reached(&admins.all);
-    // Running code in a namespace does not depend on which of its admin
-    // accounts it runs as: ask once per namespace.
-    if openings.run {
-        for (ns, name) in namespaces_of(&admins) {
-            if let Some(step) = run_as_account(index, user, ns, name) {
-                return Some(step);
+        if !openings.reach_a_namespace() {
+            return None;
+        }
+        let admins = reached(&admins.all);
+        // Running code in a namespace does not depend on which of its admin
+        // accounts it runs as: ask once per namespace.
+        if openings.run {
+            for admin in namespaces_of(accounts, &admins) {
+                let (ns, name) = accounts.get(admin);
+                if run_as_account(index, user, ns, name).is_some() {
+                    return Some(Way::Run(admin));
+                }
             }
         }
-    }
-    if openings.take_over() {
-        for (ns, name) in namespaces_of(&admins) {
-            if let Some(step) = take_over_namespace(index, user, creators, &openings, ns, name) {
-                return Some(step);
+        if openings.take_over() {
+            for admin in namespaces_of(accounts, &admins) {
+                let (ns, name) = accounts.get(admin);
+                if take_over_namespace(index, user, creators, &openings, ns, name).is_some() {
+                    return Some(Way::TakeOver(admin));
+                }
             }
         }
+        None
     }
-    None
 }
 
 /// The admin accounts a user's rules could let it act as, by name and
@@ -519,7 +673,7 @@ impl<'a> Borrowable<'a> {
 
     /// Whether some rule could let the user act as `account`: by name, or
     /// (with `exec`) by exec into the pods that run as it.
-    fn may(&self, (ns, name): &AccountKey, running: bool) -> bool {
+    fn may(&self, (ns, name): (&str, &str), running: bool) -> bool {
         let among = |set: &Option<BTreeSet<&str>>, item: &str| {
             set.as_ref().is_none_or(|s| s.contains(item))
         };
@@ -643,39 +797,45 @@ fn may_borrow_an_identity(rule: &Rule) -> bool {
         || ((verb("bind") || verb("escalate")) && resource(&["roles", "clusterroles"]))
 }
 
-/// The accounts of `namespace` among `accounts`.
+/// The accounts of `namespace` among `admins` (sorted numbers of
+/// `accounts`).
 fn admins_in<'a>(
-    accounts: &'a BTreeSet<AccountKey>,
-    namespace: &str,
-) -> impl Iterator<Item = &'a AccountKey> {
-    let start = (namespace.to_owned(), String::new());
-    accounts
-        .range(start..)
-        .take_while(move |(ns, _)| ns == namespace)
+    accounts: &'a Accounts,
+    admins: &'a [AccountId],
+    namespace: &'a str,
+) -> impl Iterator<Item = AccountId> + 'a {
+    let start = admins.partition_point(|&admin| accounts.namespace(admin) < namespace);
+    (admins[start..].iter())
+        .take_while(move |&&admin| accounts.namespace(admin) == namespace)
+        .copied()
 }
 
 /// One admin account per namespace, the first by name.
-fn namespaces_of(admins: &BTreeSet<AccountKey>) -> impl Iterator<Item = &AccountKey> {
+fn namespaces_of<'a>(
+    accounts: &'a Accounts,
+    admins: &'a [AccountId],
+) -> impl Iterator<Item = AccountId> + 'a {
     let mut last: Option<&str> = None;
-    admins.iter().filter(move |(ns, _)| {
-        let first = last != Some(ns.as_str());
+    admins.iter().copied().filter(move |&admin| {
+        let ns = accounts.namespace(admin);
+        let first = last != Some(ns);
         last = Some(ns);
         first
     })
 }
 
-/// The admin accounts one round of the search tries accounts against.
+/// The admin accounts one round of the search tries accounts against, by
+/// number, in order.
 struct Admins {
-    all: BTreeSet<AccountKey>,
+    all: Vec<AccountId>,
     /// Those some workload's pods run as (with their token).
-    running: BTreeSet<AccountKey>,
+    running: Vec<AccountId>,
 }
 
 impl Admins {
-    fn new(all: BTreeSet<AccountKey>, running: &RunningByAccount<'_>) -> Admins {
-        let with_pods = (all.iter())
-            .filter(|account| !running.as_account(account).is_empty())
-            .cloned()
+    fn new(all: Vec<AccountId>, running: &Running) -> Admins {
+        let with_pods = (all.iter().copied())
+            .filter(|&account| running.workload(account).is_some())
             .collect();
         Admins {
             all,
@@ -684,17 +844,17 @@ impl Admins {
     }
 }
 
-/// The accounts of `accounts` in `namespaces` (all of them for `None`).
+/// The accounts of `admins` in `namespaces` (all of them for `None`).
 fn within<'a>(
-    accounts: &'a BTreeSet<AccountKey>,
+    accounts: &Accounts,
+    admins: &'a [AccountId],
     namespaces: Option<&BTreeSet<&str>>,
-) -> Cow<'a, BTreeSet<AccountKey>> {
+) -> Cow<'a, [AccountId]> {
     match namespaces {
-        None => Cow::Borrowed(accounts),
+        None => Cow::Borrowed(admins),
         Some(namespaces) => Cow::Owned(
             (namespaces.iter())
-                .flat_map(|ns| admins_in(accounts, ns))
-                .cloned()
+                .flat_map(|ns| admins_in(accounts, admins, ns))
                 .collect(),
         ),
     }
@@ -705,10 +865,10 @@ fn within<'a>(
 /// `bind` (checked in the namespace of the new RoleBinding, so a RoleBinding
 /// of `ns` can hold it), or adding permissions to a role bound to oneself in
 /// `ns` with `escalate`.
-fn take_over_namespace<'a>(
-    index: &'a RbacIndex,
+fn take_over_namespace(
+    index: &RbacIndex,
     user: &PreparedUser<'_>,
-    creators: &Creators<'a>,
+    creators: &Creators,
     openings: &Openings,
     ns: &str,
     name: &str,
@@ -727,26 +887,27 @@ fn take_over_namespace<'a>(
     let (how, bootstrap) = bound().or_else(escalated)?;
     let text =
         format!("can {how}, so create pods in `{ns}` that run as ServiceAccount {ns}/{name}");
-    Some(account_step(ns, name, text, bootstrap))
+    Some(Step::new(text, bootstrap))
 }
 
 /// [`PodCreators`], worked out by the first account that needs them.
-type Creators<'a> = std::sync::OnceLock<PodCreators<'a>>;
+type Creators = OnceLock<PodCreators>;
 
 /// The roles that let their holder create pods, worked out once for the
 /// whole search: asking every role again for each account and namespace
 /// made the search quadratic in the roles. A rule allows creating pods in
 /// every namespace or in none, so one answer per role holds everywhere.
-struct PodCreators<'a> {
+#[derive(Clone, Debug)]
+struct PodCreators {
     /// The ClusterRoles: `cluster-admin`, `admin`, `edit`, then every
     /// other, each by name.
-    cluster: Vec<&'a RoleKey>,
+    cluster: Vec<RoleKey>,
     /// The Roles of each namespace, by name.
-    by_namespace: HashMap<&'a str, Vec<&'a RoleKey>>,
+    by_namespace: HashMap<String, Vec<RoleKey>>,
 }
 
-impl<'a> PodCreators<'a> {
-    fn of(index: &'a RbacIndex) -> PodCreators<'a> {
+impl PodCreators {
+    fn of(index: &RbacIndex) -> PodCreators {
         let create_pods = req("create", "", "pods", "", "", "");
         let rank = |key: &RoleKey| match key {
             RoleKey::ClusterRole(name) => ["cluster-admin", "admin", "edit"]
@@ -766,13 +927,11 @@ impl<'a> PodCreators<'a> {
         });
         for key in keys {
             match key {
-                RoleKey::ClusterRole(_) => creators.cluster.push(key),
+                RoleKey::ClusterRole(_) => creators.cluster.push(key.clone()),
                 RoleKey::Role { namespace, .. } => {
-                    creators
-                        .by_namespace
-                        .entry(namespace)
+                    (creators.by_namespace.entry(namespace.clone()))
                         .or_default()
-                        .push(key);
+                        .push(key.clone());
                 }
             }
         }
@@ -782,19 +941,19 @@ impl<'a> PodCreators<'a> {
 
     /// Roles that let their holder create pods in `ns`, in the order they
     /// are tried: the ClusterRoles, then the Roles of `ns`.
-    fn in_namespace(&self, ns: &str) -> impl Iterator<Item = &'a RoleKey> + '_ {
+    fn in_namespace(&self, ns: &str) -> impl Iterator<Item = &RoleKey> {
         let roles = self.by_namespace.get(ns).map_or(&[][..], Vec::as_slice);
-        self.cluster.iter().chain(roles).copied()
+        self.cluster.iter().chain(roles)
     }
 }
 
 /// Binding to oneself a role that creates pods in `ns`: with a RoleBinding
 /// there, or a ClusterRoleBinding, each with `bind` on the role (checked in
 /// the namespace of the binding written, none for a ClusterRoleBinding).
-fn bind_in_namespace<'a>(
-    index: &'a RbacIndex,
+fn bind_in_namespace(
+    index: &RbacIndex,
     user: &PreparedUser<'_>,
-    creators: &Creators<'a>,
+    creators: &Creators,
     ns: &str,
 ) -> Option<(String, bool)> {
     for (bindings, binding_ns, place) in [
@@ -889,7 +1048,6 @@ fn bind_cluster_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step
             bind.text()
         ),
         bootstrap: create.bootstrap && bind.bootstrap,
-        via: None,
     })
 }
 
@@ -931,19 +1089,10 @@ fn escalate_own_role(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step>
                 bootstrap: escalate.bootstrap
                     && update.bootstrap
                     && grant.binding.bootstrap.is_some(),
-                via: None,
             });
         }
     }
     None
-}
-
-fn account_step(ns: &str, name: &str, text: String, bootstrap: bool) -> Step {
-    Step {
-        text,
-        bootstrap,
-        via: Some((ns.to_owned(), name.to_owned())),
-    }
 }
 
 /// Acting as the admin account `ns/name` itself: impersonating it,
@@ -954,16 +1103,14 @@ fn borrow_identity(
     openings: &Openings,
     ns: &str,
     name: &str,
-    running: &RunningByAccount<'_>,
+    first_workload: Option<&str>,
 ) -> Option<Step> {
     let who = || format!("ServiceAccount {ns}/{name}");
     let impersonate = || act(IMPERSONATE, name, ns);
     if openings.impersonate
         && let Some(g) = allowed(index, user, &impersonate())
     {
-        return Some(account_step(
-            ns,
-            name,
+        return Some(Step::new(
             format!("can impersonate {} ({})", who(), g.text()),
             g.bootstrap,
         ));
@@ -972,9 +1119,7 @@ fn borrow_identity(
     if openings.token
         && let Some(g) = allowed(index, user, &token())
     {
-        return Some(account_step(
-            ns,
-            name,
+        return Some(Step::new(
             format!("can request a token for {} ({})", who(), g.text()),
             g.bootstrap,
         ));
@@ -983,16 +1128,14 @@ fn borrow_identity(
         return None;
     }
     // Exec is allowed or not whichever pod it is: name the first workload.
-    let target = (ns.to_owned(), name.to_owned());
-    let running_as = running.as_account(&target).first()?;
+    let workload = first_workload?;
     let g = allowed(index, user, &act(EXEC, "", ns))?;
     let text = format!(
-        "can exec into the pods of {} in `{ns}`, which run as {} ({})",
-        running_as.workload,
+        "can exec into the pods of {workload} in `{ns}`, which run as {} ({})",
         who(),
         g.text()
     );
-    Some(account_step(ns, name, text, g.bootstrap))
+    Some(Step::new(text, g.bootstrap))
 }
 
 /// Running new code as any account of namespace `ns` (here the admin
@@ -1011,7 +1154,7 @@ fn run_as_account(
                 "can create {resource} in `{ns}` that run as {who} ({})",
                 g.text()
             );
-            return Some(account_step(ns, name, text, g.bootstrap));
+            return Some(Step::new(text, g.bootstrap));
         }
     }
     let create = allowed(index, user, &req("create", "", "secrets", "", "", ns))?;
@@ -1021,24 +1164,116 @@ fn run_as_account(
         create.text(),
         read.text()
     );
-    Some(account_step(
-        ns,
-        name,
-        text,
-        create.bootstrap && read.bootstrap,
-    ))
-}
-
-impl fmt::Display for AdminPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.step.text)
-    }
+    Some(Step::new(text, create.bootstrap && read.bootstrap))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rbac::index::tests::index;
+
+    /// Four accounts, each a different step from cluster admin.
+    const CHAIN: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: deployer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: deployer, namespace: ci}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: runner}
+rules: [{apiGroups: [batch], resources: [jobs], verbs: [create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: run, namespace: ci}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: runner}
+subjects: [{kind: ServiceAccount, name: api, namespace: shop}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: execer}
+rules: [{apiGroups: [""], resources: [pods/exec], verbs: [create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: exec, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: execer}
+subjects: [{kind: ServiceAccount, name: debugger, namespace: dev}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: binder}
+rules:
+- {apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings], verbs: [create]}
+- {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: binder, namespace: ci}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: binder}
+subjects: [{kind: ServiceAccount, name: ops, namespace: tools}]
+"#;
+
+    fn chain_analysis() -> RbacAnalysis {
+        let running = [
+            RunningAs {
+                workload: "Deployment shop/web".to_owned(),
+                account: ("shop".to_owned(), "api".to_owned()),
+            },
+            RunningAs {
+                workload: "Deployment shop/other".to_owned(),
+                account: ("shop".to_owned(), "api".to_owned()),
+            },
+        ];
+        let accounts = [("shop", "idle"), ("dev", "debugger")]
+            .map(|(ns, name)| (ns.to_owned(), name.to_owned()));
+        RbacAnalysis::from_index(index(CHAIN), accounts.into_iter().collect(), &running)
+    }
+
+    #[test]
+    fn every_step_of_a_chain_is_worked_out_again_the_same() {
+        let analysis = chain_analysis();
+        let (steps, bootstrap) = analysis.admin_chain("dev", "debugger").expect("a chain");
+        assert!(!bootstrap);
+        assert_eq!(steps.len(), 3, "{steps:#?}");
+        assert_eq!(
+            steps[0],
+            "can exec into the pods of Deployment shop/web in `shop`, which run as \
+             ServiceAccount shop/api (RoleBinding shop/exec → ClusterRole execer rules[0])"
+        );
+        assert_eq!(
+            steps[1],
+            "can create jobs in `ci` that run as ServiceAccount ci/deployer \
+             (RoleBinding ci/run → ClusterRole runner rules[0])"
+        );
+        assert!(steps[2].starts_with("holds `*` on every resource cluster-wide"));
+        // Each account's chain is the tail of the chain through it.
+        let api = analysis.admin_chain("shop", "api").expect("a chain").0;
+        assert_eq!(api, steps[1..]);
+        let (ops, _) = analysis.admin_chain("tools", "ops").expect("a chain");
+        assert!(ops[0].starts_with("can bind ClusterRole"), "{ops:?}");
+        assert!(ops[0].ends_with("so create pods in `ci` that run as ServiceAccount ci/deployer"));
+        assert_eq!(ops[1..], steps[2..]);
+        assert_eq!(analysis.admin_chain("shop", "idle"), None);
+        assert_eq!(analysis.admin_chain("nowhere", "nobody"), None);
+        // Asked again, from the steps kept or from a copy that keeps none,
+        // and after more steps than are kept: the same chains.
+        let copy = analysis.clone();
+        for _ in 0..2 {
+            assert_eq!(
+                copy.admin_chain("dev", "debugger").map(|c| c.0),
+                Some(steps.clone())
+            );
+        }
+        for stranger in 0..CACHED_STEPS {
+            analysis
+                .steps
+                .keep(usize::MAX - stranger, &Step::new(String::new(), true));
+        }
+        assert_eq!(analysis.admin_chain("tools", "ops").map(|c| c.0), Some(ops));
+    }
 
     #[test]
     fn pod_creators_come_in_the_order_they_are_tried() {

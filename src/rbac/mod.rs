@@ -19,6 +19,7 @@
 //!
 //! Everything here is pure: no client, no clock.
 
+pub mod accounts;
 pub mod aggregation;
 pub mod analysis;
 pub mod bootstrap;

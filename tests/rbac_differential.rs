@@ -476,7 +476,7 @@ async fn wait_for_aggregation(client: &Client, u: &Universe, generated: &Generat
                 .effective_rules(&palisade::rbac::RoleKey::cluster(name))
                 .expect("aggregated role exists")
                 .iter()
-                .map(|r| r.rule.clone())
+                .map(|r| (*r.rule).clone())
                 .collect();
             let stored: Vec<Rule> = api
                 .get(name)

@@ -37,6 +37,7 @@ use crate::model::{
 use crate::output::Summary;
 use crate::policy::{ANNOTATION_PREFIX, Policy};
 use crate::posture::{CheckedAlone, Standings, TemplateVerdict};
+use crate::rbac::rule::SharedRules;
 use crate::rbac::{BindingData, RbacAnalysis, RbacData, RbacIndex, RoleData};
 
 use super::scan::{Scanned, add_to, note_written_api_version};
@@ -189,6 +190,8 @@ struct Held {
     /// Objects of the kinds held on disk to keep in memory first.
     keep_first: usize,
     roles: Vec<RoleData>,
+    /// The roles' rules, each kept once.
+    rules: SharedRules,
     bindings: Vec<BindingData>,
     /// `None` until the first; `Err` once a write failed, after which
     /// every object is kept in the inventory.
@@ -205,7 +208,7 @@ impl Held {
         }
         // The RBAC index is built from what was kept of every role and
         // binding, held or not.
-        match RbacData::of(resource) {
+        match RbacData::of(resource, &mut self.rules) {
             Some(RbacData::Role(role)) => self.roles.push(role),
             Some(RbacData::Binding(binding)) => self.bindings.push(binding),
             None => {}

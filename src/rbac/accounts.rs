@@ -20,15 +20,15 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// The accounts of `keys`, sorted, each once.
-    pub fn new(mut keys: Vec<AccountKey>) -> Accounts {
+    /// The accounts of `keys` (namespace and name), sorted, each once.
+    pub fn new(mut keys: Vec<(&str, &str)>) -> Accounts {
         keys.sort_unstable();
         keys.dedup();
         let mut accounts = Accounts {
             text: String::with_capacity(keys.iter().map(|(ns, name)| ns.len() + name.len()).sum()),
             ends: Vec::with_capacity(keys.len()),
         };
-        for (namespace, name) in &keys {
+        for (namespace, name) in keys {
             accounts.text.push_str(namespace);
             let namespace_end = accounts.text.len();
             accounts.text.push_str(name);
@@ -88,19 +88,15 @@ impl Accounts {
 mod tests {
     use super::*;
 
-    fn key(namespace: &str, name: &str) -> AccountKey {
-        (namespace.to_owned(), name.to_owned())
-    }
-
     #[test]
     fn accounts_are_sorted_once_each_and_found_by_name() {
         let accounts = Accounts::new(vec![
-            key("shop", "web"),
-            key("a", "default"),
-            key("shop", "api"),
-            key("shop", "web"),
-            key("", "nameless-namespace"),
-            key("ünï", "cödé"),
+            ("shop", "web"),
+            ("a", "default"),
+            ("shop", "api"),
+            ("shop", "web"),
+            ("", "nameless-namespace"),
+            ("ünï", "cödé"),
         ]);
         let all: Vec<(&str, &str)> = accounts.ids().map(|id| accounts.get(id)).collect();
         assert_eq!(

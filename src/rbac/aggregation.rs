@@ -100,7 +100,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(index, rule)| SourcedRule {
-                rule: rule.clone(),
+                rule: Arc::new(rule.clone()),
                 origin: RuleOrigin {
                     role: Arc::new(RoleKey::cluster(role)),
                     index,

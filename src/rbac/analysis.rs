@@ -130,15 +130,6 @@ impl RbacAnalysis {
         inventory: &Inventory,
         lookup: &InventoryIndex<'_>,
     ) -> RbacAnalysis {
-        let mut accounts: Vec<AccountKey> = inventory
-            .accounts()
-            .map(|account| {
-                (
-                    account.namespace().unwrap_or_default().to_owned(),
-                    account.name().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
         // Only the first workload of each account is ever named, so only
         // that one is kept: a large input has hundreds of thousands of
         // workloads and far fewer accounts.
@@ -157,7 +148,10 @@ impl RbacAnalysis {
             }
         }
         drop(running_accounts);
-        accounts.extend(running.iter().map(|r| r.account.clone()));
+        let accounts = inventory.accounts().map(|account| {
+            let namespace = account.namespace().unwrap_or_default();
+            (namespace, account.name().unwrap_or_default())
+        });
         RbacAnalysis::analyse(index, accounts, &running)
     }
 
@@ -168,16 +162,26 @@ impl RbacAnalysis {
         accounts: BTreeSet<AccountKey>,
         running: &[RunningAs],
     ) -> RbacAnalysis {
-        RbacAnalysis::analyse(index, accounts.into_iter().collect(), running)
+        let accounts = accounts
+            .iter()
+            .map(|(ns, name)| (ns.as_str(), name.as_str()));
+        RbacAnalysis::analyse(index, accounts, running)
     }
 
-    fn analyse(
+    /// Analyses `index` for `accounts`, those the workloads of `running`
+    /// run as and those the bindings name.
+    fn analyse<'a>(
         index: RbacIndex,
-        mut accounts: Vec<AccountKey>,
+        accounts: impl Iterator<Item = (&'a str, &'a str)>,
         running: &[RunningAs],
     ) -> RbacAnalysis {
-        accounts.extend(accounts_named_by_bindings(&index));
-        let accounts = Accounts::new(accounts);
+        // The names are borrowed until they are packed into one string.
+        let accounts = {
+            let mut keys: Vec<(&str, &str)> = accounts.collect();
+            keys.extend((running.iter()).map(|r| (r.account.0.as_str(), r.account.1.as_str())));
+            keys.extend(accounts_named_by_bindings(&index));
+            Accounts::new(keys)
+        };
         let running = Running::new(&accounts, running);
         let creators = Creators::new();
         let ways = admin_ways(&index, &accounts, &running, &creators);
@@ -350,19 +354,16 @@ pub fn token_mounted(workload: &crate::model::Workload, lookup: &InventoryIndex<
     account_setting.unwrap_or(true)
 }
 
-fn accounts_named_by_bindings(index: &RbacIndex) -> Vec<AccountKey> {
-    let mut accounts = Vec::new();
-    for binding in index.bindings() {
+fn accounts_named_by_bindings(index: &RbacIndex) -> impl Iterator<Item = (&str, &str)> {
+    index.bindings().flat_map(|binding| {
         let binding_ns = binding.key.namespace.as_deref();
-        for subject in &binding.subjects {
-            if subject.kind == "ServiceAccount"
-                && let Some(ns) = subject.effective_namespace(binding_ns)
-            {
-                accounts.push((ns.to_owned(), subject.name.clone()));
-            }
-        }
-    }
-    accounts
+        (binding.subjects.iter())
+            .filter(|subject| subject.kind == "ServiceAccount")
+            .filter_map(move |subject| {
+                let ns = subject.effective_namespace(binding_ns)?;
+                Some((ns, subject.name.as_str()))
+            })
+    })
 }
 
 /// An allowed request's provenance, and whether its binding is a default one.

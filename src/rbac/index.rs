@@ -23,7 +23,7 @@ use super::aggregation::{self, AggregationInput};
 use super::bootstrap;
 use super::default_policy::{self, DefaultStatus};
 use super::request::{Request, SYSTEM_MASTERS, UserInfo, service_account_username};
-use super::rule::Rule;
+use super::rule::{Rule, SharedRules};
 use crate::model::Resource;
 
 /// A Role (namespaced) or ClusterRole.
@@ -125,7 +125,8 @@ impl fmt::Display for RuleOrigin {
 /// A rule with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourcedRule {
-    pub rule: Rule,
+    /// Shared by every role with the same rule.
+    pub rule: Arc<Rule>,
     pub origin: RuleOrigin,
 }
 
@@ -158,7 +159,7 @@ impl RoleData {
     fn new(
         key: RoleKey,
         labels: BTreeMap<String, String>,
-        rules: Vec<Rule>,
+        rules: Vec<Arc<Rule>>,
         aggregation: Option<Vec<LabelSelector>>,
         default_status: DefaultStatus,
         stand_in: bool,
@@ -494,11 +495,12 @@ pub enum RbacData {
 }
 
 impl RbacData {
-    /// What the index keeps of `resource`, if it is a role or a binding.
-    pub fn of(resource: &Resource) -> Option<RbacData> {
+    /// What the index keeps of `resource`, if it is a role or a binding;
+    /// a role's rules are shared with those of `rules`.
+    pub fn of(resource: &Resource, rules: &mut SharedRules) -> Option<RbacData> {
         match resource {
-            Resource::Role(o) => Some(RbacData::Role(role_data_of_role(o))),
-            Resource::ClusterRole(o) => Some(RbacData::Role(role_data_of_cluster_role(o))),
+            Resource::Role(o) => Some(RbacData::Role(role_data_of_role(o, rules))),
+            Resource::ClusterRole(o) => Some(RbacData::Role(role_data_of_cluster_role(o, rules))),
             Resource::RoleBinding(o) => Some(RbacData::Binding(binding_data_of_role_binding(o))),
             Resource::ClusterRoleBinding(o) => {
                 Some(RbacData::Binding(binding_data_of_cluster_role_binding(o)))
@@ -528,8 +530,14 @@ impl RbacIndex {
         role_bindings: impl IntoIterator<Item = &'a RoleBinding>,
         cluster_role_bindings: impl IntoIterator<Item = &'a ClusterRoleBinding>,
     ) -> RbacIndex {
-        let roles = (roles.into_iter().map(role_data_of_role))
-            .chain(cluster_roles.into_iter().map(role_data_of_cluster_role));
+        let mut rules = SharedRules::default();
+        let mut data: Vec<RoleData> = (roles.into_iter())
+            .map(|role| role_data_of_role(role, &mut rules))
+            .collect();
+        data.extend(
+            (cluster_roles.into_iter()).map(|role| role_data_of_cluster_role(role, &mut rules)),
+        );
+        let roles = data;
         let bindings = (role_bindings.into_iter().map(binding_data_of_role_binding))
             .chain((cluster_role_bindings.into_iter()).map(binding_data_of_cluster_role_binding));
         RbacIndex::from_data(roles, bindings)
@@ -573,7 +581,7 @@ impl RbacIndex {
                 RoleData::new(
                     key,
                     default.labels,
-                    default.rules,
+                    default.rules.into_iter().map(Arc::new).collect(),
                     default.aggregation,
                     DefaultStatus::Default(reason),
                     true,
@@ -722,8 +730,10 @@ impl RbacIndex {
             Change::DeleteClusterRoleBinding { name } => {
                 self.remove_binding(&BindingKey::cluster(name))
             }
-            Change::Role(r) => self.replace_role(role_data_of_role(r)),
-            Change::ClusterRole(r) => self.replace_role(role_data_of_cluster_role(r)),
+            Change::Role(r) => self.replace_role(role_data_of_role(r, &mut SharedRules::default())),
+            Change::ClusterRole(r) => {
+                self.replace_role(role_data_of_cluster_role(r, &mut SharedRules::default()))
+            }
             Change::DeleteRole { namespace, name } => {
                 self.remove_role(&RoleKey::namespaced(namespace, name))
             }
@@ -925,15 +935,20 @@ fn own_rules(role: &RoleData) -> Arc<[SourcedRule]> {
     role.own.clone()
 }
 
-fn rules_of(rules: Option<&Vec<k8s_openapi::api::rbac::v1::PolicyRule>>) -> Vec<Rule> {
-    rules.into_iter().flatten().map(Rule::from).collect()
+fn rules_of(
+    rules: Option<&Vec<k8s_openapi::api::rbac::v1::PolicyRule>>,
+    shared: &mut SharedRules,
+) -> Vec<Arc<Rule>> {
+    (rules.into_iter().flatten())
+        .map(|rule| shared.share(Rule::from(rule)))
+        .collect()
 }
 
 fn name_of(meta: &ObjectMeta) -> String {
     meta.name.clone().unwrap_or_default()
 }
 
-fn role_data_of_role(role: &Role) -> RoleData {
+fn role_data_of_role(role: &Role, rules: &mut SharedRules) -> RoleData {
     let namespace = role.metadata.namespace.clone().unwrap_or_default();
     RoleData::new(
         RoleKey::Role {
@@ -941,18 +956,18 @@ fn role_data_of_role(role: &Role) -> RoleData {
             name: name_of(&role.metadata),
         },
         role.metadata.labels.clone().unwrap_or_default(),
-        rules_of(role.rules.as_ref()),
+        rules_of(role.rules.as_ref(), rules),
         None,
         default_policy::role_status(role),
         false,
     )
 }
 
-fn role_data_of_cluster_role(role: &ClusterRole) -> RoleData {
+fn role_data_of_cluster_role(role: &ClusterRole, rules: &mut SharedRules) -> RoleData {
     RoleData::new(
         RoleKey::ClusterRole(name_of(&role.metadata)),
         role.metadata.labels.clone().unwrap_or_default(),
-        rules_of(role.rules.as_ref()),
+        rules_of(role.rules.as_ref(), rules),
         role.aggregation_rule
             .as_ref()
             .map(|a| a.cluster_role_selectors.clone().unwrap_or_default()),

@@ -2,6 +2,9 @@
 //! (`pkg/apis/rbac/v1/evaluation_helpers.go` and `RuleAllows` of the RBAC
 //! authorizer), reproduced exactly.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
 use super::request::{Request, ResourceRequest};
@@ -28,6 +31,23 @@ impl From<&PolicyRule> for Rule {
             resource_names: rule.resource_names.clone().unwrap_or_default(),
             non_resource_urls: rule.non_resource_urls.clone().unwrap_or_default(),
         }
+    }
+}
+
+/// Rules already read, each kept once: the roles of a large cluster
+/// repeat a few rules (read ConfigMaps, watch Pods) thousands of times.
+#[derive(Debug, Default)]
+pub struct SharedRules(HashSet<Arc<Rule>>);
+
+impl SharedRules {
+    /// The one copy of `rule`.
+    pub fn share(&mut self, rule: Rule) -> Arc<Rule> {
+        if let Some(shared) = self.0.get(&rule) {
+            return Arc::clone(shared);
+        }
+        let shared = Arc::new(rule);
+        self.0.insert(Arc::clone(&shared));
+        shared
     }
 }
 

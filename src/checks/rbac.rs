@@ -97,7 +97,7 @@ impl RoleView<'_> {
     /// The field a rule is written in: `rules[i]` of this role, or the
     /// `aggregationRule` that pulled it in from another ClusterRole.
     fn rule_path(&self, sourced: &SourcedRule) -> FieldPath {
-        if *sourced.origin.role == self.data.key {
+        if sourced.origin.role == self.data.key {
             FieldPath::default()
                 .field("rules")
                 .index(sourced.origin.index)
@@ -108,7 +108,7 @@ impl RoleView<'_> {
 
     /// ` (rules[2])` or ` (aggregated from ClusterRole x rules[0])`.
     fn rule_place(&self, sourced: &SourcedRule) -> String {
-        if *sourced.origin.role == self.data.key {
+        if sourced.origin.role == self.data.key {
             format!("rules[{}]", sourced.origin.index)
         } else {
             format!("aggregated from {}", sourced.origin)
@@ -128,7 +128,7 @@ fn role_risk(subject: &Subject<'_>, cx: &Context<'_>, out: &mut Violations, kind
     let risk = risk(kind);
     // A Role is only ever bound in its own namespace: what it says about
     // cluster-scoped resources reaches no real request.
-    let scope = match &view.data.key {
+    let scope = match &*view.data.key {
         RoleKey::Role { namespace, .. } => Some(namespace.as_str()),
         RoleKey::ClusterRole(_) => None,
     };

@@ -352,7 +352,7 @@ async fn permissions(args: PermissionsArgs) -> Result<ExitCode, String> {
             Some(ns) => format!("namespace {ns}"),
         };
         for sourced in grant.rules {
-            let origin = if *sourced.origin.role == grant.role.key {
+            let origin = if sourced.origin.role == grant.role.key {
                 format!("rules[{}]", sourced.origin.index)
             } else {
                 format!("from {}", sourced.origin)

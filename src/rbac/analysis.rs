@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::model::{Inventory, InventoryIndex};
 
@@ -207,8 +207,8 @@ impl RbacAnalysis {
                     found.push(AccountPermission {
                         hit,
                         scope: grant.scope().map(str::to_owned),
-                        binding: grant.binding.key.clone(),
-                        role: grant.role.key.clone(),
+                        binding: (*grant.binding.key).clone(),
+                        role: (*grant.role.key).clone(),
                         rule: rule_text(&grant.role.key, &sourced.origin),
                         bootstrap: grant.binding.bootstrap.is_some(),
                     });
@@ -902,9 +902,9 @@ type Creators = OnceLock<PodCreators>;
 struct PodCreators {
     /// The ClusterRoles: `cluster-admin`, `admin`, `edit`, then every
     /// other, each by name.
-    cluster: Vec<RoleKey>,
+    cluster: Vec<Arc<RoleKey>>,
     /// The Roles of each namespace, by name.
-    by_namespace: HashMap<String, Vec<RoleKey>>,
+    by_namespace: HashMap<String, Vec<Arc<RoleKey>>>,
 }
 
 impl PodCreators {
@@ -927,7 +927,7 @@ impl PodCreators {
                 .is_some_and(|rules| rules.iter().any(|r| r.rule.allows(&create_pods)))
         });
         for key in keys {
-            match key {
+            match &**key {
                 RoleKey::ClusterRole(_) => creators.cluster.push(key.clone()),
                 RoleKey::Role { namespace, .. } => {
                     (creators.by_namespace.entry(namespace.clone()))
@@ -944,7 +944,7 @@ impl PodCreators {
     /// are tried: the ClusterRoles, then the Roles of `ns`.
     fn in_namespace(&self, ns: &str) -> impl Iterator<Item = &RoleKey> {
         let roles = self.by_namespace.get(ns).map_or(&[][..], Vec::as_slice);
-        self.cluster.iter().chain(roles)
+        self.cluster.iter().chain(roles).map(|key| &**key)
     }
 }
 
@@ -1000,7 +1000,7 @@ fn escalate_in_namespace(
             continue;
         }
         // A Role is written in its namespace; a ClusterRole cluster-wide.
-        let (resource, request_ns) = match &grant.role.key {
+        let (resource, request_ns) = match &*grant.role.key {
             RoleKey::Role { .. } => ("roles", ns),
             RoleKey::ClusterRole(_) => ("clusterroles", ""),
         };
@@ -1057,7 +1057,7 @@ fn escalate_own_role(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step>
         if grant.scope().is_some() {
             continue;
         }
-        let RoleKey::ClusterRole(name) = &grant.role.key else {
+        let RoleKey::ClusterRole(name) = &*grant.role.key else {
             continue;
         };
         let Some(escalate) = allowed(

@@ -121,8 +121,8 @@ fn grants_of(index: &RbacIndex, account: &AccountKey) -> Vec<AccountGrant> {
         .into_iter()
         .filter_map(|grant| {
             Some(AccountGrant {
-                binding: grant.binding.key.clone(),
-                role: grant.role.key.clone(),
+                binding: (*grant.binding.key).clone(),
+                role: (*grant.role.key).clone(),
                 scope: grant.scope().map(str::to_owned),
                 rules: index.effective_rules_shared(&grant.role.key)?,
             })

@@ -141,7 +141,8 @@ pub enum Principal {
 /// A role as stored.
 #[derive(Clone, Debug)]
 pub struct RoleData {
-    pub key: RoleKey,
+    /// Shared with the index's maps and the origin of each rule.
+    pub key: Arc<RoleKey>,
     pub labels: BTreeMap<String, String>,
     /// `aggregationRule.clusterRoleSelectors` of an aggregated ClusterRole.
     pub aggregation: Option<Vec<LabelSelector>>,
@@ -164,7 +165,7 @@ impl RoleData {
         default_status: DefaultStatus,
         stand_in: bool,
     ) -> RoleData {
-        let role = Arc::new(key.clone());
+        let role = Arc::new(key);
         let own = rules
             .into_iter()
             .enumerate()
@@ -177,7 +178,7 @@ impl RoleData {
             })
             .collect();
         RoleData {
-            key,
+            key: role,
             labels,
             aggregation,
             bootstrap: default_status.default_reason(),
@@ -247,7 +248,8 @@ impl SubjectRef {
 /// A binding as stored.
 #[derive(Clone, Debug)]
 pub struct BindingData {
-    pub key: BindingKey,
+    /// Shared with the index's maps.
+    pub key: Arc<BindingKey>,
     pub role_ref: RoleRef,
     pub subjects: Vec<SubjectRef>,
     pub labels: BTreeMap<String, String>,
@@ -364,8 +366,8 @@ impl PreparedUser<'_> {
             }
             if let Some(rule_index) = grant.rules.iter().position(|r| r.rule.allows(request)) {
                 return Decision::Allowed(Provenance {
-                    binding: grant.binding.key.clone(),
-                    role: grant.role.key.clone(),
+                    binding: (*grant.binding.key).clone(),
+                    role: (*grant.role.key).clone(),
                     rule_index,
                     origin: grant.rules[rule_index].origin.clone(),
                 });
@@ -513,12 +515,14 @@ impl RbacData {
 /// The indexed RBAC objects.
 #[derive(Clone, Debug, Default)]
 pub struct RbacIndex {
-    roles: BTreeMap<RoleKey, RoleData>,
+    // The keys are shared with the data: a large cluster has hundreds of
+    // thousands of roles and bindings, each key in three or four places.
+    roles: BTreeMap<Arc<RoleKey>, RoleData>,
     /// Effective rules: stored rules, or the aggregation union.
-    effective: HashMap<RoleKey, Arc<[SourcedRule]>>,
-    bindings: BTreeMap<BindingKey, BindingData>,
+    effective: HashMap<Arc<RoleKey>, Arc<[SourcedRule]>>,
+    bindings: BTreeMap<Arc<BindingKey>, BindingData>,
     by_principal: HashMap<Principal, BindingKeys>,
-    by_role: HashMap<RoleKey, BindingKeys>,
+    by_role: HashMap<Arc<RoleKey>, BindingKeys>,
 }
 
 impl RbacIndex {
@@ -573,7 +577,7 @@ impl RbacIndex {
     fn add_stand_ins(&mut self) {
         for default in bootstrap::default_cluster_roles() {
             let key = RoleKey::cluster(default.name);
-            self.roles.entry(key.clone()).or_insert_with(|| {
+            self.roles.entry(Arc::new(key.clone())).or_insert_with(|| {
                 let reason = format!(
                     "`{}` is a default ClusterRole of the API server",
                     default.name
@@ -705,8 +709,8 @@ impl RbacIndex {
                 }
                 found.push(WhoCan {
                     subject: subject.describe(binding_ns),
-                    binding: binding.key.clone(),
-                    role: role.key.clone(),
+                    binding: (*binding.key).clone(),
+                    role: (*role.key).clone(),
                     rule_index,
                     origin: rules[rule_index].origin.clone(),
                 });
@@ -762,6 +766,7 @@ impl RbacIndex {
                 .insert(data.key.clone());
         }
         if let Some(role) = data.role_key() {
+            let role = self.shared_role_key(&role);
             self.by_role
                 .entry(role)
                 .or_default()
@@ -837,7 +842,7 @@ impl RbacIndex {
                 .roles
                 .values()
                 .filter(|r| r.aggregation.is_some())
-                .map(|r| (r.key.clone(), self.effective.get(&r.key).cloned()))
+                .map(|r| (RoleKey::clone(&r.key), self.effective.get(&*r.key).cloned()))
                 .collect();
             let was_aggregated = old.as_ref().is_some_and(|o| o.aggregation.is_some());
             if was_aggregated && !aggregated_now && !changed.contains(key) {
@@ -873,11 +878,23 @@ impl RbacIndex {
     /// Sets a role's effective rules; true when they changed.
     fn set_effective(&mut self, key: &RoleKey, rules: Option<Arc<[SourcedRule]>>) -> bool {
         match rules {
-            Some(rules) => match self.effective.insert(key.clone(), rules.clone()) {
+            Some(rules) => match self
+                .effective
+                .insert(self.shared_role_key(key), rules.clone())
+            {
                 Some(old) => old != rules,
                 None => true,
             },
             None => self.effective.remove(key).is_some(),
+        }
+    }
+
+    /// The key of the role as the index holds it, shared; a new one for a
+    /// role it does not hold.
+    fn shared_role_key(&self, key: &RoleKey) -> Arc<RoleKey> {
+        match self.roles.get_key_value(key) {
+            Some((shared, _)) => Arc::clone(shared),
+            None => Arc::new(key.clone()),
         }
     }
 
@@ -899,7 +916,7 @@ impl RbacIndex {
         let inputs: BTreeMap<&str, AggregationInput<'_>> = self
             .roles
             .values()
-            .filter_map(|r| match &r.key {
+            .filter_map(|r| match &*r.key {
                 RoleKey::ClusterRole(name) => Some((
                     name.as_str(),
                     AggregationInput {
@@ -913,7 +930,8 @@ impl RbacIndex {
             .collect();
         let aggregated = aggregation::aggregate(&inputs);
         for (name, rules) in aggregated {
-            self.effective.insert(RoleKey::ClusterRole(name), rules);
+            let key = self.shared_role_key(&RoleKey::ClusterRole(name));
+            self.effective.insert(key, rules);
         }
     }
 
@@ -992,7 +1010,10 @@ fn binding_data_of_role_binding(binding: &RoleBinding) -> BindingData {
     let status = default_policy::role_binding_status(binding);
     let namespace = binding.metadata.namespace.clone().unwrap_or_default();
     BindingData {
-        key: BindingKey::namespaced(&namespace, &name_of(&binding.metadata)),
+        key: Arc::new(BindingKey::namespaced(
+            &namespace,
+            &name_of(&binding.metadata),
+        )),
         role_ref: binding.role_ref.clone(),
         subjects: subjects_of(binding.subjects.as_ref()),
         labels: binding.metadata.labels.clone().unwrap_or_default(),
@@ -1004,7 +1025,7 @@ fn binding_data_of_role_binding(binding: &RoleBinding) -> BindingData {
 fn binding_data_of_cluster_role_binding(binding: &ClusterRoleBinding) -> BindingData {
     let status = default_policy::cluster_role_binding_status(binding);
     BindingData {
-        key: BindingKey::cluster(&name_of(&binding.metadata)),
+        key: Arc::new(BindingKey::cluster(&name_of(&binding.metadata))),
         role_ref: binding.role_ref.clone(),
         subjects: subjects_of(binding.subjects.as_ref()),
         labels: binding.metadata.labels.clone().unwrap_or_default(),
@@ -1018,13 +1039,13 @@ fn binding_data_of_cluster_role_binding(binding: &ClusterRoleBinding) -> Binding
 /// `BTreeSet` node it replaces, which counts with tens of thousands of
 /// service accounts.
 #[derive(Clone, Debug, Default)]
-struct BindingKeys(Vec<BindingKey>);
+struct BindingKeys(Vec<Arc<BindingKey>>);
 
 /// Up to this many keys, a [`BindingKeys`] grows by one key at a time.
 const SHORT_BINDING_KEYS: usize = 8;
 
 impl BindingKeys {
-    fn insert(&mut self, key: BindingKey) {
+    fn insert(&mut self, key: Arc<BindingKey>) {
         if let Err(at) = self.0.binary_search(&key) {
             // A first push would make room for four; most lists stay at
             // one or two, so a short list grows by one at a time.
@@ -1036,7 +1057,7 @@ impl BindingKeys {
     }
 
     fn remove(&mut self, key: &BindingKey) {
-        if let Ok(at) = self.0.binary_search(key) {
+        if let Ok(at) = self.0.binary_search_by(|k| (**k).cmp(key)) {
             self.0.remove(at);
         }
     }
@@ -1048,10 +1069,11 @@ impl BindingKeys {
 
 impl<'a> IntoIterator for &'a BindingKeys {
     type Item = &'a BindingKey;
-    type IntoIter = std::slice::Iter<'a, BindingKey>;
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, Arc<BindingKey>>, fn(&Arc<BindingKey>) -> &BindingKey>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.0.iter().map(|key| &**key)
     }
 }
 
@@ -1181,7 +1203,7 @@ subjects: [{kind: User, name: alice}]
         };
         let mut keys = BindingKeys::default();
         for name in ["b", "a", "c", "a"] {
-            keys.insert(key(name));
+            keys.insert(Arc::new(key(name)));
         }
         let names = |keys: &BindingKeys| -> Vec<String> {
             keys.into_iter().map(|k| k.name.clone()).collect()
@@ -1635,14 +1657,16 @@ rules: [{apiGroups: [example.com], resources: [widgets], verbs: [get]}]
             let own = |idx: &RbacIndex| -> BTreeMap<RoleKey, Vec<SourcedRule>> {
                 idx.effective
                     .iter()
-                    .filter(|(k, _)| idx.roles.get(k).is_some_and(|r| !r.stand_in))
-                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .filter(|(k, _)| idx.roles.get(&**k).is_some_and(|r| !r.stand_in))
+                    .map(|(k, v)| (RoleKey::clone(k), v.to_vec()))
                     .collect()
             };
             assert_eq!(own(&live), own(&fresh));
             let sorted =
                 |m: &HashMap<Principal, BindingKeys>| -> BTreeMap<Principal, Vec<BindingKey>> {
-                    m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+                    (m.iter())
+                        .map(|(k, v)| (k.clone(), v.into_iter().cloned().collect()))
+                        .collect()
                 };
             assert_eq!(sorted(&live.by_principal), sorted(&fresh.by_principal));
         }

@@ -235,7 +235,7 @@ impl Held {
 }
 
 /// Objects read back from disk and evaluated at a time.
-const HELD_CHUNK: usize = 4096;
+const HELD_CHUNK: usize = 512;
 
 /// Where the findings go as they are found, and what is kept of them.
 #[derive(Default)]

@@ -149,11 +149,12 @@ fn check_alone(subject: &Subject<'_>, source: Source, policy: &Policy) -> Digest
     let standings = Standings::of(&findings);
     let object = subject.object_ref();
     Digested::Checked(Box::new(Checked {
-        alone: CheckedAlone {
-            namespace: object.namespace.clone(),
-            applies: subject.applies(),
+        alone: CheckedAlone::new(
+            object.namespace.as_deref(),
+            subject.applies(),
             standings,
-        },
+            None,
+        ),
         object,
         source,
         findings,
@@ -330,6 +331,8 @@ impl Streamed {
                     return;
                 }
                 self.found.add(findings, Some(&source));
+                let mut alone = alone;
+                alone.share_namespace_with(self.found.checked_alone.last());
                 self.found.checked_alone.push(alone);
             }
             Digested::Workload {
@@ -469,13 +472,13 @@ fn evaluate_held(
         let first = {
             let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
             let first = found.checked_alone.len();
-            found
-                .checked_alone
-                .extend(subjects.iter().map(|s| CheckedAlone {
-                    namespace: s.metadata().namespace.clone(),
-                    applies: s.applies(),
-                    standings: Standings::default(),
-                }));
+            for subject in &subjects {
+                let namespace = subject.metadata().namespace.as_deref();
+                let applies = subject.applies();
+                let previous = found.checked_alone.last();
+                let alone = CheckedAlone::new(namespace, applies, Standings::default(), previous);
+                found.checked_alone.push(alone);
+            }
             first
         };
         engine::evaluate_subjects(&subjects, cx, catalog(), policy, &|index, findings| {

@@ -17,6 +17,7 @@ mod level;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 pub use frameworks::{Standings, framework_of, rates};
 pub use labels::{EVALUATED_VERSION, LABEL_PREFIX, MODES};
@@ -115,9 +116,40 @@ pub struct Judged<'j> {
 /// objects reads).
 #[derive(Clone, Debug)]
 pub struct CheckedAlone {
-    pub namespace: Option<String>,
+    /// Shared by the objects of a namespace that come one after the other:
+    /// a large scan keeps hundreds of thousands.
+    pub namespace: Option<Arc<str>>,
     pub applies: Applies,
     pub standings: Standings,
+}
+
+impl CheckedAlone {
+    /// What is kept of an object in `namespace`; the namespace's text is
+    /// shared with `previous` when it is the same.
+    pub fn new(
+        namespace: Option<&str>,
+        applies: Applies,
+        standings: Standings,
+        previous: Option<&CheckedAlone>,
+    ) -> CheckedAlone {
+        let shared = previous
+            .and_then(|p| p.namespace.as_ref())
+            .filter(|shared| Some(&***shared) == namespace);
+        CheckedAlone {
+            namespace: shared.cloned().or_else(|| namespace.map(Arc::from)),
+            applies,
+            standings,
+        }
+    }
+
+    /// Shares the namespace's text with `previous` when it is the same.
+    pub fn share_namespace_with(&mut self, previous: Option<&CheckedAlone>) {
+        if let Some(shared) = previous.and_then(|p| p.namespace.as_ref())
+            && self.namespace.as_ref() == Some(shared)
+        {
+            self.namespace = Some(Arc::clone(shared));
+        }
+    }
 }
 
 /// [`all_namespaces`] from what was judged of each object, without the
@@ -314,6 +346,36 @@ mod tests {
     use super::*;
     use crate::checks::{catalog, testing::resources};
     use crate::engine::evaluate;
+
+    #[test]
+    fn objects_checked_alone_share_their_namespace_with_the_one_before() {
+        let alone = |ns: Option<&str>, previous: Option<&CheckedAlone>| {
+            CheckedAlone::new(ns, Applies::ConfigMap, Standings::default(), previous)
+        };
+        let first = alone(Some("shop"), None);
+        let second = alone(Some("shop"), Some(&first));
+        let (Some(a), Some(b)) = (&first.namespace, &second.namespace) else {
+            panic!("namespaces kept");
+        };
+        assert!(Arc::ptr_eq(a, b), "one text for both");
+        let other = alone(Some("shopping"), Some(&second));
+        assert_eq!(other.namespace.as_deref(), Some("shopping"));
+        assert_eq!(alone(None, Some(&second)).namespace, None);
+        assert_eq!(
+            alone(Some("x"), Some(&alone(None, None)))
+                .namespace
+                .as_deref(),
+            Some("x")
+        );
+        // Made apart (on another thread), then shared as it is kept.
+        let mut apart = alone(Some("shop"), None);
+        assert!(!Arc::ptr_eq(apart.namespace.as_ref().unwrap(), a));
+        apart.share_namespace_with(Some(&first));
+        assert!(Arc::ptr_eq(apart.namespace.as_ref().unwrap(), a));
+        let mut elsewhere = alone(Some("ops"), None);
+        elsewhere.share_namespace_with(Some(&first));
+        assert_eq!(elsewhere.namespace.as_deref(), Some("ops"));
+    }
 
     const HARDENED: &str = "{allowPrivilegeEscalation: false, runAsNonRoot: true, \
         capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}";

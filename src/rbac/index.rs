@@ -1196,6 +1196,48 @@ subjects: [{kind: User, name: alice}]
     }
 
     #[test]
+    fn keys_and_rules_are_shared_not_copied() {
+        let idx = index(&format!(
+            "{POD_READER}---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: pod-reader-too}}
+rules:
+- {{apiGroups: [\"\"], resources: [pods, nodes], verbs: [get]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: rb, namespace: shop}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}}
+subjects: [{{kind: User, name: alice}}]
+"
+        ));
+        let role = idx.role(&RoleKey::cluster("pod-reader")).expect("role");
+        let (map_key, _) = idx.roles.get_key_value(&*role.key).expect("in the map");
+        assert!(Arc::ptr_eq(map_key, &role.key));
+        let rules = idx.effective_rules(&role.key).expect("rules");
+        assert!(rules.iter().all(|r| Arc::ptr_eq(&r.origin.role, &role.key)));
+        let too = idx.role(&RoleKey::cluster("pod-reader-too")).expect("role");
+        let too_rules = idx.effective_rules(&too.key).expect("rules");
+        assert!(
+            Arc::ptr_eq(&rules[0].rule, &too_rules[0].rule),
+            "one copy of a rule"
+        );
+        let (by_role, _) = idx.by_role.get_key_value(&*role.key).expect("bound");
+        assert!(Arc::ptr_eq(by_role, &role.key));
+        let binding = idx
+            .binding(&BindingKey::namespaced("shop", "rb"))
+            .expect("binding");
+        let (map_key, _) = idx
+            .bindings
+            .get_key_value(&*binding.key)
+            .expect("in the map");
+        assert!(Arc::ptr_eq(map_key, &binding.key));
+        let filed = &idx.by_principal[&Principal::User("alice".to_owned())].0[0];
+        assert!(Arc::ptr_eq(filed, &binding.key));
+    }
+
+    #[test]
     fn binding_keys_stay_sorted_and_once_each() {
         let key = |name: &str| BindingKey {
             namespace: None,

@@ -180,6 +180,23 @@ fn strings(items: &[&str]) -> Vec<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn equal_rules_are_kept_once() {
+        let mut shared = SharedRules::default();
+        let read = || Rule::resource(&["get", "list"], &[""], &["configmaps"]);
+        let first = shared.share(read());
+        let again = shared.share(read());
+        assert!(Arc::ptr_eq(&first, &again));
+        // Any field apart makes another rule.
+        let named = shared.share(read().with_names(&["app"]));
+        let urls = shared.share(Rule::non_resource(&["get", "list"], &["configmaps"]));
+        for other in [&named, &urls] {
+            assert!(!Arc::ptr_eq(&first, other));
+        }
+        assert_eq!(*named, read().with_names(&["app"]));
+        assert_eq!(shared.0.len(), 3);
+    }
+
     fn get(group: &str, resource: &str, sub: &str, name: &str) -> Request {
         Request::resource("get", group, resource, sub, name, "ns")
     }

@@ -152,7 +152,7 @@ impl RbacAnalysis {
             let namespace = account.namespace().unwrap_or_default();
             (namespace, account.name().unwrap_or_default())
         });
-        RbacAnalysis::analyse(index, accounts, &running)
+        RbacAnalysis::analyse(index, accounts, running)
     }
 
     /// Analyses an index for the given accounts (those of the inventory,
@@ -165,7 +165,7 @@ impl RbacAnalysis {
         let accounts = accounts
             .iter()
             .map(|(ns, name)| (ns.as_str(), name.as_str()));
-        RbacAnalysis::analyse(index, accounts, running)
+        RbacAnalysis::analyse(index, accounts, running.to_vec())
     }
 
     /// Analyses `index` for `accounts`, those the workloads of `running`
@@ -173,7 +173,7 @@ impl RbacAnalysis {
     fn analyse<'a>(
         index: RbacIndex,
         accounts: impl Iterator<Item = (&'a str, &'a str)>,
-        running: &[RunningAs],
+        running: Vec<RunningAs>,
     ) -> RbacAnalysis {
         // The names are borrowed until they are packed into one string.
         let accounts = {
@@ -182,7 +182,10 @@ impl RbacAnalysis {
             keys.extend(accounts_named_by_bindings(&index));
             Accounts::new(keys)
         };
-        let running = Running::new(&accounts, running);
+        let first_workloads = Running::new(&accounts, &running);
+        // Gone before the search, the peak of a large scan.
+        drop(running);
+        let running = first_workloads;
         let creators = Creators::new();
         let ways = admin_ways(&index, &accounts, &running, &creators);
         RbacAnalysis {
@@ -271,10 +274,7 @@ impl RbacAnalysis {
         // The search found this way with the same question of the same
         // index, so the answer is there.
         debug_assert!(step.is_some(), "{way:?} of {namespace}/{name}");
-        let step = step.unwrap_or_else(|| Step {
-            text: "can become cluster admin".to_owned(),
-            bootstrap: false,
-        });
+        let step = step.unwrap_or_else(|| Step::new("can become cluster admin".to_owned(), false));
         self.steps.keep(account, &step);
         step
     }

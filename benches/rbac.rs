@@ -174,7 +174,11 @@ fn effective_permissions(c: &mut Criterion) {
     group.bench_function("attack paths to cluster admin for 5000 accounts", |b| {
         b.iter(|| {
             let index = build(&cluster).0;
-            black_box(RbacAnalysis::from_index(index, accounts.clone(), &[]))
+            black_box(RbacAnalysis::from_index(
+                index,
+                accounts.clone(),
+                Vec::new(),
+            ))
         })
     });
 

@@ -862,7 +862,7 @@ async fn compare_dangerous_permissions(
     index: &RbacIndex,
 ) -> RiskComparison {
     let accounts = u.accounts.iter().cloned().collect();
-    let analysis = RbacAnalysis::from_index(index.clone(), accounts, &[]);
+    let analysis = RbacAnalysis::from_index(index.clone(), accounts, Vec::new());
     let mut cases = Vec::new();
     for (ns, name) in &u.accounts {
         for namespace in &u.namespaces {

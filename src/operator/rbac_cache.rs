@@ -124,7 +124,7 @@ impl RbacCache {
         // Deterministic order, whatever the map's.
         running.sort_by(|a, b| (&a.account, &a.workload).cmp(&(&b.account, &b.workload)));
         accounts.extend(running.iter().map(|r| r.account.clone()));
-        let analysis = RbacAnalysis::from_index(index, accounts.clone(), &running);
+        let analysis = RbacAnalysis::from_index(index, accounts.clone(), running);
         tracing::debug!(elapsed = ?started.elapsed(), roles = roles.len() + cluster_roles.len(),
             bindings = role_bindings.len() + cluster_role_bindings.len(), "RBAC analysis rebuilt");
         (analysis, accounts)

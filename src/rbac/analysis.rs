@@ -160,12 +160,12 @@ impl RbacAnalysis {
     pub fn from_index(
         index: RbacIndex,
         accounts: BTreeSet<AccountKey>,
-        running: &[RunningAs],
+        running: Vec<RunningAs>,
     ) -> RbacAnalysis {
         let accounts = accounts
             .iter()
             .map(|(ns, name)| (ns.as_str(), name.as_str()));
-        RbacAnalysis::analyse(index, accounts, running.to_vec())
+        RbacAnalysis::analyse(index, accounts, running)
     }
 
     /// Analyses `index` for `accounts`, those the workloads of `running`
@@ -187,7 +187,13 @@ impl RbacAnalysis {
         drop(running);
         let running = first_workloads;
         let creators = Creators::new();
-        let ways = admin_ways(&index, &accounts, &running, &creators);
+        let ground = Ground {
+            index: &index,
+            accounts: &accounts,
+            running: &running,
+            creators: &creators,
+        };
+        let ways = admin_ways(&ground);
         RbacAnalysis {
             index,
             accounts,
@@ -250,27 +256,22 @@ impl RbacAnalysis {
         if let Some(step) = self.steps.get(account) {
             return step;
         }
-        let index = &self.index;
-        let (namespace, name) = self.accounts.get(account);
-        let user = index.prepare(&UserInfo::service_account(namespace, name));
-        let step = match way {
-            Way::Direct => direct_admin(index, &user),
-            Way::Own => own_way_to_admin(index, &user),
-            Way::Borrow(via) => {
-                let (ns, name) = self.accounts.get(via);
-                let first_workload = self.running.workload(via);
-                borrow_identity(index, &user, &Openings::of(&user), ns, name, first_workload)
-            }
-            Way::Run(via) => {
-                let (ns, name) = self.accounts.get(via);
-                run_as_account(index, &user, ns, name)
-            }
-            Way::TakeOver(via) => {
-                let (ns, name) = self.accounts.get(via);
-                let openings = Openings::of(&user);
-                take_over_namespace(index, &user, &self.creators, &openings, ns, name)
-            }
+        let ground = Ground {
+            index: &self.index,
+            accounts: &self.accounts,
+            running: &self.running,
+            creators: &self.creators,
         };
+        let (namespace, name) = self.accounts.get(account);
+        let user = self
+            .index
+            .prepare(&UserInfo::service_account(namespace, name));
+        // Only acting as an account and taking a namespace over read them.
+        let openings = match way {
+            Way::Borrow(_) | Way::TakeOver(_) => Openings::of(&user),
+            Way::Direct | Way::Own | Way::Run(_) => Openings::default(),
+        };
+        let step = ground.step(&user, &openings, way);
         // The search found this way with the same question of the same
         // index, so the answer is there.
         debug_assert!(step.is_some(), "{way:?} of {namespace}/{name}");
@@ -414,12 +415,13 @@ fn req(verb: &str, group: &str, resource: &str, sub: &str, name: &str, ns: &str)
 /// requesting its token, minting a token secret, exec into its pods).
 /// Repeats until no account is added, so chains of any length are found.
 /// The answer is each account's way, by its number.
-fn admin_ways(
-    index: &RbacIndex,
-    accounts: &Accounts,
-    running: &Running,
-    creators: &Creators,
-) -> Vec<Option<Way>> {
+fn admin_ways(ground: &Ground<'_>) -> Vec<Option<Way>> {
+    let Ground {
+        index,
+        accounts,
+        running,
+        ..
+    } = *ground;
     let mut ways: Vec<Option<Way>> = vec![None; accounts.len()];
     // An account's grants are worked out again in each round rather than
     // held between rounds: for every account of a large cluster, each
@@ -467,11 +469,8 @@ fn admin_ways(
     let mut first_round = true;
     while !waiting.is_empty() {
         let search = Search {
-            index,
-            accounts,
-            creators,
+            ground,
             admins: &newest,
-            running,
         };
         let try_one = |user: &PreparedUser<'_>| {
             let own_way = match first_round {
@@ -575,28 +574,50 @@ fn own_way_to_admin(index: &RbacIndex, user: &PreparedUser<'_>) -> Option<Step> 
     bind_cluster_admin(index, user).or_else(|| escalate_own_role(index, user))
 }
 
-/// What one round of the search tries accounts against.
-struct Search<'a> {
+/// What a way's step is asked of: the index, and what the analysis keeps
+/// beside it.
+#[derive(Clone, Copy)]
+struct Ground<'a> {
     index: &'a RbacIndex,
     accounts: &'a Accounts,
+    running: &'a Running,
     creators: &'a Creators,
+}
+
+impl Ground<'_> {
+    /// The step of `way` for the user, if the index allows it: the one
+    /// question both the search and [`RbacAnalysis::admin_chain`] ask.
+    fn step(&self, user: &PreparedUser<'_>, openings: &Openings, way: Way) -> Option<Step> {
+        let index = self.index;
+        let (ns, name) = way.via().map_or(("", ""), |via| self.accounts.get(via));
+        match way {
+            Way::Direct => direct_admin(index, user),
+            Way::Own => own_way_to_admin(index, user),
+            Way::Borrow(via) => {
+                let first_workload = self.running.workload(via);
+                borrow_identity(index, user, openings, ns, name, first_workload)
+            }
+            Way::Run(_) => run_as_account(index, user, ns, name),
+            Way::TakeOver(_) => take_over_namespace(index, user, self.creators, openings, ns, name),
+        }
+    }
+}
+
+/// What one round of the search tries accounts against.
+struct Search<'a> {
+    ground: &'a Ground<'a>,
     /// The admin accounts the previous round found.
     admins: &'a Admins,
-    running: &'a Running,
 }
 
 impl Search<'_> {
     /// Ways to cluster admin through one of the admins: acting as the
     /// account, or running code as it.
     fn through_admins(&self, user: &PreparedUser<'_>) -> Option<Way> {
-        let Search {
-            index,
-            accounts,
-            creators,
-            admins,
-            running,
-        } = *self;
+        let Search { ground, admins } = *self;
+        let accounts = ground.accounts;
         let openings = Openings::of(user);
+        let allows = |way| ground.step(user, &openings, way).is_some();
         if !openings.borrow() && !openings.reach_a_namespace() {
             return None;
         }
@@ -612,12 +633,8 @@ impl Search<'_> {
             };
             let borrowable_by = Borrowable::of(user);
             for &admin in borrowable.iter() {
-                let (ns, name) = accounts.get(admin);
                 let exec = openings.exec && admins.running.binary_search(&admin).is_ok();
-                if borrowable_by.may((ns, name), exec)
-                    && borrow_identity(index, user, &openings, ns, name, running.workload(admin))
-                        .is_some()
-                {
+                if borrowable_by.may(accounts.get(admin), exec) && allows(Way::Borrow(admin)) {
                     return Some(Way::Borrow(admin));
                 }
             }
@@ -629,19 +646,15 @@ impl Search<'_> {
         // Running code in a namespace does not depend on which of its admin
         // accounts it runs as: ask once per namespace.
         if openings.run {
-            for admin in namespaces_of(accounts, &admins) {
-                let (ns, name) = accounts.get(admin);
-                if run_as_account(index, user, ns, name).is_some() {
-                    return Some(Way::Run(admin));
-                }
+            let mut run = namespaces_of(accounts, &admins).map(Way::Run);
+            if let Some(way) = run.find(|&way| allows(way)) {
+                return Some(way);
             }
         }
         if openings.take_over() {
-            for admin in namespaces_of(accounts, &admins) {
-                let (ns, name) = accounts.get(admin);
-                if take_over_namespace(index, user, creators, &openings, ns, name).is_some() {
-                    return Some(Way::TakeOver(admin));
-                }
+            let mut take_over = namespaces_of(accounts, &admins).map(Way::TakeOver);
+            if let Some(way) = take_over.find(|&way| allows(way)) {
+                return Some(way);
             }
         }
         None
@@ -720,6 +733,7 @@ const CREATORS: [(&str, &str); 8] = [
 /// whatever the name and namespace. A way none of its rules opens is
 /// denied everywhere, so it is not asked admin by admin: that keeps the
 /// search near linear when thousands of accounts meet thousands of admins.
+#[derive(Default)]
 struct Openings {
     impersonate: bool,
     token: bool,
@@ -1218,7 +1232,7 @@ subjects: [{kind: ServiceAccount, name: ops, namespace: tools}]
 "#;
 
     fn chain_analysis() -> RbacAnalysis {
-        let running = [
+        let running = vec![
             RunningAs {
                 workload: "Deployment shop/web".to_owned(),
                 account: ("shop".to_owned(), "api".to_owned()),
@@ -1230,7 +1244,7 @@ subjects: [{kind: ServiceAccount, name: ops, namespace: tools}]
         ];
         let accounts = [("shop", "idle"), ("dev", "debugger")]
             .map(|(ns, name)| (ns.to_owned(), name.to_owned()));
-        RbacAnalysis::from_index(index(CHAIN), accounts.into_iter().collect(), &running)
+        RbacAnalysis::from_index(index(CHAIN), accounts.into_iter().collect(), running)
     }
 
     #[test]

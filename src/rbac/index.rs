@@ -535,16 +535,15 @@ impl RbacIndex {
         cluster_role_bindings: impl IntoIterator<Item = &'a ClusterRoleBinding>,
     ) -> RbacIndex {
         let mut rules = SharedRules::default();
-        let mut data: Vec<RoleData> = (roles.into_iter())
+        let mut all_roles: Vec<RoleData> = (roles.into_iter())
             .map(|role| role_data_of_role(role, &mut rules))
             .collect();
-        data.extend(
+        all_roles.extend(
             (cluster_roles.into_iter()).map(|role| role_data_of_cluster_role(role, &mut rules)),
         );
-        let roles = data;
         let bindings = (role_bindings.into_iter().map(binding_data_of_role_binding))
             .chain((cluster_role_bindings.into_iter()).map(binding_data_of_cluster_role_binding));
-        RbacIndex::from_data(roles, bindings)
+        RbacIndex::from_data(all_roles, bindings)
     }
 
     /// Indexes what was kept of each role and binding ([`RbacData`]); of

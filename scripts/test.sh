@@ -10,6 +10,9 @@ export PATH="/usr/local/go/bin:$HOME/go/bin:$HOME/.cargo/bin:$PATH"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "setup"
+# The build of the suite takes a few GB (Go's module and build caches, the
+# Rust test binaries): say how much room there is, for when it runs out.
+df -h "$root" >&2 || true
 scripts/setup.sh
 
 step "cargo fmt --check"
@@ -35,5 +38,6 @@ step "cargo test"
 results="$root/target/test-results.log"
 cargo test --locked --no-fail-fast --all-targets 2>&1 | tee "$results"
 cargo test --locked --doc 2>&1 | tee -a "$results"
+df -h "$root" >&2 || true
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"

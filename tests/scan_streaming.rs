@@ -487,3 +487,107 @@ fn a_cluster_dump_scans_the_same_without_what_nothing_reads() {
         "{suppressed:?}"
     );
 }
+
+/// NetworkPolicies stay in memory to the end of a streamed scan with only
+/// what the checks read of them: no `ingress` rules, and at most one empty
+/// `egress` rule. Every shape of policy isolates the same pods in the same
+/// directions as when every object is held whole.
+#[test]
+fn network_policies_kept_thin_isolate_the_same_pods() {
+    // One namespace per shape: its policy, then a Deployment it may select.
+    let shapes = [
+        (
+            "both-types",
+            "{podSelector: {}, policyTypes: [Ingress, Egress]}",
+        ),
+        (
+            "ingress-rules",
+            "{podSelector: {}, ingress: [{from: [{podSelector: {}}]}]}",
+        ),
+        (
+            "egress-rules",
+            "{podSelector: {}, egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8}}]}]}",
+        ),
+        ("egress-empty", "{podSelector: {}, egress: []}"),
+        (
+            "egress-only",
+            "{podSelector: {}, policyTypes: [Egress], ingress: [{}]}",
+        ),
+        (
+            "other-pods",
+            "{podSelector: {matchLabels: {app: db}}, policyTypes: [Ingress, Egress]}",
+        ),
+        ("no-spec", ""),
+    ];
+    let mut yaml = String::new();
+    for (namespace, spec) in shapes {
+        let spec = if spec.is_empty() {
+            String::new()
+        } else {
+            format!("spec: {spec}\n")
+        };
+        yaml.push_str(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}, uid: u-{namespace}, resourceVersion: \"7\"}}\n\
+             status: {{phase: Active}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+             metadata: {{name: policy, namespace: {namespace}, labels: {{team: a}}}}\n{spec}---\n\
+             apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {namespace}}}\n\
+             spec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    \
+             metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: app, image: nginx:1.27}}]}}\n---\n"
+        ));
+    }
+    let work = tempfile::tempdir().expect("temp dir");
+    let path = work.path().join("policies.yaml");
+    std::fs::write(&path, yaml).expect("write policies");
+    let policy = Policy::default();
+    assert_eq!(
+        assert_same_scan(std::slice::from_ref(&path), &policy, None),
+        shapes.len()
+    );
+
+    let scanned = streamed_all_held(path, &policy);
+    let inventory = &scanned.inventory;
+    assert_eq!(inventory.network_policies.len(), shapes.len());
+    for np in &inventory.network_policies {
+        assert_eq!(np.metadata.labels, None);
+        let spec = np.spec.clone().unwrap_or_default();
+        assert_eq!(spec.ingress, None);
+        assert!(spec.egress.iter().flatten().all(|rule| rule.to.is_none()));
+        assert!(spec.egress.is_none_or(|rules| rules.len() <= 1));
+    }
+    for namespace in inventory.namespaces.values() {
+        let meta = &namespace.metadata;
+        assert!(meta.uid.as_ref().is_some_and(|uid| uid.starts_with("u-")));
+        assert_eq!((&meta.resource_version, &namespace.status), (&None, &None));
+    }
+    // What each Deployment is told: the directions its namespace's policy
+    // isolates, so the thin policies were read as the whole ones.
+    let mut told: Vec<(String, String)> = (spooled_findings(&scanned).into_iter())
+        .filter(|f| f.check.id == "missing-network-policy")
+        .map(|f| {
+            let open = if f.message.contains("all ingress and egress traffic") {
+                "ingress+egress"
+            } else if f.message.contains("restricts ingress") {
+                "ingress"
+            } else {
+                "egress"
+            };
+            (
+                f.object.namespace.clone().unwrap_or_default(),
+                open.to_owned(),
+            )
+        })
+        .collect();
+    told.sort();
+    let expected = [
+        ("egress-empty", "egress"),
+        ("egress-only", "ingress"),
+        ("ingress-rules", "egress"),
+        ("no-spec", "egress"),
+        ("other-pods", "ingress+egress"),
+    ];
+    let expected: Vec<(String, String)> = (expected.iter())
+        .map(|(n, o)| (n.to_string(), o.to_string()))
+        .collect();
+    assert_eq!(told, expected);
+}

@@ -26,6 +26,10 @@
 use std::io;
 use std::sync::{Mutex, PoisonError};
 
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyEgressRule};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
 use crate::checks::catalog;
 use crate::cli::held::HeldObjects;
 use crate::engine::spool::{FindingSpool, Reported, SpooledFindings};
@@ -122,10 +126,20 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
 /// carries both, and `kubectl.kubernetes.io/last-applied-configuration`
 /// is often larger than the rest of the object. Custom checks, which may
 /// read any field, make the scan hold whole objects instead.
+///
+/// Namespaces and NetworkPolicies stay in memory until the end of the
+/// scan (the others wait on disk), so they keep less: see
+/// [`keep_read_of_namespace`] and [`keep_read_of_network_policy`].
 fn drop_unread_metadata(resource: &mut Resource) {
     let metadata = match resource {
-        Resource::Namespace(o) => &mut o.metadata,
-        Resource::NetworkPolicy(o) => &mut o.metadata,
+        Resource::Namespace(o) => {
+            keep_read_of_namespace(o);
+            &mut o.metadata
+        }
+        Resource::NetworkPolicy(o) => {
+            keep_read_of_network_policy(o);
+            &mut o.metadata
+        }
         Resource::ServiceAccount(o) => &mut o.metadata,
         Resource::Role(o) => &mut o.metadata,
         Resource::ClusterRole(o) => &mut o.metadata,
@@ -137,6 +151,45 @@ fn drop_unread_metadata(resource: &mut Resource) {
     if let Some(annotations) = &mut metadata.annotations {
         annotations.retain(|key, _| key.starts_with(ANNOTATION_PREFIX));
     }
+}
+
+/// A Namespace's checks and its posture read its name, labels and
+/// annotations; not its `spec` (finalizers), `status` or the rest of its
+/// metadata (`resourceVersion`, `creationTimestamp`, … of a dump).
+fn keep_read_of_namespace(namespace: &mut Namespace) {
+    keep_named_metadata(&mut namespace.metadata);
+    namespace.spec = None;
+    namespace.status = None;
+}
+
+/// A NetworkPolicy has no checks of its own: the checks of the workloads
+/// and namespaces it isolates read its name, namespace, `podSelector`,
+/// `policyTypes`, and whether it has `egress` rules (which make a policy
+/// without `policyTypes` isolate egress too), never what its rules allow.
+/// A non-empty `egress` is kept as one empty rule.
+fn keep_read_of_network_policy(policy: &mut NetworkPolicy) {
+    keep_named_metadata(&mut policy.metadata);
+    policy.metadata.labels = None;
+    policy.metadata.annotations = None;
+    if let Some(spec) = &mut policy.spec {
+        spec.ingress = None;
+        if let Some(egress) = spec.egress.as_mut().filter(|rules| !rules.is_empty()) {
+            *egress = vec![NetworkPolicyEgressRule::default()];
+        }
+    }
+}
+
+/// Metadata with only its name, namespace, `uid` (findings name the
+/// object by it), labels and annotations.
+fn keep_named_metadata(metadata: &mut ObjectMeta) {
+    *metadata = ObjectMeta {
+        name: metadata.name.take(),
+        namespace: metadata.namespace.take(),
+        uid: metadata.uid.take(),
+        labels: metadata.labels.take(),
+        annotations: metadata.annotations.take(),
+        ..ObjectMeta::default()
+    };
 }
 
 /// Runs every check of an object that no check across objects reads. Only

@@ -22,7 +22,11 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 
 step "go vet (tests/cluster)"
-(cd tests/cluster && go vet ./...)
+# The same build settings as the API server's build (scripts/test-cluster.sh),
+# so that both use one compilation of its dependencies (vetted with the
+# defaults, they were compiled twice: 10 more minutes and 3 GB more of Go's
+# build cache on a new machine).
+(cd tests/cluster && CGO_ENABLED=0 go vet -trimpath ./...)
 
 step "starting the test cluster"
 cluster_dir="$root/target/test-cluster-ci"

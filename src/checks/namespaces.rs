@@ -16,13 +16,14 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use crate::engine::{
     Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
-use crate::model::{Endpoint, FieldPath, Inventory, Workload, selector_matches};
+use crate::model::{
+    Directions, Endpoint, FieldPath, Inventory, NetworkPolicyRef, Workload, selector_matches,
+};
 
 pub static CHECKS: &[&Check] = &[
     &DEFAULT_NAMESPACE,
@@ -203,31 +204,11 @@ fn bare_pod(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violations) {
     }
 }
 
-/// The traffic directions a NetworkPolicy restricts, as the API server
-/// defaults `policyTypes`: `(ingress, egress)`.
-fn policy_directions(policy: &NetworkPolicy) -> (bool, bool) {
-    let Some(spec) = &policy.spec else {
-        return (true, false);
-    };
-    match &spec.policy_types {
-        Some(types) if !types.is_empty() => (
-            types.iter().any(|t| t.eq_ignore_ascii_case("Ingress")),
-            types.iter().any(|t| t.eq_ignore_ascii_case("Egress")),
-        ),
-        _ => (true, spec.egress.as_ref().is_some_and(|e| !e.is_empty())),
-    }
-}
-
 /// Whether the policy's `podSelector` selects pods with these labels (an
 /// absent selector is the empty one, which selects every pod).
-fn selects(policy: &NetworkPolicy, labels: Option<&BTreeMap<String, String>>) -> bool {
+fn selects(policy: &NetworkPolicyRef<'_>, labels: Option<&BTreeMap<String, String>>) -> bool {
     let empty = LabelSelector::default();
-    let selector = policy
-        .spec
-        .as_ref()
-        .and_then(|s| s.pod_selector.as_ref())
-        .unwrap_or(&empty);
-    selector_matches(selector, labels)
+    selector_matches(policy.pod_selector().unwrap_or(&empty), labels)
 }
 
 fn describe_labels(workload: &Workload) -> String {
@@ -295,10 +276,9 @@ fn isolating_policies(cx: &Context<'_>, endpoint: &Endpoint<'_>) -> Vec<Isolatin
     let mut found = Vec::new();
     for policy in cx.index().network_policies_in(endpoint.namespace) {
         if selects(policy, endpoint.labels) {
-            let (ingress, egress) = policy_directions(policy);
-            let name = named("NetworkPolicy", &policy.metadata.name);
+            let Directions { ingress, egress } = policy.directions();
             found.push(Isolating {
-                name,
+                name: format!("NetworkPolicy `{}`", policy.name()),
                 ingress,
                 egress,
             });

@@ -2,7 +2,8 @@
 //! pod template: each workload's own checks run as it is read, and only
 //! its [`WorkloadFacts`] stay for the checks that look across objects.
 //! ConfigMaps, which no check across objects reads, are not kept at all:
-//! every check of theirs runs as they are read.
+//! every check of theirs runs as they are read. NetworkPolicies, which have
+//! no checks of their own, are kept as [`NetworkPolicyFacts`].
 //!
 //! ServiceAccounts, roles and bindings past the first [`HOLD_FROM`] wait
 //! on disk ([`super::held`]) for their own checks, which read the RBAC
@@ -27,7 +28,6 @@ use std::io;
 use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyEgressRule};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::checks::catalog;
@@ -36,7 +36,8 @@ use crate::engine::spool::{FindingSpool, Reported, SpooledFindings};
 use crate::engine::{self, Context, Evaluated, Finding, Subject};
 use crate::loader::{Loaded, LoadedObject, Source, SourceIndex};
 use crate::model::{
-    AccountFacts, Inventory, KubernetesVersion, ObjectRef, Resource, Workload, WorkloadFacts,
+    AccountFacts, Inventory, KubernetesVersion, NetworkPolicyFacts, ObjectRef, Resource, Workload,
+    WorkloadFacts,
 };
 use crate::output::Summary;
 use crate::policy::{ANNOTATION_PREFIX, Policy};
@@ -127,17 +128,13 @@ pub fn digest(object: LoadedObject, policy: &Policy) -> Digested {
 /// is often larger than the rest of the object. Custom checks, which may
 /// read any field, make the scan hold whole objects instead.
 ///
-/// Namespaces and NetworkPolicies stay in memory until the end of the
-/// scan (the others wait on disk), so they keep less: see
-/// [`keep_read_of_namespace`] and [`keep_read_of_network_policy`].
+/// Namespaces stay in memory until the end of the scan (the others wait on
+/// disk, and NetworkPolicies are kept as [`NetworkPolicyFacts`]), so they
+/// keep less: see [`keep_read_of_namespace`].
 fn drop_unread_metadata(resource: &mut Resource) {
     let metadata = match resource {
         Resource::Namespace(o) => {
             keep_read_of_namespace(o);
-            &mut o.metadata
-        }
-        Resource::NetworkPolicy(o) => {
-            keep_read_of_network_policy(o);
             &mut o.metadata
         }
         Resource::ServiceAccount(o) => &mut o.metadata,
@@ -160,23 +157,6 @@ fn keep_read_of_namespace(namespace: &mut Namespace) {
     keep_named_metadata(&mut namespace.metadata);
     namespace.spec = None;
     namespace.status = None;
-}
-
-/// A NetworkPolicy has no checks of its own: the checks of the workloads
-/// and namespaces it isolates read its name, namespace, `podSelector`,
-/// `policyTypes`, and whether it has `egress` rules (which make a policy
-/// without `policyTypes` isolate egress too), never what its rules allow.
-/// A non-empty `egress` is kept as one empty rule.
-fn keep_read_of_network_policy(policy: &mut NetworkPolicy) {
-    keep_named_metadata(&mut policy.metadata);
-    policy.metadata.labels = None;
-    policy.metadata.annotations = None;
-    if let Some(spec) = &mut policy.spec {
-        spec.ingress = None;
-        if let Some(egress) = spec.egress.as_mut().filter(|rules| !rules.is_empty()) {
-            *egress = vec![NetworkPolicyEgressRule::default()];
-        }
-    }
 }
 
 /// Metadata with only its name, namespace, `uid` (findings name the
@@ -370,7 +350,17 @@ impl Streamed {
                     note_written_api_version(&mut self.inventory, reference, object.api_version);
                     return;
                 }
-                add_to(&mut self.inventory, reference, object);
+                match object.resource {
+                    Resource::NetworkPolicy(policy) => {
+                        note_written_api_version(&mut self.inventory, reference, object.api_version);
+                        let facts = NetworkPolicyFacts::of(policy);
+                        self.inventory.network_policy_facts.push(facts);
+                    }
+                    resource => {
+                        let object = LoadedObject { resource, ..object };
+                        add_to(&mut self.inventory, reference, object);
+                    }
+                }
             }
             Digested::Checked(checked) => {
                 let Checked {

@@ -11,8 +11,8 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
 use super::{
-    AccountFacts, CalicoPolicy, CiliumPolicy, CustomWorkload, ObjectRef, Resource, RetiredObject,
-    Workload, WorkloadFacts,
+    AccountFacts, CalicoPolicy, CiliumPolicy, CustomWorkload, NetworkPolicyFacts, NetworkPolicyRef,
+    ObjectRef, Resource, RetiredObject, Workload, WorkloadFacts,
 };
 
 /// Everything one evaluation sees: the objects of a manifest set or of a
@@ -26,6 +26,9 @@ pub struct Inventory {
     pub facts: Vec<WorkloadFacts>,
     pub namespaces: BTreeMap<String, Namespace>,
     pub network_policies: Vec<NetworkPolicy>,
+    /// NetworkPolicies kept only as what the checks read of them (a scan
+    /// of a large manifest set).
+    pub network_policy_facts: Vec<NetworkPolicyFacts>,
     pub service_accounts: Vec<ServiceAccount>,
     /// ServiceAccounts whose own checks run apart (a scan of a large
     /// manifest set holds them on disk), kept only as what checks across
@@ -210,6 +213,7 @@ impl Inventory {
         self.workloads.shrink_to_fit();
         self.facts.shrink_to_fit();
         self.network_policies.shrink_to_fit();
+        self.network_policy_facts.shrink_to_fit();
         self.service_accounts.shrink_to_fit();
         self.account_facts.shrink_to_fit();
         self.roles.shrink_to_fit();
@@ -232,14 +236,10 @@ impl Inventory {
         whole.chain(self.account_facts.iter().map(AccountRef::Facts))
     }
 
-    /// Network policies in a namespace.
-    pub fn network_policies_in<'a>(
-        &'a self,
-        namespace: &'a str,
-    ) -> impl Iterator<Item = &'a NetworkPolicy> + 'a {
-        self.network_policies
-            .iter()
-            .filter(move |np| np.metadata.namespace.as_deref().unwrap_or("") == namespace)
+    /// Every NetworkPolicy, whole ones first, then those kept as facts.
+    pub fn network_policies(&self) -> impl Iterator<Item = NetworkPolicyRef<'_>> {
+        let whole = self.network_policies.iter().map(NetworkPolicyRef::Whole);
+        whole.chain(self.network_policy_facts.iter().map(NetworkPolicyRef::Facts))
     }
 }
 
@@ -289,7 +289,7 @@ pub struct InventoryIndex<'a> {
     /// a namespace are in `""`.
     service_accounts: HashMap<(&'a str, &'a str), AccountRef<'a>>,
     /// The NetworkPolicies of each namespace, in inventory order.
-    network_policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
+    network_policies: HashMap<&'a str, Vec<NetworkPolicyRef<'a>>>,
     /// How many workloads each namespace has (objects without a namespace
     /// are in none).
     workloads: HashMap<&'a str, WorkloadCount>,
@@ -315,8 +315,8 @@ impl<'a> InventoryIndex<'a> {
             );
             index.service_accounts.entry(key).or_insert(account);
         }
-        for np in &inventory.network_policies {
-            let namespace = np.metadata.namespace.as_deref().unwrap_or("");
+        for np in inventory.network_policies() {
+            let namespace = np.namespace();
             index
                 .network_policies
                 .entry(namespace)
@@ -350,7 +350,7 @@ impl<'a> InventoryIndex<'a> {
     }
 
     /// The NetworkPolicies of `namespace`, in inventory order.
-    pub fn network_policies_in(&self, namespace: &str) -> &[&'a NetworkPolicy] {
+    pub fn network_policies_in(&self, namespace: &str) -> &[NetworkPolicyRef<'a>] {
         self.network_policies
             .get(namespace)
             .map_or(&[], Vec::as_slice)

@@ -95,7 +95,12 @@ impl fmt::Display for UserInfo {
 }
 
 pub fn service_account_username(namespace: &str, name: &str) -> String {
-    format!("{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}")
+    // Made to its length: the RBAC index keeps one per account bound, and
+    // `format!` would leave a third of it unused.
+    let parts = [SERVICE_ACCOUNT_PREFIX, namespace, ":", name];
+    let mut username = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|part| username.push_str(part));
+    username
 }
 
 fn service_account_groups(namespace: &str) -> Vec<String> {

@@ -352,7 +352,11 @@ impl Streamed {
                 }
                 match object.resource {
                     Resource::NetworkPolicy(policy) => {
-                        note_written_api_version(&mut self.inventory, reference, object.api_version);
+                        note_written_api_version(
+                            &mut self.inventory,
+                            reference,
+                            object.api_version,
+                        );
                         let facts = NetworkPolicyFacts::of(policy);
                         self.inventory.network_policy_facts.push(facts);
                     }

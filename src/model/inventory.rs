@@ -190,6 +190,8 @@ impl Inventory {
         self.facts.retain(|f| !objects.contains(&f.object()));
         self.namespaces
             .retain(|_, o| kept("v1", "Namespace", &o.metadata));
+        // `network_policy_facts` are not looked at: a streamed scan that
+        // meets an object twice is done again with whole objects.
         self.network_policies
             .retain(|o| kept("networking.k8s.io/v1", "NetworkPolicy", &o.metadata));
         self.service_accounts
@@ -239,7 +241,8 @@ impl Inventory {
     /// Every NetworkPolicy, whole ones first, then those kept as facts.
     pub fn network_policies(&self) -> impl Iterator<Item = NetworkPolicyRef<'_>> {
         let whole = self.network_policies.iter().map(NetworkPolicyRef::Whole);
-        whole.chain(self.network_policy_facts.iter().map(NetworkPolicyRef::Facts))
+        let facts = self.network_policy_facts.iter();
+        whole.chain(facts.map(NetworkPolicyRef::Facts))
     }
 }
 

@@ -147,9 +147,8 @@ mod tests {
 
     #[test]
     fn facts_keep_the_pod_selector_and_its_absence() {
-        let selecting = policy(
-            "{metadata: {name: p}, spec: {podSelector: {matchLabels: {app: web}}}}",
-        );
+        let selecting =
+            policy("{metadata: {name: p}, spec: {podSelector: {matchLabels: {app: web}}}}");
         let facts = NetworkPolicyFacts::of(selecting.clone());
         let whole = NetworkPolicyRef::Whole(&selecting);
         let kept = NetworkPolicyRef::Facts(&facts);

@@ -16,14 +16,11 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use crate::engine::{
     Applies, Category, Check, Context, Scope, Severity, Subject, Tool, Violations, alias,
 };
-use crate::model::{
-    Directions, Endpoint, FieldPath, Inventory, NetworkPolicyRef, Workload, selector_matches,
-};
+use crate::model::{Directions, Endpoint, FieldPath, Inventory, Workload};
 
 pub static CHECKS: &[&Check] = &[
     &DEFAULT_NAMESPACE,
@@ -204,13 +201,6 @@ fn bare_pod(subject: &Subject<'_>, _cx: &Context<'_>, out: &mut Violations) {
     }
 }
 
-/// Whether the policy's `podSelector` selects pods with these labels (an
-/// absent selector is the empty one, which selects every pod).
-fn selects(policy: &NetworkPolicyRef<'_>, labels: Option<&BTreeMap<String, String>>) -> bool {
-    let empty = LabelSelector::default();
-    selector_matches(policy.pod_selector().unwrap_or(&empty), labels)
-}
-
 fn describe_labels(workload: &Workload) -> String {
     let labels: Vec<String> = workload
         .template_metadata
@@ -275,7 +265,7 @@ fn isolating_policies(cx: &Context<'_>, endpoint: &Endpoint<'_>) -> Vec<Isolatin
         |kind: &str, name: &Option<String>| format!("{kind} `{}`", name.as_deref().unwrap_or(""));
     let mut found = Vec::new();
     for policy in cx.index().network_policies_in(endpoint.namespace) {
-        if selects(policy, endpoint.labels) {
+        if policy.selects(endpoint.labels) {
             let Directions { ingress, egress } = policy.directions();
             found.push(Isolating {
                 name: format!("NetworkPolicy `{}`", policy.name()),

@@ -5,8 +5,13 @@
 //! that ([`NetworkPolicyFacts`], a tenth of a decoded policy) until the
 //! end; the operator and a scan that holds whole objects keep the policy.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+
+use super::selector::requirements_match;
+use super::selector_matches;
 
 /// The traffic directions a NetworkPolicy restricts, as the API server
 /// defaults `policyTypes`: both listed ones, or else ingress, and egress
@@ -44,9 +49,35 @@ pub struct NetworkPolicyFacts {
     name: Box<str>,
     /// `""` for a policy without one.
     namespace: Box<str>,
-    /// `None` for an absent `podSelector`.
-    pod_selector: Option<Box<LabelSelector>>,
+    pod_selector: PodSelector,
     directions: Directions,
+}
+
+/// A `podSelector` (absent, it is the empty one, which selects every
+/// pod). Its `matchLabels` are kept as pairs: a map of one or two labels
+/// takes a B-tree node of about 500 bytes.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct PodSelector {
+    match_labels: Box<[(Box<str>, Box<str>)]>,
+    match_expressions: Box<[LabelSelectorRequirement]>,
+}
+
+impl PodSelector {
+    fn of(selector: LabelSelector) -> PodSelector {
+        let match_labels = (selector.match_labels.into_iter().flatten())
+            .map(|(key, value)| (key.into_boxed_str(), value.into_boxed_str()));
+        PodSelector {
+            match_labels: match_labels.collect(),
+            match_expressions: selector.match_expressions.unwrap_or_default().into(),
+        }
+    }
+
+    fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        let match_labels = (self.match_labels.iter()).map(|(k, v)| (&**k, &**v));
+        requirements_match(match_labels, &self.match_expressions, |key| {
+            Some(labels.get(key))
+        })
+    }
 }
 
 impl NetworkPolicyFacts {
@@ -58,7 +89,8 @@ impl NetworkPolicyFacts {
             namespace: metadata.namespace.unwrap_or_default().into_boxed_str(),
             pod_selector: (policy.spec)
                 .and_then(|spec| spec.pod_selector)
-                .map(Box::new),
+                .map(PodSelector::of)
+                .unwrap_or_default(),
             directions,
         }
     }
@@ -87,13 +119,16 @@ impl<'a> NetworkPolicyRef<'a> {
         }
     }
 
-    /// The `podSelector`; `None` when absent.
-    pub fn pod_selector(&self) -> Option<&'a LabelSelector> {
+    /// Whether the policy's `podSelector` selects pods with these labels
+    /// (an absent selector is the empty one, which selects every pod).
+    pub fn selects(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        let empty = BTreeMap::new();
         match self {
             NetworkPolicyRef::Whole(policy) => {
-                policy.spec.as_ref().and_then(|s| s.pod_selector.as_ref())
+                let selector = policy.spec.as_ref().and_then(|s| s.pod_selector.as_ref());
+                selector_matches(selector.unwrap_or(&LabelSelector::default()), labels)
             }
-            NetworkPolicyRef::Facts(facts) => facts.pod_selector.as_deref(),
+            NetworkPolicyRef::Facts(facts) => facts.pod_selector.selects(labels.unwrap_or(&empty)),
         }
     }
 
@@ -145,19 +180,45 @@ mod tests {
         }
     }
 
+    /// The facts select the same pods as the whole policy, whatever its
+    /// selector.
     #[test]
-    fn facts_keep_the_pod_selector_and_its_absence() {
-        let selecting =
-            policy("{metadata: {name: p}, spec: {podSelector: {matchLabels: {app: web}}}}");
-        let facts = NetworkPolicyFacts::of(selecting.clone());
-        let whole = NetworkPolicyRef::Whole(&selecting);
-        let kept = NetworkPolicyRef::Facts(&facts);
-        assert_eq!(kept.pod_selector(), whole.pod_selector());
-        let labels = kept.pod_selector().and_then(|s| s.match_labels.as_ref());
-        assert_eq!(labels.map(|l| l.len()), Some(1));
-        assert_eq!(kept.namespace(), "");
+    fn facts_select_the_pods_the_whole_policy_selects() {
+        let selectors = [
+            "",
+            "podSelector: {}",
+            "podSelector: {matchLabels: {app: web}}",
+            "podSelector: {matchLabels: {app: web, tier: front}}",
+            "podSelector: {matchExpressions: [{key: tier, operator: NotIn, values: [db]}]}",
+            "podSelector: {matchLabels: {app: web}, matchExpressions: [{key: tier, operator: Exists}]}",
+            "podSelector: {matchExpressions: [{key: app, operator: In, values: [web, api]}]}",
+            "podSelector: {matchExpressions: [{key: app, operator: Unknown}]}",
+        ];
+        let pods: Vec<Option<BTreeMap<String, String>>> = vec![
+            None,
+            Some(BTreeMap::new()),
+            Some(labels(&[("app", "web")])),
+            Some(labels(&[("app", "web"), ("tier", "front")])),
+            Some(labels(&[("app", "web"), ("tier", "db")])),
+            Some(labels(&[("app", "api")])),
+            Some(labels(&[("app", "db"), ("tier", "front")])),
+        ];
+        let mut selected = 0;
+        for selector in selectors {
+            let whole = policy(&format!("{{metadata: {{name: p}}, spec: {{{selector}}}}}"));
+            let facts = NetworkPolicyFacts::of(whole.clone());
+            for pod in &pods {
+                let expected = NetworkPolicyRef::Whole(&whole).selects(pod.as_ref());
+                let kept = NetworkPolicyRef::Facts(&facts).selects(pod.as_ref());
+                assert_eq!(kept, expected, "{selector} of {pod:?}");
+                selected += usize::from(expected);
+            }
+        }
+        // Some pods are selected and some are not.
+        assert!(selected > pods.len() && selected < selectors.len() * pods.len());
+    }
 
-        let absent = NetworkPolicyFacts::of(policy("{metadata: {name: p}, spec: {}}"));
-        assert_eq!(NetworkPolicyRef::Facts(&absent).pod_selector(), None);
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        super::super::selector::labels(pairs)
     }
 }

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 /// Whether `labels` satisfy a label selector, with the API server's semantics:
 /// an empty selector matches everything, requirements are ANDed.
@@ -21,13 +21,23 @@ pub(crate) fn selector_matches_with<'a>(
     selector: &LabelSelector,
     lookup: impl Fn(&str) -> Option<Option<&'a String>>,
 ) -> bool {
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(key, value)| lookup(key).flatten() == Some(value));
+    let match_labels =
+        (selector.match_labels.iter().flatten()).map(|(k, v)| (k.as_str(), v.as_str()));
+    let expressions = selector.match_expressions.as_deref().unwrap_or_default();
+    requirements_match(match_labels, expressions, lookup)
+}
+
+/// [`selector_matches_with`] of a selector given as its `matchLabels`
+/// pairs and its `matchExpressions`.
+pub(crate) fn requirements_match<'a, 'b>(
+    match_labels: impl IntoIterator<Item = (&'b str, &'b str)>,
+    expressions: &[LabelSelectorRequirement],
+    lookup: impl Fn(&str) -> Option<Option<&'a String>>,
+) -> bool {
+    let labels_ok = (match_labels.into_iter())
+        .all(|(key, value)| lookup(key).flatten().map(String::as_str) == Some(value));
     labels_ok
-        && selector.match_expressions.iter().flatten().all(|req| {
+        && expressions.iter().all(|req| {
             let values = req.values.as_deref().unwrap_or_default();
             let Some(current) = lookup(&req.key) else {
                 return matches!(req.operator.as_str(), "NotIn" | "DoesNotExist");

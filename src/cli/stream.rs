@@ -151,25 +151,22 @@ fn drop_unread_metadata(resource: &mut Resource) {
 }
 
 /// A Namespace's checks and its posture read its name, labels and
-/// annotations; not its `spec` (finalizers), `status` or the rest of its
-/// metadata (`resourceVersion`, `creationTimestamp`, … of a dump).
+/// annotations, and findings name it by its `uid`; not its `spec`
+/// (finalizers), `status` or the rest of its metadata (`resourceVersion`,
+/// `creationTimestamp`, … of a dump).
 fn keep_read_of_namespace(namespace: &mut Namespace) {
-    keep_named_metadata(&mut namespace.metadata);
-    namespace.spec = None;
-    namespace.status = None;
-}
-
-/// Metadata with only its name, namespace, `uid` (findings name the
-/// object by it), labels and annotations.
-fn keep_named_metadata(metadata: &mut ObjectMeta) {
+    let metadata = &mut namespace.metadata;
     *metadata = ObjectMeta {
         name: metadata.name.take(),
+        // Set on a Namespace only by mistake, but part of how it is named.
         namespace: metadata.namespace.take(),
         uid: metadata.uid.take(),
         labels: metadata.labels.take(),
         annotations: metadata.annotations.take(),
         ..ObjectMeta::default()
     };
+    namespace.spec = None;
+    namespace.status = None;
 }
 
 /// Runs every check of an object that no check across objects reads. Only

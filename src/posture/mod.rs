@@ -132,11 +132,10 @@ impl CheckedAlone {
         standings: Standings,
         previous: Option<&CheckedAlone>,
     ) -> CheckedAlone {
-        let shared = previous
-            .and_then(|p| p.namespace.as_ref())
-            .filter(|shared| Some(&***shared) == namespace);
+        let namespace =
+            namespace.map(|ns| namespace_shared_by(previous, ns).unwrap_or_else(|| Arc::from(ns)));
         CheckedAlone {
-            namespace: shared.cloned().or_else(|| namespace.map(Arc::from)),
+            namespace,
             applies,
             standings,
         }
@@ -144,12 +143,18 @@ impl CheckedAlone {
 
     /// Shares the namespace's text with `previous` when it is the same.
     pub fn share_namespace_with(&mut self, previous: Option<&CheckedAlone>) {
-        if let Some(shared) = previous.and_then(|p| p.namespace.as_ref())
-            && self.namespace.as_ref() == Some(shared)
+        if let Some(namespace) = &mut self.namespace
+            && let Some(shared) = namespace_shared_by(previous, namespace)
         {
-            self.namespace = Some(Arc::clone(shared));
+            *namespace = shared;
         }
     }
+}
+
+/// The namespace text of `previous`, if it is `namespace`.
+fn namespace_shared_by(previous: Option<&CheckedAlone>, namespace: &str) -> Option<Arc<str>> {
+    let shared = previous?.namespace.as_ref()?;
+    (**shared == *namespace).then(|| Arc::clone(shared))
 }
 
 /// [`all_namespaces`] from what was judged of each object, without the

@@ -186,21 +186,26 @@ impl RbacAnalysis {
         // Gone before the search, the peak of a large scan.
         drop(running);
         let running = first_workloads;
-        let creators = Creators::new();
-        let ground = Ground {
-            index: &index,
-            accounts: &accounts,
-            running: &running,
-            creators: &creators,
-        };
-        let ways = admin_ways(&ground);
-        RbacAnalysis {
+        let mut analysis = RbacAnalysis {
             index,
             accounts,
-            ways,
+            ways: Vec::new(),
             running,
-            creators,
+            creators: Creators::new(),
             steps: StepCache::default(),
+        };
+        let ways = admin_ways(&analysis.ground());
+        analysis.ways = ways;
+        analysis
+    }
+
+    /// What a way's step is asked of, for the search and for the chains.
+    fn ground(&self) -> Ground<'_> {
+        Ground {
+            index: &self.index,
+            accounts: &self.accounts,
+            running: &self.running,
+            creators: &self.creators,
         }
     }
 
@@ -256,12 +261,6 @@ impl RbacAnalysis {
         if let Some(step) = self.steps.get(account) {
             return step;
         }
-        let ground = Ground {
-            index: &self.index,
-            accounts: &self.accounts,
-            running: &self.running,
-            creators: &self.creators,
-        };
         let (namespace, name) = self.accounts.get(account);
         let user = self
             .index
@@ -271,7 +270,7 @@ impl RbacAnalysis {
             Way::Borrow(_) | Way::TakeOver(_) => Openings::of(&user),
             Way::Direct | Way::Own | Way::Run(_) => Openings::default(),
         };
-        let step = ground.step(&user, &openings, way);
+        let step = self.ground().step(&user, &openings, way);
         // The search found this way with the same question of the same
         // index, so the answer is there.
         debug_assert!(step.is_some(), "{way:?} of {namespace}/{name}");
